@@ -1,0 +1,199 @@
+"""fastshallow: train a one-hidden-layer network as fast as a CPU allows.
+
+Layout is column-per-example: X is (n_x, m), Y is (n_y, m). Parameters are a dict with
+W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), as in the classic NumPy course code.
+
+    Z1 = W1·X + b1,  A1 = g(Z1)        g = tanh (default), sigmoid or relu
+    Z2 = W2·A1 + b2, A2 = sigmoid(Z2)  binary cross-entropy, summed over outputs
+
+Computation runs in the params' dtype (float32 or float64). X and Y of another dtype are
+converted once per call; X of the same dtype is used as it is, in any memory layout.
+Every function validates its input before entering compiled code; see README.md.
+"""
+
+import numpy as np
+
+from . import datasets, reference
+from ._threads import max_threads, using_threads
+from ._validation import (
+    PARAM_NAMES,
+    activation_code,
+    check_params,
+    check_X,
+    check_Y,
+    finite_real,
+    float_dtype,
+    positive_int,
+)
+from ._version import __version__
+from .kernels import n_chunks as _n_chunks
+from .kernels import step as _step
+from .kernels import train as _train
+from .kernels._config import SERIAL_WORK
+
+__all__ = [
+    "DivergenceError",
+    "__version__",
+    "cost",
+    "datasets",
+    "forward",
+    "gradients",
+    "init_params",
+    "max_threads",
+    "predict",
+    "reference",
+    "step",
+    "train",
+]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite cost or non-finite parameters.
+
+    Attributes: ``iteration`` (the iteration that failed, counted from 0), ``costs`` (the
+    finite costs recorded before it, a float64 array) and ``kept`` (how many updates the
+    params now hold, counted from the call's start).
+    """
+
+    def __init__(self, message, iteration, costs, kept):
+        super().__init__(message)
+        self.iteration = iteration
+        self.costs = costs
+        self.kept = kept
+
+
+def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
+    """A new params dict: W1, W2 standard normal × scale, b1, b2 zeros.
+
+    seed: None, an int, a numpy.random.Generator or a legacy numpy.random.RandomState.
+    W1 is drawn before W2. The draws are made in float64 and then cast, so the same seed
+    gives the same network, rounded, in float32.
+    """
+    n_x, n_h, n_y = (positive_int(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    scale = finite_real(scale, "scale")
+    dt = float_dtype(dtype)
+    rng = seed if isinstance(seed, (np.random.Generator, np.random.RandomState)) else None
+    if rng is None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(
+                f"seed must be None, an int, a numpy Generator or RandomState; got {type(seed).__name__}"
+            )
+        rng = np.random.default_rng(seed)
+    W1 = rng.standard_normal((n_h, n_x)) * scale
+    W2 = rng.standard_normal((n_y, n_h)) * scale
+    return {
+        "W1": W1.astype(dt),
+        "b1": np.zeros((n_h, 1), dt),
+        "W2": W2.astype(dt),
+        "b2": np.zeros((n_y, 1), dt),
+    }
+
+
+def _prepare(params, X, Y=None, *, activation="tanh", update=False):
+    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, code, C).
+
+    With update=True the kernel-ready params are always private copies, so the caller's
+    arrays stay untouched until the result is copied back."""
+    code = activation_code(activation)
+    dtype, arrays = check_params(params, update=update)
+    W1, b1, W2, b2 = arrays
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    X = check_X(X, n_x, dtype)
+    m = X.shape[1]
+    if Y is not None:
+        Y = check_Y(Y, n_y, m, dtype)
+    if update:
+        work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
+    else:
+        work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
+    chunks = _n_chunks(m, sum(a.size for a in arrays), dtype.itemsize)
+    return dtype, arrays, work, X, Y, code, chunks
+
+
+def forward(params, X, *, activation="tanh", n_threads=None):
+    """The network's output A2 = sigmoid(Z2), shape (n_y, m), in the params' dtype."""
+    dtype, _, work, X, _, code, chunks = _prepare(params, X, activation=activation)
+    A2 = np.empty((work[2].shape[0], X.shape[1]), dtype)
+    with using_threads(n_threads):
+        _step.forward(A2, work, X, code, chunks)
+    return A2
+
+
+def predict(params, X, threshold=0.5, *, activation="tanh", n_threads=None):
+    """0/1 predictions (uint8), shape (n_y, m): 1 where A2 > threshold."""
+    threshold = finite_real(threshold, "threshold", low=0.0, high=1.0)
+    A2 = forward(params, X, activation=activation, n_threads=n_threads)
+    return (A2 > threshold).astype(np.uint8)
+
+
+def cost(params, X, Y, *, activation="tanh", n_threads=None):
+    """Binary cross-entropy averaged over the m examples and summed over the n_y outputs.
+
+    Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
+    _, _, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation)
+    with using_threads(n_threads):
+        return float(_step.cost(work, X, Y, code, chunks))
+
+
+def gradients(params, X, Y, *, activation="tanh", n_threads=None):
+    """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter."""
+    _, _, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation)
+    grads = tuple(np.empty_like(a) for a in work)
+    with using_threads(n_threads):
+        J = _step.gradients(grads, work, X, Y, code, chunks)
+    return float(J), {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
+
+
+def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="tanh", n_threads=None):
+    """Gradient descent for num_iterations iterations, updating params in place.
+
+    Returns a float64 array with the cost at every iteration, each taken before that
+    iteration's update. The whole loop runs in compiled code. Problems below
+    SERIAL_WORK multiply-adds per pass, or n_threads=1, run on the calling thread: a
+    parallel region costs microseconds to start, more than a tiny problem's whole step.
+    Both paths give identical bits.
+
+    If an iteration's cost or update is not finite, training stops, params keep the last
+    state whose parameters and cost were both finite, and DivergenceError says where.
+    """
+    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
+    _, arrays, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation, update=True)
+    spare = tuple(np.empty_like(a) for a in work)
+    costs = np.empty(num_iterations)
+    if num_iterations == 0:
+        return costs
+    n_h, n_x = work[0].shape
+    n_y, m = Y.shape
+    with using_threads(n_threads) as n:
+        serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
+        kernel = _train.train_serial if serial else _train.train_parallel
+        done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, chunks)
+    final = work if in_work else spare
+    for target, source in zip(arrays, final):
+        target[...] = source
+    if status != _train.OK:
+        kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
+        what = (
+            f"the cost was {costs[done]}"
+            if status == _train.COST_NOT_FINITE
+            else "the update made a parameter non-finite"
+        )
+        raise DivergenceError(
+            f"training diverged at iteration {done}: {what}. params hold the last state with "
+            f"finite parameters and cost ({kept} update(s) into this call). Try a smaller "
+            f"learning_rate (was {learning_rate}) or standardise X.",
+            iteration=done,
+            costs=costs[: done + (status == _train.UPDATE_NOT_FINITE)].copy(),
+            kept=kept,
+        )
+    return costs
+
+
+def step(params, X, Y, learning_rate, *, activation="tanh", n_threads=None):
+    """One gradient-descent step, updating params in place; returns the cost before it."""
+    costs = train(
+        params, X, Y, learning_rate=learning_rate, num_iterations=1, activation=activation, n_threads=n_threads
+    )
+    return float(costs[0])

@@ -1,0 +1,171 @@
+"""Input checks run before any compiled code.
+
+Every failure is a ValueError (wrong value or shape) or TypeError (wrong kind of object or
+dtype) whose message names the argument, what was expected and what was received. Nothing
+here modifies its inputs.
+"""
+
+import numbers
+import operator
+
+import numpy as np
+
+from .kernels.activations import RELU, SIGMOID, TANH
+
+ACTIVATIONS = {"tanh": TANH, "sigmoid": SIGMOID, "relu": RELU}
+PARAM_NAMES = ("W1", "b1", "W2", "b2")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def activation_code(activation):
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
+        )
+    return ACTIVATIONS[activation]
+
+
+def float_dtype(dtype, name="dtype"):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be float32 or float64; got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64; got {dt}")
+    return dt
+
+
+def positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def finite_real(value, name, *, positive=False, low=None, high=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive; got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be in [{low}, {high}]; got {value}")
+    return value
+
+
+def all_finite(a):
+    """True if every element of the float array a is finite.
+
+    A sum is finite only if every term is (inf and NaN propagate, inf - inf is NaN), so one
+    vectorised pass with no temporary answers the common case; only a non-finite sum, which
+    can also come from overflow of finite values, is checked element by element.
+    """
+    if np.isfinite(np.sum(a)):
+        return True
+    return bool(np.isfinite(a).all())
+
+
+def _numeric_array(value, name):
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
+    if a.dtype.kind == "f" and a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64 (or bool/int); got dtype {a.dtype}")
+    return a
+
+
+def check_params(params, *, update=False):
+    """Validate a params dict; return (dtype, (W1, b1, W2, b2)) as the caller's arrays.
+
+    With update=True the arrays will be written in place, so they must be writeable
+    float32/float64 ndarrays; otherwise anything array-like of real numbers is accepted.
+    """
+    if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
+        raise TypeError(
+            f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
+        )
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(
+            f"params is missing {', '.join(map(repr, missing))}; expected keys "
+            f"{', '.join(PARAM_NAMES)} (got {', '.join(map(repr, params.keys()))})"
+        )
+    arrays = []
+    for k in PARAM_NAMES:
+        name = f"params[{k!r}]"
+        if update:
+            a = params[k]
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"{name} must be a numpy array to be updated in place; got {type(a).__name__}")
+            if a.dtype not in FLOAT_DTYPES:
+                raise TypeError(f"{name} must be float32 or float64 to be updated in place; got dtype {a.dtype}")
+            if not a.flags.writeable:
+                raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
+        else:
+            a = _numeric_array(params[k], name)
+        if a.ndim != 2:
+            raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
+        arrays.append(a)
+    W1, b1, W2, b2 = arrays
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    expected = {"W1": (n_h, n_x), "b1": (n_h, 1), "W2": (n_y, n_h), "b2": (n_y, 1)}
+    for k, a in zip(PARAM_NAMES, arrays):
+        if a.shape != expected[k] or a.size == 0:
+            raise ValueError(
+                f"params[{k!r}] has shape {a.shape}; expected {expected[k]} given "
+                f"W1 {W1.shape} and W2 {W2.shape} (W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1))"
+            )
+    floats = {a.dtype for a in arrays if a.dtype.kind == "f"}
+    if len(floats) > 1:
+        raise TypeError(
+            "params arrays must share one dtype; got "
+            + ", ".join(f"{k} {a.dtype}" for k, a in zip(PARAM_NAMES, arrays))
+        )
+    dtype = floats.pop() if floats else np.dtype(np.float64)
+    for k, a in zip(PARAM_NAMES, arrays):
+        if a.dtype.kind == "f" and not all_finite(a):
+            raise ValueError(f"params[{k!r}] contains NaN or inf")
+    return dtype, tuple(arrays)
+
+
+def check_X(X, n_x, dtype):
+    """X as an array of `dtype`, (n_x, m), m >= 1, finite. Layout is kept: C, F or strided
+    views pass through without a copy when the dtype already matches."""
+    X = _numeric_array(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D with shape (n_x, m) = ({n_x}, m); got {X.ndim}-D shape {X.shape}")
+    if X.shape[0] != n_x:
+        raise ValueError(
+            f"X has {X.shape[0]} rows (features) but params['W1'] expects n_x = {n_x}; "
+            f"X must be (n_x, m) with one example per column, got shape {X.shape}"
+        )
+    if X.shape[1] == 0:
+        raise ValueError(f"X has no examples: shape {X.shape}; expected (n_x, m) with m >= 1")
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    if not all_finite(X):
+        raise ValueError("X contains NaN or inf")
+    return X
+
+
+def check_Y(Y, n_y, m, dtype):
+    """Y as a C-contiguous array of `dtype`, (n_y, m), with every value in [0, 1]."""
+    Y = _numeric_array(Y, "Y")
+    if Y.ndim != 2:
+        raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
+    if Y.shape != (n_y, m):
+        raise ValueError(
+            f"Y has shape {Y.shape}; expected (n_y, m) = ({n_y}, {m}) from params['W2'] "
+            f"(n_y = {n_y}) and X (m = {m})"
+        )
+    if Y.dtype.kind == "f" and not all_finite(Y):
+        raise ValueError("Y contains NaN or inf")
+    lo, hi = Y.min(), Y.max()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
+    return np.ascontiguousarray(Y, dtype=dtype)

@@ -1,0 +1,13 @@
+"""fastshallow's compiled kernels (shipped as fastshallow.kernels).
+
+Modules, one concern each: elementary (exp, tanh, sigmoid, log1p), products (matrix
+products and axis-1 sums), activations, loss (sigmoid + binary cross-entropy), step (the
+fused forward/backward pass and its parallel drivers) and train (the compiled loop).
+Kernels write into arrays passed in (outputs first) and assume validated input: call them
+through the public API in fastshallow, which checks shapes, dtypes and values first.
+"""
+
+from . import activations, elementary, loss, products, step, train
+from ._config import TILE, n_chunks
+
+__all__ = ["activations", "elementary", "loss", "products", "step", "train", "TILE", "n_chunks"]

@@ -1,0 +1,57 @@
+"""Compilation options and the fixed work decomposition shared by every kernel.
+
+Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m examples,
+T = TILE examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
+"""
+
+from numba import njit
+
+# Floating-point contract for every kernel.
+# - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
+# - No "reassoc": the order of every sum is the order written in the source, so a result
+#   never depends on vector width or on which thread ran it.
+# - No "nnan"/"ninf": a NaN or inf must survive to the cost, where divergence is detected.
+FASTMATH = {"contract", "nsz"}
+
+# error_model="numpy" drops the zero-division check Numba puts on every float division
+# under the default "python" model; that check alone stops a loop from vectorising.
+JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+
+# Examples per tile. Every scratch buffer is (rows, TILE), so memory never grows with m.
+TILE = 64
+
+# The examples are split into C contiguous chunks of whole tiles; each chunk accumulates
+# its own gradient slab and the slabs are added in chunk order. C is a function of the
+# problem's shapes and dtype only (see n_chunks), never of the thread count: that is what
+# makes results identical bit for bit for any number of threads.
+MAX_CHUNKS = 32
+# Upper bound on the bytes held by all gradient slabs together.
+SLAB_BUDGET = 32 * 2**20
+
+
+def n_chunks(m, n_params, itemsize):
+    """Number of chunks for m examples and n_params parameters of the given itemsize.
+
+    A power of two (so it divides evenly over 2, 4, 8... threads), at most one chunk per
+    tile, at most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but at least 1).
+    """
+    n_tiles = -(-m // TILE)
+    by_budget = max(1, SLAB_BUDGET // max(1, n_params * itemsize))
+    limit = min(n_tiles, MAX_CHUNKS, by_budget)
+    c = 1
+    while c * 2 <= limit:
+        c *= 2
+    return c
+
+
+def jit(fn=None, **overrides):
+    """njit with the project's options; ``@jit`` or ``@jit(parallel=True)``."""
+    options = dict(JIT, **overrides)
+    if fn is None:
+        return njit(**options)
+    return njit(**options)(fn)
+
+# Below this many multiply-adds per forward pass, n_h·(n_x + n_y)·m, fastshallow.train runs
+# its loop on the calling thread: launching a parallel region (a few microseconds) costs
+# more than a step of a problem this small. Serial and parallel give identical bits.
+SERIAL_WORK = 2**18

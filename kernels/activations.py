@@ -1,0 +1,108 @@
+"""Hidden-layer activations and their derivatives, on C-contiguous (n_h, T) tiles.
+
+Each backward takes the activation's *output* A, not its input Z (tanh' = 1 - A²,
+sigmoid' = A(1 - A), relu' = [A > 0]): the forward pass overwrites Z with A in place, so
+the step never holds both.
+
+Every kernel accepts its output aliased to an input (A is Z, dZ is dA): each element is
+read before it is written.
+"""
+
+from . import elementary as em
+from ._config import jit
+
+# Activation codes passed to the fused kernels (an int argument: no recompilation per
+# activation). The public API maps names to these; see fastshallow._validation.
+TANH = 0
+SIGMOID = 1
+RELU = 2
+
+
+@jit
+def tanh_forward(A, Z):
+    """A = tanh(Z). Shapes: A, Z (r, n)."""
+    for i in range(Z.shape[0]):
+        a = A[i]
+        z = Z[i]
+        for j in range(z.shape[0]):
+            a[j] = em.tanh(z[j])
+
+
+@jit
+def tanh_backward(dZ, dA, A):
+    """dZ = dA ∘ (1 - A²). Shapes: dZ, dA, A (r, n)."""
+    one = A.dtype.type(1)
+    for i in range(A.shape[0]):
+        dz = dZ[i]
+        da = dA[i]
+        a = A[i]
+        for j in range(a.shape[0]):
+            dz[j] = da[j] * (one - a[j] * a[j])
+
+
+@jit
+def sigmoid_forward(A, Z):
+    """A = 1 / (1 + exp(-Z)). Shapes: A, Z (r, n)."""
+    for i in range(Z.shape[0]):
+        a = A[i]
+        z = Z[i]
+        for j in range(z.shape[0]):
+            a[j] = em.sigmoid(z[j])
+
+
+@jit
+def sigmoid_backward(dZ, dA, A):
+    """dZ = dA ∘ A(1 - A). Shapes: dZ, dA, A (r, n)."""
+    one = A.dtype.type(1)
+    for i in range(A.shape[0]):
+        dz = dZ[i]
+        da = dA[i]
+        a = A[i]
+        for j in range(a.shape[0]):
+            dz[j] = da[j] * (a[j] * (one - a[j]))
+
+
+@jit
+def relu_forward(A, Z):
+    """A = max(Z, 0). Shapes: A, Z (r, n)."""
+    zero = Z.dtype.type(0)
+    for i in range(Z.shape[0]):
+        a = A[i]
+        z = Z[i]
+        for j in range(z.shape[0]):
+            # Written so that a NaN passes through (NaN > 0 is false would drop it).
+            a[j] = zero if z[j] < zero else z[j]
+
+
+@jit
+def relu_backward(dZ, dA, A):
+    """dZ = dA ∘ [A > 0]. Shapes: dZ, dA, A (r, n)."""
+    zero = A.dtype.type(0)
+    for i in range(A.shape[0]):
+        dz = dZ[i]
+        da = dA[i]
+        a = A[i]
+        for j in range(a.shape[0]):
+            dz[j] = da[j] if a[j] > zero else zero
+
+
+@jit
+def activation_forward(A, Z, code):
+    """A = g(Z) for the activation with the given code. Shapes: A, Z (r, n)."""
+    if code == TANH:
+        tanh_forward(A, Z)
+    elif code == SIGMOID:
+        sigmoid_forward(A, Z)
+    else:
+        relu_forward(A, Z)
+
+
+@jit
+def activation_backward(dZ, dA, A, code):
+    """dZ = dA ∘ g'(A) for the activation with the given code. Shapes: dZ, dA, A (r, n)."""
+    if code == TANH:
+        tanh_backward(dZ, dA, A)
+    elif code == SIGMOID:
+        sigmoid_backward(dZ, dA, A)
+    else:
+        relu_backward(dZ, dA, A)

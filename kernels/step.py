@@ -1,0 +1,235 @@
+"""The fused forward/backward pass over tiles of examples, and the parallel drivers.
+
+Legend: n_x features, n_h hidden units, n_y outputs, m examples, T = TILE, C chunks.
+X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `params` is the tuple
+(W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
+and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
+
+How the work is split (the source of the bit-for-bit reproducibility):
+- The m examples are cut into tiles of TILE columns, and the tiles into C contiguous
+  chunks. C depends only on the shapes and dtype (_config.n_chunks).
+- Each chunk runs the whole forward and backward pass one tile at a time, on its own
+  scratch (never larger than (n_h, T)), and accumulates unnormalised gradient sums into its
+  own slab: dW1s[c], db1s[c], ... Nothing inside the parallel loop writes to an element
+  another chunk writes.
+- The slabs are then reduced in chunk order, c = 0, 1, ..., C-1, parallel over the rows
+  being written. The same sums happen in the same order for any number of threads.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import TILE, jit
+from .activations import activation_backward, activation_forward, sigmoid_forward
+from .loss import bce_forward, bce_forward_backward, loss_sum
+from .products import (
+    linear_backward_input,
+    linear_backward_weights,
+    linear_backward_weights_xt,
+    linear_forward,
+    transpose,
+)
+
+
+@jit
+def workspace(n_chunks, n_x, n_h, n_y, dtype_like):
+    """Scratch for every chunk. Flat rows, so that a tile of any width n <= TILE (the last
+    one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice."""
+    dt = dtype_like.dtype
+    xp = np.empty((n_chunks, n_x * TILE), dt)  # X tile              (n_x, T)
+    xt = np.empty((n_chunks, TILE * n_x), dt)  # X tile, transposed  (T, n_x)
+    yp = np.empty((n_chunks, n_y * TILE), dt)  # Y tile              (n_y, T)
+    h = np.empty((n_chunks, n_h * TILE), dt)  # Z1, then A1          (n_h, T)
+    d = np.empty((n_chunks, n_h * TILE), dt)  # dA1, then dZ1        (n_h, T)
+    o = np.empty((n_chunks, n_y * TILE), dt)  # Z2, then A2 or dZ2   (n_y, T)
+    lo = np.empty((n_chunks, n_y * TILE), dt)  # loss per element    (n_y, T)
+    return xp, xt, yp, h, d, o, lo
+
+
+@jit
+def gradient_slabs(n_chunks, params):
+    """One unnormalised gradient accumulator per chunk, plus each chunk's cost sum."""
+    W1, b1, W2, b2 = params
+    dW1s = np.empty((n_chunks,) + W1.shape, W1.dtype)  # (C, n_h, n_x)
+    db1s = np.empty((n_chunks,) + b1.shape, W1.dtype)  # (C, n_h, 1)
+    dW2s = np.empty((n_chunks,) + W2.shape, W1.dtype)  # (C, n_y, n_h)
+    db2s = np.empty((n_chunks,) + b2.shape, W1.dtype)  # (C, n_y, 1)
+    costs = np.empty(n_chunks)  # (C,), float64 for every dtype
+    return dW1s, db1s, dW2s, db2s, costs
+
+
+@jit
+def chunk_tiles(c, n_chunks, m):
+    """The tiles [t0, t1) of chunk c: C contiguous, near-equal runs of whole tiles."""
+    n_tiles = (m + TILE - 1) // TILE
+    return c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks
+
+
+@jit
+def load_tile(Xt, X, j0):
+    """Xt = X[:, j0 : j0 + n] for Xt (r, n), copied into unit stride.
+
+    Copying makes every later loop unit-stride whatever X's layout (C, F or a strided
+    view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
+    """
+    for q in range(Xt.shape[0]):
+        xq = Xt[q]
+        for j in range(Xt.shape[1]):
+            xq[j] = X[q, j0 + j]
+
+
+@jit
+def store_tile(X, Xt, j0):
+    """X[:, j0 : j0 + n] = Xt for Xt (r, n): the inverse of load_tile."""
+    for q in range(Xt.shape[0]):
+        xq = Xt[q]
+        for j in range(Xt.shape[1]):
+            X[q, j0 + j] = xq[j]
+
+
+@jit
+def forward_tile(params, X, j0, n, code, ws, c):
+    """Forward pass of the n examples from column j0, in chunk c's scratch.
+
+    Returns the views (Xp, H, O): Xp the X tile (n_x, n), H = A1 (n_h, n) and O the logits
+    Z2 (n_y, n).
+    """
+    W1, b1, W2, b2 = params
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    xp, xt, yp, h, d, o, lo = ws
+    Xp = xp[c, : n_x * n].reshape(n_x, n)
+    H = h[c, : n_h * n].reshape(n_h, n)
+    O = o[c, : n_y * n].reshape(n_y, n)
+    load_tile(Xp, X, j0)
+    linear_forward(H, W1, Xp, b1)  # Z1 = W1·X + b1
+    activation_forward(H, H, code)  # A1 = g(Z1), in place
+    linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
+    return Xp, H, O
+
+
+@jit
+def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
+    """Unnormalised gradient sums over tiles t0 .. t1 of the examples, into chunk c's slab
+    grads = (dW1, db1, dW2, db2), which is overwritten. W2T is W2ᵀ (n_h, n_y).
+
+    Returns the cost summed over the chunk's examples and outputs, in float64.
+    """
+    dW1, db1, dW2, db2 = grads
+    n_h, n_x = dW1.shape
+    n_y = dW2.shape[0]
+    m = X.shape[1]
+    xp, xt, yp, h, d, o, lo = ws
+    for g in grads:
+        g[:, :] = 0
+    cost = 0.0
+    for t in range(t0, t1):
+        j0 = t * TILE
+        n = min(TILE, m - j0)
+        Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
+        XT = xt[c, : n * n_x].reshape(n, n_x)
+        Yt = yp[c, : n_y * n].reshape(n_y, n)
+        L = lo[c, : n_y * n].reshape(n_y, n)
+        D = d[c, : n_h * n].reshape(n_h, n)
+        load_tile(Yt, Y, j0)
+        transpose(XT, Xp)
+        bce_forward_backward(L, O, O, Yt)  # loss; dZ2 = A2 - Y, in place of Z2
+        cost += loss_sum(L)
+        linear_backward_weights(dW2, db2, O, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
+        linear_backward_input(D, W2T, O)  # dA1 = W2ᵀ·dZ2
+        activation_backward(D, D, H, code)  # dZ1 = dA1 ∘ g'(A1), in place
+        linear_backward_weights_xt(dW1, db1, D, XT)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+    return cost
+
+
+@jit
+def reduce_row(G, S, i, m):
+    """G[i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... Shapes: G (r, k), S (C, r, k)."""
+    g = G[i]
+    g[:] = S[0, i]
+    for c in range(1, S.shape[0]):
+        s = S[c, i]
+        for k in range(g.shape[0]):
+            g[k] += s[k]
+    for k in range(g.shape[0]):
+        g[k] /= m
+
+
+@jit(inline="always")
+def accumulate_gradients(grads, params, X, Y, code, ws, slabs):
+    """Mean gradients into grads; returns the mean cost.
+
+    Inlined into each caller (at Numba's IR level), so that its prange loops run in
+    parallel in a parallel caller and in order in a serial one: one source for both.
+    """
+    dW1s, db1s, dW2s, db2s, costs = slabs
+    n_chunks = costs.shape[0]
+    m = X.shape[1]
+    W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
+    for c in prange(n_chunks):
+        t0, t1 = chunk_tiles(c, n_chunks, m)
+        slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, c, t0, t1)
+    # The reduction: slabs added in chunk order, parallel over the rows being written.
+    dW1, db1, dW2, db2 = grads
+    for i in prange(dW1.shape[0]):
+        reduce_row(dW1, dW1s, i, m)
+        reduce_row(db1, db1s, i, m)
+    for i in range(dW2.shape[0]):
+        reduce_row(dW2, dW2s, i, m)
+        reduce_row(db2, db2s, i, m)
+    cost = 0.0
+    for c in range(n_chunks):
+        cost += costs[c]
+    return cost / m
+
+
+@jit(parallel=True)
+def gradients(grads, params, X, Y, code, n_chunks):
+    """Mean cost and gradients (into grads) of the network on X, Y."""
+    W1, b1, W2, b2 = params
+    ws = workspace(n_chunks, W1.shape[1], W1.shape[0], W2.shape[0], W1)
+    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params))
+
+
+@jit(parallel=True)
+def forward(A2, params, X, code, n_chunks):
+    """A2 = sigmoid(W2·g(W1·X + b1) + b2). Shapes: A2 (n_y, m), X (n_x, m)."""
+    W1 = params[0]
+    n_h, n_x = W1.shape
+    n_y, m = A2.shape
+    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    for c in prange(n_chunks):
+        t0, t1 = chunk_tiles(c, n_chunks, m)
+        for t in range(t0, t1):
+            j0 = t * TILE
+            n = min(TILE, m - j0)
+            Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
+            sigmoid_forward(O, O)
+            store_tile(A2, O, j0)
+
+
+@jit(parallel=True)
+def cost(params, X, Y, code, n_chunks):
+    """Mean binary cross-entropy over the m examples, summed over the n_y outputs."""
+    W1 = params[0]
+    n_h, n_x = W1.shape
+    n_y, m = Y.shape
+    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    yp, lo = ws[2], ws[6]
+    sums = np.zeros(n_chunks)  # (C,)
+    for c in prange(n_chunks):
+        t0, t1 = chunk_tiles(c, n_chunks, m)
+        for t in range(t0, t1):
+            j0 = t * TILE
+            n = min(TILE, m - j0)
+            Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
+            Yt = yp[c, : n_y * n].reshape(n_y, n)
+            L = lo[c, : n_y * n].reshape(n_y, n)
+            load_tile(Yt, Y, j0)
+            bce_forward(L, O, Yt)
+            sums[c] += loss_sum(L)
+    total = 0.0
+    for c in range(n_chunks):
+        total += sums[c]
+    return total / m

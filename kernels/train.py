@@ -1,0 +1,90 @@
+"""The whole gradient-descent loop in one compiled call.
+
+Legend: n_x features, n_h hidden units, n_y outputs, m examples. `params` and `spare` are
+tuples (W1, b1, W2, b2) of C-contiguous arrays with the network's shapes; see step.py.
+
+Divergence. Two parameter sets alternate: `cur`, the state the iteration starts from, and
+`prev`, the one before it. An iteration is accepted only if its cost is finite and the
+updated parameters are all finite; the update is written into `prev`'s buffer only after
+the cost of `cur` has been checked. So when iteration i fails, the last state whose
+parameters and cost were both finite is still in memory:
+- cost of iteration i not finite -> the state before iteration i-1's update (prev), or the
+  untouched input if i == 0;
+- update of iteration i not finite -> the state iteration i started from (cur).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import jit
+from .step import accumulate_gradients, gradient_slabs, workspace
+
+OK = 0
+COST_NOT_FINITE = 1
+UPDATE_NOT_FINITE = 2
+
+
+@jit
+def update_row(new, P, G, i, lr):
+    """new[i] = P[i] - lr·G[i]; True if every new value is finite. Shapes: new, P, G (r, k)."""
+    n, p, g = new[i], P[i], G[i]
+    probe = p.dtype.type(0)
+    for k in range(p.shape[0]):
+        v = p[k] - lr * g[k]
+        n[k] = v
+        # inf·0 and NaN·0 are NaN, and NaN spreads through the sum: one test at the end
+        # instead of a branch per element.
+        probe += v * 0
+    return probe == 0
+
+
+@jit(inline="always")
+def _train_loop(params, spare, X, Y, code, lr, costs, n_chunks):
+    """Run len(costs) iterations. costs[i] gets the cost before iteration i's update.
+
+    Returns (iterations completed, status, True if the final state is in `params`
+    rather than `spare`).
+    """
+    W1, b1, W2, b2 = params
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    lr = W1.dtype.type(lr)
+    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    slabs = gradient_slabs(n_chunks, params)
+    grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
+    first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
+    cur, prev = params, spare
+    cur_is_params = True
+    for it in range(costs.shape[0]):
+        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs)
+        costs[it] = cost
+        if not np.isfinite(cost):
+            if it == 0:
+                return it, COST_NOT_FINITE, cur_is_params
+            return it, COST_NOT_FINITE, not cur_is_params
+        for i in prange(n_h):
+            first_ok[i] = update_row(prev[0], cur[0], grads[0], i, lr) & update_row(
+                prev[1], cur[1], grads[1], i, lr
+            )
+        ok = first_ok.all()
+        for i in range(n_y):
+            ok &= update_row(prev[2], cur[2], grads[2], i, lr)
+            ok &= update_row(prev[3], cur[3], grads[3], i, lr)
+        if not ok:
+            return it, UPDATE_NOT_FINITE, cur_is_params
+        cur, prev = prev, cur
+        cur_is_params = not cur_is_params
+    return costs.shape[0], OK, cur_is_params
+
+
+@jit(parallel=True)
+def train_parallel(params, spare, X, Y, code, lr, costs, n_chunks):
+    """_train_loop with its chunk and row loops spread over Numba's threads."""
+    return _train_loop(params, spare, X, Y, code, lr, costs, n_chunks)
+
+
+@jit
+def train_serial(params, spare, X, Y, code, lr, costs, n_chunks):
+    """_train_loop on the calling thread: the same arithmetic, with no parallel region
+    to launch, which dominates an iteration of a tiny problem."""
+    return _train_loop(params, spare, X, Y, code, lr, costs, n_chunks)

@@ -45,7 +45,9 @@ def tanh_backward(dA, A):
 
 
 def sigmoid_forward(Z):
-    return 1 / (1 + np.exp(-Z))
+    # exp(-z) overflows to inf for z < -709, and 1/(1 + inf) = 0 is then the right answer.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-Z))
 
 
 def sigmoid_backward(dA, A):

@@ -1,0 +1,186 @@
+"""The public API equals the NumPy reference on a grid of shapes, dtypes, layouts and
+activations; gradients equal central finite differences; a 20-step trajectory matches."""
+
+import numpy as np
+import pytest
+
+import fastshallow as fs
+from fastshallow import reference as ref
+from helpers import ACTIVATIONS, DTYPES, LAYOUTS, as_float64, assert_close, network
+
+# (n_x, n_h, n_y, m): the flower problem; m = 1 with n_h = 1; n_y = 3 with m not divisible
+# by the tile (64) or by any thread count; several chunks with a ragged last tile.
+SHAPES = [(2, 4, 1, 400), (3, 1, 1, 1), (5, 7, 3, 130), (4, 6, 2, 64 * 9 + 5)]
+LARGE = (3, 5, 2, 20_011)
+
+
+def ids(v):
+    return np.dtype(v).name if isinstance(v, type) else str(v)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("shape", SHAPES + [LARGE], ids=ids)
+def test_forward_cost_gradients_match_reference(shape, dtype, layout):
+    params, X, Y = network(*shape, dtype=dtype, layout=layout)
+    p64, X64 = as_float64(params), np.asarray(X, np.float64)
+    A2 = fs.forward(params, X)
+    assert A2.dtype == dtype and A2.shape == (shape[2], shape[3])
+    assert_close(A2, ref.forward(p64, X64), dtype, "forward")
+    J = fs.cost(params, X, Y)
+    J_ref, g_ref = ref.gradients(p64, X64, Y)
+    assert isinstance(J, float)
+    assert_close(J, J_ref, dtype, "cost")
+    J2, grads = fs.gradients(params, X, Y)
+    assert_close(J2, J_ref, dtype, "gradients' cost")
+    for k in g_ref:
+        assert grads[k].dtype == dtype and grads[k].shape == g_ref[k].shape
+        assert_close(grads[k], g_ref[k], dtype, k)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+def test_every_activation_matches_reference(activation, dtype):
+    params, X, Y = network(4, 6, 2, 200, dtype=dtype, scale=1.0)
+    p64 = as_float64(params)
+    X64 = X.astype(np.float64)
+    assert_close(fs.forward(params, X, activation=activation), ref.forward(p64, X64, activation), dtype, "forward")
+    J, grads = fs.gradients(params, X, Y, activation=activation)
+    J_ref, g_ref = ref.gradients(p64, X64, Y, activation)
+    assert_close(J, J_ref, dtype, "cost")
+    for k in g_ref:
+        assert_close(grads[k], g_ref[k], dtype, f"{activation} {k}")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradients_match_finite_differences(activation):
+    params, X, Y = network(3, 4, 2, 37, seed=3, scale=1.0)
+    # Keep relu away from its kink, where a finite difference is not a derivative.
+    if activation == "relu":
+        Z1 = params["W1"] @ X + params["b1"]
+        assert np.min(np.abs(Z1)) > 1e-4
+    _, grads = fs.gradients(params, X, Y, activation=activation)
+    h = 1e-6
+    for k in ("W1", "b1", "W2", "b2"):
+        numeric = np.zeros_like(params[k])
+        for idx in np.ndindex(params[k].shape):
+            plus, minus = {q: v.copy() for q, v in params.items()}, {q: v.copy() for q, v in params.items()}
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            numeric[idx] = (fs.cost(plus, X, Y, activation=activation) - fs.cost(minus, X, Y, activation=activation)) / (2 * h)
+        assert_close(grads["d" + k], numeric, np.float64, f"d{k} vs finite differences", rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_twenty_step_trajectory_matches_reference(dtype, layout):
+    params, X, Y = network(4, 6, 2, 300, dtype=dtype, layout=layout)
+    expected = as_float64(params)
+    costs = fs.train(params, X, Y, learning_rate=0.5, num_iterations=20)
+    ref_costs = ref.train(expected, np.asarray(X, np.float64), Y, learning_rate=0.5, num_iterations=20)
+    assert costs.dtype == np.float64 and costs.shape == (20,)
+    assert_close(costs, ref_costs, dtype, "costs", rtol=10 * fs_rtol(dtype))
+    for k in expected:
+        assert params[k].dtype == dtype
+        assert_close(params[k], expected[k], dtype, k, rtol=10 * fs_rtol(dtype))
+
+
+def fs_rtol(dtype):
+    from helpers import RTOL
+
+    return RTOL[np.dtype(dtype)]
+
+
+def test_step_returns_cost_before_update_and_equals_one_train_iteration():
+    params, X, Y = network(4, 6, 2, 300)
+    again = {k: v.copy() for k, v in params.items()}
+    J_before = fs.cost(params, X, Y)
+    J = fs.step(params, X, Y, 0.5)
+    assert J == pytest.approx(J_before, rel=1e-12)
+    costs = fs.train(again, X, Y, learning_rate=0.5, num_iterations=1)
+    assert costs[0] == J
+    for k in params:
+        np.testing.assert_array_equal(params[k], again[k])
+
+
+def test_train_updates_the_callers_arrays_in_place():
+    params, X, Y = network(2, 4, 1, 100)
+    arrays = {k: v for k, v in params.items()}
+    before = {k: v.copy() for k, v in params.items()}
+    fs.train(params, X, Y, learning_rate=0.5, num_iterations=5)
+    for k in params:
+        assert params[k] is arrays[k]
+        assert not np.array_equal(params[k], before[k])
+
+
+def test_serial_and_parallel_paths_give_identical_bits():
+    # n_threads=1 takes the serial loop; the default takes the parallel one when the
+    # problem is large enough. The arithmetic is the same source, in the same order.
+    params, X, Y = network(20, 64, 1, 3000)
+    other = {k: v.copy() for k, v in params.items()}
+    c1 = fs.train(params, X, Y, learning_rate=0.5, num_iterations=5, n_threads=1)
+    c2 = fs.train(other, X, Y, learning_rate=0.5, num_iterations=5)
+    np.testing.assert_array_equal(c1, c2)
+    for k in params:
+        np.testing.assert_array_equal(params[k], other[k])
+
+
+@pytest.mark.parametrize("y_dtype", [bool, np.uint8, np.int64, np.float32, np.float64], ids=ids)
+def test_labels_may_be_bool_int_or_float(y_dtype):
+    params, X, Y = network(3, 4, 1, 50)
+    assert fs.cost(params, X, Y.astype(y_dtype)) == fs.cost(params, X, Y.astype(np.float64))
+
+
+def test_soft_labels_in_the_unit_interval_are_accepted():
+    params, X, _ = network(3, 4, 1, 50)
+    Y = np.full((1, 50), 0.25)
+    assert_close(fs.cost(params, X, Y), ref.cost(params, X, Y), np.float64, "cost")
+
+
+def test_float32_stays_float32():
+    params, X, Y = network(3, 4, 2, 70, dtype=np.float32)
+    assert fs.forward(params, X).dtype == np.float32
+    _, grads = fs.gradients(params, X, Y)
+    assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+    fs.train(params, X, Y, learning_rate=0.1, num_iterations=2)
+    assert {p.dtype for p in params.values()} == {np.dtype(np.float32)}
+
+
+def test_predict_thresholds_forward():
+    params, X, _ = network(3, 4, 2, 70)
+    A2 = fs.forward(params, X)
+    for threshold in (0.5, 0.3):
+        P = fs.predict(params, X, threshold)
+        assert P.shape == A2.shape and P.dtype == np.uint8
+        np.testing.assert_array_equal(P, (A2 > threshold).astype(np.uint8))
+
+
+def test_saturated_network_keeps_a_finite_cost_and_gradients():
+    params, X, Y = network(3, 4, 1, 100, scale=1.0)
+    params["W2"] *= 1e4  # |Z2| in the thousands: A2 is exactly 0 or 1 in floating point
+    J, grads = fs.gradients(params, X, Y)
+    assert np.isfinite(J) and all(np.isfinite(g).all() for g in grads.values())
+    assert_close(J, ref.cost(params, X, Y), np.float64, "saturated cost")
+
+
+def test_init_params_shapes_dtypes_and_seeding():
+    p = fs.init_params(3, 5, 2, seed=7)
+    assert {k: v.shape for k, v in p.items()} == {"W1": (5, 3), "b1": (5, 1), "W2": (2, 5), "b2": (2, 1)}
+    assert not p["b1"].any() and not p["b2"].any()
+    again = fs.init_params(3, 5, 2, seed=np.random.default_rng(7))
+    np.testing.assert_array_equal(p["W1"], again["W1"])
+    p32 = fs.init_params(3, 5, 2, seed=7, dtype=np.float32)
+    assert p32["W1"].dtype == np.float32
+    np.testing.assert_array_equal(p32["W1"], p["W1"].astype(np.float32))
+    # W1 is drawn before W2, both standard normal × scale.
+    rng = np.random.default_rng(7)
+    np.testing.assert_array_equal(p["W1"], rng.standard_normal((5, 3)) * 0.01)
+    np.testing.assert_array_equal(p["W2"], rng.standard_normal((2, 5)) * 0.01)
+
+
+def test_zero_iterations_return_no_costs_and_change_nothing():
+    params, X, Y = network(2, 3, 1, 10)
+    before = {k: v.copy() for k, v in params.items()}
+    assert fs.train(params, X, Y, num_iterations=0).shape == (0,)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])

@@ -1,0 +1,144 @@
+"""Every kernel equals its NumPy twin in fastshallow.reference, across shapes, dtypes and
+input layouts (C, F, strided).
+
+One table, KERNELS, lists each kernel with its reference and how to call it; the test
+walks the table. Kernels write into outputs passed first; these are C-contiguous here, as
+the fused step gives them.
+"""
+
+import numpy as np
+import pytest
+
+from fastshallow import reference as ref
+from fastshallow.kernels import activations as act
+from fastshallow.kernels import loss, products
+from helpers import DTYPES, LAYOUTS, assert_close, in_layout
+
+# (r, k, n): output rows, inner dimension, columns. Covers 1s, remainders of the 4-wide
+# k blocks and of the 256-wide column panels, and a wide tile.
+SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300)]
+
+
+def _rand(rng, shape, dtype, layout="C", positive=False):
+    a = rng.standard_normal(shape)
+    if positive:
+        a = np.abs(a)
+    return in_layout(a.astype(dtype), layout)
+
+
+def _linear_forward(rng, r, k, n, dt, lay):
+    W, X, b = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt, lay), _rand(rng, (r, 1), dt, lay)
+    Z = np.empty((r, n), dt)
+    products.linear_forward(Z, W, X, b)
+    return Z, ref.linear_forward(W, X, b)
+
+
+def _linear_backward_weights(rng, r, k, n, dt, lay):
+    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
+    dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
+    products.linear_backward_weights(dW, db, dZ, X)
+    return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
+
+
+def _linear_backward_weights_xt(rng, r, k, n, dt, lay):
+    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt)
+    dW, db = np.ones((r, k), dt), np.ones((r, 1), dt)  # accumulates: starts from ones
+    products.linear_backward_weights_xt(dW, db, dZ, in_layout(X.T, lay))
+    dW_ref, db_ref = ref.linear_backward_weights(dZ, X)
+    return np.hstack([dW, db]), np.hstack([dW_ref + 1, db_ref + 1])
+
+
+def _linear_backward_input(rng, r, k, n, dt, lay):
+    W, dZ = _rand(rng, (r, k), dt), _rand(rng, (r, n), dt, lay)
+    dX = np.full((k, n), np.nan, dt)  # overwritten, not accumulated
+    products.linear_backward_input(dX, in_layout(W.T, lay), dZ)
+    return dX, ref.linear_backward_input(W, dZ)
+
+
+def _row_sums(rng, r, k, n, dt, lay):
+    A = _rand(rng, (r, n), dt, lay)
+    s = np.zeros((r, 1), dt)
+    products.row_sums_add(s, A)
+    return s, ref.row_sums(A)
+
+
+def _activation(name, direction):
+    fwd = getattr(act, f"{name}_forward")
+    bwd = getattr(act, f"{name}_backward")
+    ref_fwd, ref_bwd = ref.ACTIVATIONS[name]
+    code = {"tanh": act.TANH, "sigmoid": act.SIGMOID, "relu": act.RELU}[name]
+
+    def run(rng, r, k, n, dt, lay):
+        Z = _rand(rng, (r, n), dt, lay) * dt(3)
+        A = np.empty((r, n), dt)
+        if direction == "forward":
+            fwd(A, Z)
+            A2 = np.empty_like(A)
+            act.activation_forward(A2, Z, code)  # the dispatcher agrees to the bit
+            np.testing.assert_array_equal(A, A2)
+            return A, ref_fwd(Z.astype(np.float64))
+        A_in = in_layout(ref_fwd(Z).astype(dt), lay)
+        dA = _rand(rng, (r, n), dt, lay)
+        dZ = np.empty((r, n), dt)
+        bwd(dZ, dA, A_in)
+        dZ2 = np.empty_like(dZ)
+        act.activation_backward(dZ2, dA, A_in, code)
+        np.testing.assert_array_equal(dZ, dZ2)
+        return dZ, ref_bwd(dA.astype(np.float64), A_in.astype(np.float64))
+
+    return run
+
+
+def _labels(rng, r, n, dt, lay):
+    return in_layout((rng.random((r, n)) < 0.5).astype(dt), lay)
+
+
+def _bce_forward(rng, r, k, n, dt, lay):
+    Z, Y = _rand(rng, (r, n), dt, lay) * dt(10), _labels(rng, r, n, dt, lay)
+    L = np.empty((r, n), dt)
+    loss.bce_forward(L, Z, Y)
+    return L, ref.bce_forward(Z.astype(np.float64), Y)
+
+
+def _bce_backward(rng, r, k, n, dt, lay):
+    Z, Y = _rand(rng, (r, n), dt, lay) * dt(10), _labels(rng, r, n, dt, lay)
+    dZ = np.empty((r, n), dt)
+    loss.bce_backward(dZ, Z, Y)
+    return dZ, ref.bce_backward(Z.astype(np.float64), Y)
+
+
+def _bce_forward_backward(rng, r, k, n, dt, lay):
+    Z, Y = _rand(rng, (r, n), dt, lay) * dt(10), _labels(rng, r, n, dt, lay)
+    L, dZ = np.empty((r, n), dt), np.empty((r, n), dt)
+    loss.bce_forward_backward(L, dZ, Z, Y)
+    total = loss.loss_sum(L)
+    Z64 = Z.astype(np.float64)
+    return (
+        np.vstack([L, dZ, np.full((1, n), total, dt)]),
+        np.vstack([ref.bce_forward(Z64, Y), ref.bce_backward(Z64, Y), np.full((1, n), ref.bce_forward(Z64, Y).sum())]),
+    )
+
+
+KERNELS = {
+    "linear_forward": _linear_forward,
+    "linear_backward_weights": _linear_backward_weights,
+    "linear_backward_weights_xt": _linear_backward_weights_xt,
+    "linear_backward_input": _linear_backward_input,
+    "row_sums_add": _row_sums,
+    **{f"{a}_{d}": _activation(a, d) for a in ("tanh", "sigmoid", "relu") for d in ("forward", "backward")},
+    "bce_forward": _bce_forward,
+    "bce_backward": _bce_backward,
+    "bce_forward_backward": _bce_forward_backward,
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_kernel_matches_reference(name, dtype, layout):
+    rng = np.random.default_rng(42)
+    for r, k, n in SHAPES:
+        comp, expected = KERNELS[name](rng, r, k, n, dtype, layout)
+        assert comp.dtype == dtype, f"{name} returned {comp.dtype} for {np.dtype(dtype).name} input"
+        assert_close(comp, expected, dtype, f"{name} (r, k, n) = {(r, k, n)}, {layout}")
+

@@ -1,0 +1,71 @@
+"""Results are identical bit for bit for 1, 2, 3 and 4 threads, and across repeated runs."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, json, sys
+    import numpy as np
+    import fastshallow as fs
+
+    def digest(*arrays):
+        h = hashlib.sha256()
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    out = {}
+    for dtype in (np.float64, np.float32):
+        rng = np.random.default_rng(5)
+        # Several chunks, a ragged last tile, and big enough for the parallel path.
+        X = rng.standard_normal((20, 5003)).astype(dtype)
+        Y = (rng.random((3, 5003)) < 0.5).astype(np.uint8)
+        for n in (1, 2, 3, 4, 4):  # 4 twice: repeated runs, too
+            p = fs.init_params(20, 32, 3, seed=1, scale=0.3, dtype=dtype)
+            costs = fs.train(p, X, Y, learning_rate=0.5, num_iterations=4, n_threads=n)
+            J, g = fs.gradients(p, X, Y, n_threads=n)
+            A2 = fs.forward(p, X, n_threads=n)
+            c = fs.cost(p, X, Y, n_threads=n)
+            key = f"{np.dtype(dtype).name}"
+            out.setdefault(key, []).append(
+                [n, digest(costs, *p.values()), digest(*g.values()), repr(J), digest(A2), repr(c)]
+            )
+    json.dump(out, sys.stdout)
+    """
+)
+
+
+def test_threads_do_not_change_bits():
+    env = dict(os.environ, NUMBA_NUM_THREADS="4")
+    run = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    for dtype, rows in results.items():
+        assert [r[0] for r in rows] == [1, 2, 3, 4, 4]
+        first = rows[0][1:]
+        for n, *rest in rows[1:]:
+            assert rest == first, f"{dtype}: {n} threads differ from 1 thread"
+
+
+def test_thread_setting_is_restored():
+    import numba
+
+    import fastshallow as fs
+    from helpers import network
+
+    params, X, Y = network(3, 4, 1, 30)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        fs.gradients(params, X, Y)  # default: every thread
+        fs.train(params, X, Y, learning_rate=0.1, num_iterations=2, n_threads=numba.config.NUMBA_NUM_THREADS)
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(previous)
+    assert np.isfinite(fs.cost(params, X, Y))

@@ -1,7 +1,7 @@
 """Properties over random shapes and bounded values (hypothesis)."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -53,9 +53,10 @@ def test_outputs_are_probabilities_and_cost_is_nonnegative(problem):
 @given(problems(), st.floats(1e-3, 1.0))
 def test_a_small_step_does_not_increase_the_cost_to_first_order(problem, lr):
     # J(P - lr·g) ≈ J(P) - lr·|g|²: a gradient step with a tiny rate decreases the cost.
+    # Only for smooth activations: a relu unit with Z1 ≈ 0 (hypothesis finds Z1 = 4e-130)
+    # crosses its kink even with a 1e-7 step, and the expansion no longer holds.
     params, X, Y, activation, dtype = problem
-    if dtype != np.float64:
-        return
+    assume(dtype == np.float64 and activation != "relu")
     J0, grads = fs.gradients(params, X, Y, activation=activation)
     g2 = sum(float(np.sum(g * g)) for g in grads.values())
     eps = 1e-7 * lr

@@ -8,23 +8,32 @@ from numba import njit
 
 # Floating-point contract for every kernel.
 # - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
-# - No "reassoc": the order of every sum is the order written in the source, so a result
-#   never depends on vector width or on which thread ran it.
 # - No "nnan"/"ninf": a NaN or inf must survive to the cost, where divergence is detected.
+# - No "reassoc" by default: element-wise code (exp, tanh, the range reductions) depends on
+#   the order written.
 FASTMATH = {"contract", "nsz"}
+# Reductions (dot products, row sums) add "reassoc", without which LLVM will not keep
+# vector accumulators. The order of each sum is then the one the compiled loop fixes
+# (lanes, unrolling) for this CPU: the same on every run and for any number of threads,
+# because a thread count only decides which chunk runs where, never how a chunk sums.
+REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 
 # error_model="numpy" drops the zero-division check Numba puts on every float division
 # under the default "python" model; that check alone stops a loop from vectorising.
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 
 # Examples per tile. Every scratch buffer is (rows, TILE), so memory never grows with m.
-TILE = 64
+TILE = 128
 
 # The examples are split into C contiguous chunks of whole tiles; each chunk accumulates
 # its own gradient slab and the slabs are added in chunk order. C is a function of the
 # problem's shapes and dtype only (see n_chunks), never of the thread count: that is what
 # makes results identical bit for bit for any number of threads.
 MAX_CHUNKS = 32
+# Each chunk pays for zeroing and reducing a slab the size of the parameters, so a chunk
+# gets at least this many tiles of work (measured at the mnist size, 784-128-10 with
+# m = 10,000: 32 chunks of 2-3 tiles spent 40 of 165 ms on slabs; 8 chunks, 10 of 135).
+MIN_TILES_PER_CHUNK = 8
 # Upper bound on the bytes held by all gradient slabs together.
 SLAB_BUDGET = 32 * 2**20
 
@@ -33,11 +42,12 @@ def n_chunks(m, n_params, itemsize):
     """Number of chunks for m examples and n_params parameters of the given itemsize.
 
     A power of two (so it divides evenly over 2, 4, 8... threads), at most one chunk per
-    tile, at most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but at least 1).
+    MIN_TILES_PER_CHUNK tiles, at most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but
+    at least 1). The parallelism of one call is capped at this number.
     """
     n_tiles = -(-m // TILE)
-    by_budget = max(1, SLAB_BUDGET // max(1, n_params * itemsize))
-    limit = min(n_tiles, MAX_CHUNKS, by_budget)
+    by_budget = SLAB_BUDGET // max(1, n_params * itemsize)
+    limit = max(1, min(n_tiles // MIN_TILES_PER_CHUNK, MAX_CHUNKS, by_budget))
     c = 1
     while c * 2 <= limit:
         c *= 2

@@ -15,7 +15,7 @@ of the loss's derivative cancels sigmoid's a(1-a).
 
 from . import elementary as em
 from ._config import jit
-from .products import _sum8
+from .products import row_sum
 
 
 @jit
@@ -63,12 +63,12 @@ def bce_forward_backward(L, dZ, Z, Y):
 
 @jit
 def loss_sum(L):
-    """Σ of all elements of L, in a fixed order (rows in order, eight lanes per row).
+    """Σ of all elements of L: rows in order, each summed by products.row_sum.
 
     Returned in float64 whatever L's dtype, so a float32 cost does not lose digits over
     m examples. Shapes: L (r, n).
     """
     total = 0.0
     for i in range(L.shape[0]):
-        total += _sum8(L[i])
+        total += row_sum(L[i])
     return total

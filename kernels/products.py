@@ -1,135 +1,174 @@
 """Matrix products and axis-1 sums on C-contiguous tiles.
 
 Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
-Every product the network needs is one of three shapes:
 
     linear_forward              Z  = W·X + b      Z (r, T), W (r, k), X (k, T), b (r, 1)
+    linear_forward_xt           the same, given XT = Xᵀ (T, k)
     linear_backward_weights     dW += dZ·Xᵀ       dW (r, k), dZ (r, T), X (k, T)
                                 db += Σ_cols dZ   db (r, 1)
-    linear_backward_weights_xt  the same, given XT = Xᵀ (T, k)
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
-The two first-layer products are the hot ones (r = n_h, k = n_x). Both go through
-matmul_add, which keeps the vector loop over the contiguous last axis of the output, so
-that it never reduces across vector lanes: every element C[i, j] is summed in the order
-p = 0, 1, 2, ..., exactly as written, whatever the vector width. That order is what makes
-results reproducible bit for bit without the "reassoc" fast-math flag. For dW1 this needs
-the X tile transposed (linear_backward_weights_xt); the copy is small next to the product.
+Two loop shapes do all the work:
 
-dW2 = dZ2·A1ᵀ has a small output (n_y, n_h) and would pay as much to transpose A1 as to
-multiply, so it uses linear_backward_weights: a dot product per output element over
-eight fixed lanes, combined in a fixed order.
+- matmul_nt_add, C += A·Bᵀ: a dot product over the contiguous rows of A and B for each
+  element, computed for a 4 × 4 block of C at once. Sixteen vector accumulators stay in
+  registers for the whole sum, and each step loads 8 vectors for 16 FMAs. This is the hot
+  first-layer path (W1·X and dZ1·Xᵀ, both 2·n_h·n_x·T flops) and dW2.
+- matmul_add, C += A·B: for short inner dimensions (n_y, or a small n_x), where a dot
+  product would be shorter than a vector; the vector loop runs along a row of C instead.
+
+Both sum each element in an order fixed by the compiled loop, never by the data or the
+thread (see _config.REDUCTION_FASTMATH).
 """
 
-import numpy as np
+from ._config import REDUCTION_FASTMATH, jit
 
-from ._config import jit
+_reduce = jit(fastmath=REDUCTION_FASTMATH)
 
-# Width of a column panel of the output: the panel of each B row (8 * 256 bytes in float64)
-# is reused across all rows of A while it is still in L1.
-PANEL = 256
-# Rows of B combined per pass over a row of C. Each pass reads C once and B four times per
-# four FMAs; four B streams and one C stream stay under LLVM's limit on runtime alias
-# checks, above which it gives up vectorising.
-KBLOCK = 4
+# Below this inner dimension, Z1 = W1·X takes matmul_add: a dot product over fewer
+# elements than a few vectors spends more on horizontal sums than on FMAs.
+DOT_MIN_K = 32
 
 
-@jit
-def matmul_add(C, A, B):
-    """C += A·B, summing each element in order of the inner index.
-
-    Shapes: C (r, n), A (r, p), B (p, n); all C-contiguous.
-    """
-    r, n = C.shape
-    p = A.shape[1]
-    p4 = p - p % KBLOCK
-    for n0 in range(0, n, PANEL):
-        n1 = min(n0 + PANEL, n)
-        for i in range(r):
-            c = C[i, n0:n1]  # a row slice: unit-stride vector loads, never a gather
-            for k in range(0, p4, KBLOCK):
-                a0 = A[i, k]
-                a1 = A[i, k + 1]
-                a2 = A[i, k + 2]
-                a3 = A[i, k + 3]
-                b0 = B[k, n0:n1]
-                b1 = B[k + 1, n0:n1]
-                b2 = B[k + 2, n0:n1]
-                b3 = B[k + 3, n0:n1]
-                for j in range(n1 - n0):
-                    c[j] = c[j] + a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
-            for k in range(p4, p):
-                a0 = A[i, k]
-                b0 = B[k, n0:n1]
-                for j in range(n1 - n0):
-                    c[j] = c[j] + a0 * b0[j]
-
-
-@jit
-def _sum8(a):
-    """Σ a[j] with eight independent lanes, combined in a fixed tree. Shapes: a (n,)."""
-    n = a.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0)
-    for j in range(0, n8, 8):
-        s0 += a[j]
-        s1 += a[j + 1]
-        s2 += a[j + 2]
-        s3 += a[j + 3]
-        s4 += a[j + 4]
-        s5 += a[j + 5]
-        s6 += a[j + 6]
-        s7 += a[j + 7]
-    for j in range(n8, n):
-        s0 += a[j]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+@_reduce
+def _dots_4x4(C, A, B, i, q):
+    """C[i:i+4, q:q+4] += A[i:i+4]·B[q:q+4]ᵀ."""
+    a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
+    b0, b1, b2, b3 = B[q], B[q + 1], B[q + 2], B[q + 3]
+    zero = A.dtype.type(0)
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for j in range(a0.shape[0]):
+        x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
+        y = a0[j]
+        s00 += y * x0
+        s01 += y * x1
+        s02 += y * x2
+        s03 += y * x3
+        y = a1[j]
+        s10 += y * x0
+        s11 += y * x1
+        s12 += y * x2
+        s13 += y * x3
+        y = a2[j]
+        s20 += y * x0
+        s21 += y * x1
+        s22 += y * x2
+        s23 += y * x3
+        y = a3[j]
+        s30 += y * x0
+        s31 += y * x1
+        s32 += y * x2
+        s33 += y * x3
+    c = C[i]
+    c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s00, c[q + 1] + s01, c[q + 2] + s02, c[q + 3] + s03
+    c = C[i + 1]
+    c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s10, c[q + 1] + s11, c[q + 2] + s12, c[q + 3] + s13
+    c = C[i + 2]
+    c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s20, c[q + 1] + s21, c[q + 2] + s22, c[q + 3] + s23
+    c = C[i + 3]
+    c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s30, c[q + 1] + s31, c[q + 2] + s32, c[q + 3] + s33
 
 
-@jit
-def _dot8(a, b):
-    """Σ a[j]·b[j] with eight independent lanes, combined in a fixed tree. Shapes: a, b (n,)."""
-    n = a.shape[0]
-    n8 = n - n % 8
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = a.dtype.type(0)
-    for j in range(0, n8, 8):
-        s0 += a[j] * b[j]
-        s1 += a[j + 1] * b[j + 1]
-        s2 += a[j + 2] * b[j + 2]
-        s3 += a[j + 3] * b[j + 3]
-        s4 += a[j + 4] * b[j + 4]
-        s5 += a[j + 5] * b[j + 5]
-        s6 += a[j + 6] * b[j + 6]
-        s7 += a[j + 7] * b[j + 7]
-    for j in range(n8, n):
-        s0 += a[j] * b[j]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+@_reduce
+def _dots_1x4(C, A, B, i, q):
+    """C[i, q:q+4] += A[i]·B[q:q+4]ᵀ (the rows left over below a multiple of 4)."""
+    a = A[i]
+    b0, b1, b2, b3 = B[q], B[q + 1], B[q + 2], B[q + 3]
+    zero = A.dtype.type(0)
+    s0 = s1 = s2 = s3 = zero
+    for j in range(a.shape[0]):
+        y = a[j]
+        s0 += y * b0[j]
+        s1 += y * b1[j]
+        s2 += y * b2[j]
+        s3 += y * b3[j]
+    c = C[i]
+    c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s0, c[q + 1] + s1, c[q + 2] + s2, c[q + 3] + s3
+
+
+@_reduce
+def dot(a, b):
+    """Σ a[j]·b[j]. Shapes: a, b (n,)."""
+    s = a.dtype.type(0)
+    for j in range(a.shape[0]):
+        s += a[j] * b[j]
+    return s
+
+
+@_reduce
+def row_sum(a):
+    """Σ a[j]. Shapes: a (n,)."""
+    s = a.dtype.type(0)
+    for j in range(a.shape[0]):
+        s += a[j]
+    return s
 
 
 @jit
 def matmul_nt_add(C, A, B):
-    """C += A·Bᵀ, one fixed-order dot product per element.
-
-    Shapes: C (r, k), A (r, n), B (k, n); all C-contiguous.
-    """
+    """C += A·Bᵀ. Shapes: C (r, k), A (r, n), B (k, n); all C-contiguous."""
     r, k = C.shape
+    r4, k4 = r - r % 4, k - k % 4
+    for i in range(0, r4, 4):
+        for q in range(0, k4, 4):
+            _dots_4x4(C, A, B, i, q)
+    for i in range(r4, r):
+        for q in range(0, k4, 4):
+            _dots_1x4(C, A, B, i, q)
     for i in range(r):
-        for q in range(k):
-            C[i, q] += _dot8(A[i], B[q])
+        for q in range(k4, k):
+            C[i, q] += dot(A[i], B[q])
+
+
+@jit
+def matmul_add(C, A, B):
+    """C += A·B, the vector loop along the rows of C. Shapes: C (r, n), A (r, p), B (p, n).
+
+    For short inner dimensions p; each element is summed in the order p = 0, 1, 2, ...
+    """
+    r, n = C.shape
+    p = A.shape[1]
+    p4 = p - p % 4
+    for i in range(r):
+        c = C[i]  # a row slice: unit-stride vector loads, never a gather
+        for k in range(0, p4, 4):
+            a0, a1, a2, a3 = A[i, k], A[i, k + 1], A[i, k + 2], A[i, k + 3]
+            b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+            for j in range(n):
+                c[j] = c[j] + a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
+        for k in range(p4, p):
+            a0 = A[i, k]
+            b0 = B[k]
+            for j in range(n):
+                c[j] = c[j] + a0 * b0[j]
 
 
 @jit
 def row_sums_add(s, A):
     """s += Σ_cols A, the axis-1 sum. Shapes: s (r, 1), A (r, n)."""
     for i in range(A.shape[0]):
-        s[i, 0] += _sum8(A[i])
+        s[i, 0] += row_sum(A[i])
+
+
+@jit
+def _fill_bias(Z, b):
+    for i in range(Z.shape[0]):
+        Z[i, :] = b[i, 0]
 
 
 @jit
 def linear_forward(Z, W, X, b):
     """Z = W·X + b. Shapes: Z (r, T), W (r, k), X (k, T), b (r, 1)."""
-    for i in range(Z.shape[0]):
-        Z[i, :] = b[i, 0]
+    _fill_bias(Z, b)
     matmul_add(Z, W, X)
+
+
+@jit
+def linear_forward_xt(Z, W, XT, b):
+    """Z = W·X + b given XT = Xᵀ (T, k): dot products along k. Shapes: Z (r, T), W (r, k)."""
+    _fill_bias(Z, b)
+    matmul_nt_add(Z, W, XT)
 
 
 @jit
@@ -139,14 +178,6 @@ def linear_backward_weights(dW, db, dZ, X):
     Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T).
     """
     matmul_nt_add(dW, dZ, X)
-    row_sums_add(db, dZ)
-
-
-@jit
-def linear_backward_weights_xt(dW, db, dZ, XT):
-    """linear_backward_weights given the input tile already transposed, XT (T, k), so that
-    the vector loop runs along the output's rows. Shapes: dW (r, k), db (r, 1), dZ (r, T)."""
-    matmul_add(dW, dZ, XT)
     row_sums_add(db, dZ)
 
 

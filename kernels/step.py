@@ -23,10 +23,11 @@ from ._config import TILE, jit
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .loss import bce_forward, bce_forward_backward, loss_sum
 from .products import (
+    DOT_MIN_K,
     linear_backward_input,
     linear_backward_weights,
-    linear_backward_weights_xt,
     linear_forward,
+    linear_forward_xt,
     transpose,
 )
 
@@ -37,7 +38,7 @@ def workspace(n_chunks, n_x, n_h, n_y, dtype_like):
     one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice."""
     dt = dtype_like.dtype
     xp = np.empty((n_chunks, n_x * TILE), dt)  # X tile              (n_x, T)
-    xt = np.empty((n_chunks, TILE * n_x), dt)  # X tile, transposed  (T, n_x)
+    xt = np.empty((n_chunks, TILE * n_x), dt)  # X tile, transposed  (T, n_x), if n_x >= DOT_MIN_K
     yp = np.empty((n_chunks, n_y * TILE), dt)  # Y tile              (n_y, T)
     h = np.empty((n_chunks, n_h * TILE), dt)  # Z1, then A1          (n_h, T)
     d = np.empty((n_chunks, n_h * TILE), dt)  # dA1, then dZ1        (n_h, T)
@@ -102,7 +103,13 @@ def forward_tile(params, X, j0, n, code, ws, c):
     H = h[c, : n_h * n].reshape(n_h, n)
     O = o[c, : n_y * n].reshape(n_y, n)
     load_tile(Xp, X, j0)
-    linear_forward(H, W1, Xp, b1)  # Z1 = W1·X + b1
+    # Z1 = W1·X + b1, as dot products along n_x when n_x is long enough for them.
+    if n_x >= DOT_MIN_K:
+        XT = xt[c, : n * n_x].reshape(n, n_x)
+        transpose(XT, Xp)
+        linear_forward_xt(H, W1, XT, b1)
+    else:
+        linear_forward(H, W1, Xp, b1)
     activation_forward(H, H, code)  # A1 = g(Z1), in place
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
     return Xp, H, O
@@ -127,18 +134,16 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
         j0 = t * TILE
         n = min(TILE, m - j0)
         Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
-        XT = xt[c, : n * n_x].reshape(n, n_x)
         Yt = yp[c, : n_y * n].reshape(n_y, n)
         L = lo[c, : n_y * n].reshape(n_y, n)
         D = d[c, : n_h * n].reshape(n_h, n)
         load_tile(Yt, Y, j0)
-        transpose(XT, Xp)
         bce_forward_backward(L, O, O, Yt)  # loss; dZ2 = A2 - Y, in place of Z2
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, O, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         linear_backward_input(D, W2T, O)  # dA1 = W2ᵀ·dZ2
         activation_backward(D, D, H, code)  # dZ1 = dA1 ∘ g'(A1), in place
-        linear_backward_weights_xt(dW1, db1, D, XT)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+        linear_backward_weights(dW1, db1, D, Xp)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     return cost
 
 

@@ -11,12 +11,14 @@ import pytest
 
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
-from fastshallow.kernels import loss, products
+from fastshallow.kernels import loss, n_chunks, products
+from fastshallow.kernels._config import TILE
+from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
-# (r, k, n): output rows, inner dimension, columns. Covers 1s, remainders of the 4-wide
-# k blocks and of the 256-wide column panels, and a wide tile.
-SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300)]
+# (r, k, n): output rows, inner dimension, columns. Covers 1s, remainders of the 4 × 4
+# blocks in each direction, exact multiples of 4, and inner dimensions past DOT_MIN_K.
+SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33)]
 
 
 def _rand(rng, shape, dtype, layout="C", positive=False):
@@ -40,12 +42,19 @@ def _linear_backward_weights(rng, r, k, n, dt, lay):
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
 
 
-def _linear_backward_weights_xt(rng, r, k, n, dt, lay):
-    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt)
-    dW, db = np.ones((r, k), dt), np.ones((r, 1), dt)  # accumulates: starts from ones
-    products.linear_backward_weights_xt(dW, db, dZ, in_layout(X.T, lay))
-    dW_ref, db_ref = ref.linear_backward_weights(dZ, X)
-    return np.hstack([dW, db]), np.hstack([dW_ref + 1, db_ref + 1])
+def _linear_forward_xt(rng, r, k, n, dt, lay):
+    W, X, b = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt), _rand(rng, (r, 1), dt, lay)
+    Z = np.empty((r, n), dt)
+    products.linear_forward_xt(Z, W, in_layout(X.T, lay), b)
+    return Z, ref.linear_forward(W, X, b)
+
+
+def _matmul_nt_add(rng, r, k, n, dt, lay):
+    # Accumulates into C: start from ones. Covers the 4x4, 1x4 and single-dot paths.
+    A, B = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
+    C = np.ones((r, k), dt)
+    products.matmul_nt_add(C, A, B)
+    return C, 1 + A.astype(np.float64) @ B.T
 
 
 def _linear_backward_input(rng, r, k, n, dt, lay):
@@ -122,7 +131,8 @@ def _bce_forward_backward(rng, r, k, n, dt, lay):
 KERNELS = {
     "linear_forward": _linear_forward,
     "linear_backward_weights": _linear_backward_weights,
-    "linear_backward_weights_xt": _linear_backward_weights_xt,
+    "linear_forward_xt": _linear_forward_xt,
+    "matmul_nt_add": _matmul_nt_add,
     "linear_backward_input": _linear_backward_input,
     "row_sums_add": _row_sums,
     **{f"{a}_{d}": _activation(a, d) for a in ("tanh", "sigmoid", "relu") for d in ("forward", "backward")},
@@ -142,3 +152,15 @@ def test_kernel_matches_reference(name, dtype, layout):
         assert comp.dtype == dtype, f"{name} returned {comp.dtype} for {np.dtype(dtype).name} input"
         assert_close(comp, expected, dtype, f"{name} (r, k, n) = {(r, k, n)}, {layout}")
 
+
+
+@pytest.mark.parametrize("m", [1, TILE - 1, TILE, TILE + 1, 40 * TILE + 7, 10**6])
+def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(m):
+    n_tiles = -(-m // TILE)
+    for itemsize in (4, 8):
+        C = n_chunks(m, 1000, itemsize)
+        assert C & (C - 1) == 0 and 1 <= C <= n_tiles
+        ranges = [chunk_tiles(c, C, m) for c in range(C)]
+        assert ranges[0][0] == 0 and ranges[-1][1] == n_tiles
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert all(t1 > t0 for t0, t1 in ranges)

@@ -1,11 +1,12 @@
 """Hidden-layer activations and their derivatives, on C-contiguous (n_h, T) tiles.
 
 Each backward takes the activation's *output* A, not its input Z (tanh' = 1 - A²,
-sigmoid' = A(1 - A), relu' = [A > 0]): the forward pass overwrites Z with A in place, so
-the step never holds both.
+sigmoid' = A(1 - A), relu' = [A > 0]): the step keeps A1 for the backward pass and reuses
+Z1's buffer for dA1.
 
-Every kernel accepts its output aliased to an input (A is Z, dZ is dA): each element is
-read before it is written.
+Every kernel gives the right answer with its output aliased to an input (A is Z): each
+element is read before it is written. It is slow, though: LLVM cannot prove the two
+pointers apart and takes its scalar path, so the fused step never passes aliases.
 """
 
 from . import elementary as em

@@ -33,7 +33,7 @@ def bce_forward(L, Z, Y):
 
 @jit
 def bce_backward(dZ, Z, Y):
-    """dZ = sigmoid(Z) - Y. Shapes: dZ, Z, Y (r, n); dZ may be Z."""
+    """dZ = sigmoid(Z) - Y. Shapes: dZ, Z, Y (r, n)."""
     for i in range(Z.shape[0]):
         dz = dZ[i]
         z = Z[i]
@@ -44,7 +44,7 @@ def bce_backward(dZ, Z, Y):
 
 @jit
 def bce_forward_backward(L, dZ, Z, Y):
-    """Both of the above with one exp per element. Shapes: L, dZ, Z, Y (r, n); dZ may be Z."""
+    """Both of the above with one exp per element. Shapes: L, dZ, Z, Y (r, n)."""
     zero = Z.dtype.type(0)
     one = Z.dtype.type(1)
     for i in range(Z.shape[0]):

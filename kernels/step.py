@@ -35,16 +35,24 @@ from .products import (
 @jit
 def workspace(n_chunks, n_x, n_h, n_y, dtype_like):
     """Scratch for every chunk. Flat rows, so that a tile of any width n <= TILE (the last
-    one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice."""
+    one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice.
+
+    No kernel call below writes an array it also reads through another argument (Z1 and
+    A1 live in different buffers, and so on). Numba passes every array as its own pointer,
+    and where two point at the same memory LLVM's run-time overlap check sends the loop
+    down its scalar path: tanh in place ran 4x slower than into another buffer.
+    """
     dt = dtype_like.dtype
     xp = np.empty((n_chunks, n_x * TILE), dt)  # X tile              (n_x, T)
     xt = np.empty((n_chunks, TILE * n_x), dt)  # X tile, transposed  (T, n_x), if n_x >= DOT_MIN_K
     yp = np.empty((n_chunks, n_y * TILE), dt)  # Y tile              (n_y, T)
-    h = np.empty((n_chunks, n_h * TILE), dt)  # Z1, then A1          (n_h, T)
-    d = np.empty((n_chunks, n_h * TILE), dt)  # dA1, then dZ1        (n_h, T)
-    o = np.empty((n_chunks, n_y * TILE), dt)  # Z2, then A2 or dZ2   (n_y, T)
+    z = np.empty((n_chunks, n_h * TILE), dt)  # Z1, then dA1         (n_h, T)
+    h = np.empty((n_chunks, n_h * TILE), dt)  # A1                   (n_h, T)
+    d = np.empty((n_chunks, n_h * TILE), dt)  # dZ1                  (n_h, T)
+    o = np.empty((n_chunks, n_y * TILE), dt)  # Z2                   (n_y, T)
+    g = np.empty((n_chunks, n_y * TILE), dt)  # A2 or dZ2            (n_y, T)
     lo = np.empty((n_chunks, n_y * TILE), dt)  # loss per element    (n_y, T)
-    return xp, xt, yp, h, d, o, lo
+    return xp, xt, yp, z, h, d, o, g, lo
 
 
 @jit
@@ -92,14 +100,15 @@ def store_tile(X, Xt, j0):
 def forward_tile(params, X, j0, n, code, ws, c):
     """Forward pass of the n examples from column j0, in chunk c's scratch.
 
-    Returns the views (Xp, H, O): Xp the X tile (n_x, n), H = A1 (n_h, n) and O the logits
-    Z2 (n_y, n).
+    Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z the free (n_h, n) buffer
+    that held Z1, H = A1 (n_h, n) and O the logits Z2 (n_y, n).
     """
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
-    xp, xt, yp, h, d, o, lo = ws
+    xp, xt, yp, z, h, d, o, g, lo = ws
     Xp = xp[c, : n_x * n].reshape(n_x, n)
+    Z = z[c, : n_h * n].reshape(n_h, n)
     H = h[c, : n_h * n].reshape(n_h, n)
     O = o[c, : n_y * n].reshape(n_y, n)
     load_tile(Xp, X, j0)
@@ -107,12 +116,12 @@ def forward_tile(params, X, j0, n, code, ws, c):
     if n_x >= DOT_MIN_K:
         XT = xt[c, : n * n_x].reshape(n, n_x)
         transpose(XT, Xp)
-        linear_forward_xt(H, W1, XT, b1)
+        linear_forward_xt(Z, W1, XT, b1)
     else:
-        linear_forward(H, W1, Xp, b1)
-    activation_forward(H, H, code)  # A1 = g(Z1), in place
+        linear_forward(Z, W1, Xp, b1)
+    activation_forward(H, Z, code)  # A1 = g(Z1)
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
-    return Xp, H, O
+    return Xp, Z, H, O
 
 
 @jit
@@ -126,23 +135,24 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
     n_h, n_x = dW1.shape
     n_y = dW2.shape[0]
     m = X.shape[1]
-    xp, xt, yp, h, d, o, lo = ws
-    for g in grads:
-        g[:, :] = 0
+    xp, xt, yp, z, h, d, o, g, lo = ws
+    for grad in grads:
+        grad[:, :] = 0
     cost = 0.0
     for t in range(t0, t1):
         j0 = t * TILE
         n = min(TILE, m - j0)
-        Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
+        Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
         Yt = yp[c, : n_y * n].reshape(n_y, n)
         L = lo[c, : n_y * n].reshape(n_y, n)
+        G = g[c, : n_y * n].reshape(n_y, n)
         D = d[c, : n_h * n].reshape(n_h, n)
         load_tile(Yt, Y, j0)
-        bce_forward_backward(L, O, O, Yt)  # loss; dZ2 = A2 - Y, in place of Z2
+        bce_forward_backward(L, G, O, Yt)  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
-        linear_backward_weights(dW2, db2, O, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
-        linear_backward_input(D, W2T, O)  # dA1 = W2ᵀ·dZ2
-        activation_backward(D, D, H, code)  # dZ1 = dA1 ∘ g'(A1), in place
+        linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
+        linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
+        activation_backward(D, Z, H, code)  # dZ1 = dA1 ∘ g'(A1)
         linear_backward_weights(dW1, db1, D, Xp)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     return cost
 
@@ -204,14 +214,16 @@ def forward(A2, params, X, code, n_chunks):
     n_h, n_x = W1.shape
     n_y, m = A2.shape
     ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    xp, xt, yp, z, h, d, o, g, lo = ws
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m)
         for t in range(t0, t1):
             j0 = t * TILE
             n = min(TILE, m - j0)
-            Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
-            sigmoid_forward(O, O)
-            store_tile(A2, O, j0)
+            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
+            G = g[c, : n_y * n].reshape(n_y, n)
+            sigmoid_forward(G, O)
+            store_tile(A2, G, j0)
 
 
 @jit(parallel=True)
@@ -221,14 +233,14 @@ def cost(params, X, Y, code, n_chunks):
     n_h, n_x = W1.shape
     n_y, m = Y.shape
     ws = workspace(n_chunks, n_x, n_h, n_y, W1)
-    yp, lo = ws[2], ws[6]
+    xp, xt, yp, z, h, d, o, g, lo = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m)
         for t in range(t0, t1):
             j0 = t * TILE
             n = min(TILE, m - j0)
-            Xp, H, O = forward_tile(params, X, j0, n, code, ws, c)
+            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
             Yt = yp[c, : n_y * n].reshape(n_y, n)
             L = lo[c, : n_y * n].reshape(n_y, n)
             load_tile(Yt, Y, j0)

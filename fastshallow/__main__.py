@@ -1,4 +1,4 @@
-"""The fastshallow command line: ``fastshallow demo``."""
+"""The fastshallow command line: ``fastshallow demo`` and ``fastshallow bench``."""
 
 import argparse
 import sys
@@ -50,6 +50,11 @@ def main(argv=None):
     demo.add_argument("--learning-rate", type=float, default=1.2, help="(default 1.2)")
     demo.add_argument("--iterations", type=int, default=10000, help="(default 10000)")
     demo.set_defaults(run=_demo)
+    bench = sub.add_parser("bench", help="time fastshallow against the NumPy reference (and PyTorch) on the grid")
+    from . import bench as bench_module
+
+    bench_module.add_arguments(bench)
+    bench.set_defaults(run=bench_module.run)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -1,0 +1,206 @@
+"""asv suite: every hot path of fastshallow, each beside a twin that times the NumPy
+reference on the same inputs.
+
+Sizes come from fastshallow.bench.GRID, the table `fastshallow bench` and the tests use.
+setup() always compiles (or loads from the cache) on a small input of the same dtype and
+layout first, so compilation never lands in a timing.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import fastshallow as fs
+from fastshallow import reference
+from fastshallow.bench import DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
+from fastshallow.kernels import activations, loss, products
+from fastshallow.kernels._config import TILE
+from fastshallow.kernels.products import DOT_MIN_K
+
+SIZES = [p.name for p in GRID]
+
+
+class _Problem:
+    """A grid point's params and data, with the kernels warmed up."""
+
+    params = (SIZES, list(DTYPES))
+    param_names = ["size", "dtype"]
+    timeout = 600
+
+    def setup(self, size, dtype):
+        self.point = POINTS[size]
+        self.net, self.X, self.Y = make_problem(self.point, dtype)
+        self.ref_net = {k: v.copy() for k, v in self.net.items()}
+        self.Yf = self.Y.astype(dtype)  # the reference takes labels in the compute dtype
+        warm_up(self.point, dtype)
+
+
+class Step(_Problem):
+    """One gradient-descent step through the public API, validation included."""
+
+    def time_step(self, size, dtype):
+        fs.step(self.net, self.X, self.Y, LEARNING_RATE)
+
+    def time_step_reference(self, size, dtype):
+        reference.step(self.ref_net, self.X, self.Yf, LEARNING_RATE)
+
+
+class Train(_Problem):
+    """The compiled loop: point.iterations iterations (all 10,000 for tiny) per call."""
+
+    def time_train(self, size, dtype):
+        fs.train(self.net, self.X, self.Y, learning_rate=LEARNING_RATE, num_iterations=self.point.iterations)
+
+    def time_train_reference(self, size, dtype):
+        reference.train(self.ref_net, self.X, self.Yf, learning_rate=LEARNING_RATE, num_iterations=self.point.iterations)
+
+
+class Gradients(_Problem):
+    def time_gradients(self, size, dtype):
+        fs.gradients(self.net, self.X, self.Y)
+
+    def time_gradients_reference(self, size, dtype):
+        reference.gradients(self.ref_net, self.X, self.Yf)
+
+
+class Memory(_Problem):
+    """Peak resident memory of a process that runs one training step (asv measures the
+    whole process: data and compiled code included, the same for both twins)."""
+
+    def peakmem_train(self, size, dtype):
+        fs.train(self.net, self.X, self.Y, learning_rate=LEARNING_RATE, num_iterations=1)
+
+    def peakmem_train_reference(self, size, dtype):
+        reference.train(self.ref_net, self.X, self.Yf, learning_rate=LEARNING_RATE, num_iterations=1)
+
+
+class Throughput(_Problem):
+    """GFLOP/s of a training step, counted as 4·n_h·n_x·m + 6·n_y·n_h·m per step."""
+
+    unit = "GFLOP/s"
+
+    def _gflops(self, run):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return self.point.flops_per_step * self.point.iterations / float(np.median(times)) / 1e9
+
+    def track_gflops(self, size, dtype):
+        return self._gflops(lambda: fs.train(self.net, self.X, self.Y, learning_rate=LEARNING_RATE,
+                                             num_iterations=self.point.iterations))
+
+    def track_gflops_reference(self, size, dtype):
+        return self._gflops(lambda: reference.train(self.ref_net, self.X, self.Yf, learning_rate=LEARNING_RATE,
+                                                    num_iterations=self.point.iterations))
+
+
+class Kernels:
+    """The kernels one tile of the fused step calls, on that tile's shapes: (n_h, TILE)
+    hidden tiles and (n_y, TILE) output tiles."""
+
+    params = (SIZES, list(DTYPES))
+    param_names = ["size", "dtype"]
+
+    def setup(self, size, dtype):
+        p = POINTS[size]
+        rng = np.random.default_rng(0)
+        T = min(TILE, p.m)
+
+        def r(*shape):
+            return rng.standard_normal(shape).astype(dtype)
+
+        self.W1, self.b1, self.W2 = r(p.n_h, p.n_x), r(p.n_h, 1), r(p.n_y, p.n_h)
+        self.Xp = r(p.n_x, T)
+        self.XT = np.ascontiguousarray(self.Xp.T)
+        self.Z, self.A, self.D = r(p.n_h, T), np.tanh(r(p.n_h, T)), r(p.n_h, T)
+        self.out = np.empty((p.n_h, T), dtype)
+        self.dW1, self.db1 = np.zeros((p.n_h, p.n_x), dtype), np.zeros((p.n_h, 1), dtype)
+        self.W2T, self.G = np.ascontiguousarray(self.W2.T), r(p.n_y, T)
+        self.O, self.L, self.Yt = r(p.n_y, T), np.empty((p.n_y, T), dtype), (r(p.n_y, T) > 0).astype(dtype)
+        self.dense = p.n_x >= DOT_MIN_K  # the step's choice of first-layer product
+        # numba compilation: every kernel once, on these same dtypes and layouts
+        for name in dir(self):
+            if name.startswith("time_"):
+                getattr(self, name)(size, dtype)
+
+    def time_linear_forward(self, size, dtype):
+        if self.dense:
+            products.linear_forward_xt(self.out, self.W1, self.XT, self.b1)
+        else:
+            products.linear_forward(self.out, self.W1, self.Xp, self.b1)
+
+    def time_linear_forward_reference(self, size, dtype):
+        reference.linear_forward(self.W1, self.Xp, self.b1)
+
+    def time_linear_backward_weights(self, size, dtype):
+        products.linear_backward_weights(self.dW1, self.db1, self.D, self.Xp)
+
+    def time_linear_backward_weights_reference(self, size, dtype):
+        reference.linear_backward_weights(self.D, self.Xp)
+
+    def time_linear_backward_input(self, size, dtype):
+        products.linear_backward_input(self.out, self.W2T, self.G)
+
+    def time_row_sums(self, size, dtype):
+        products.row_sums_add(self.db1, self.D)
+
+    def time_row_sums_reference(self, size, dtype):
+        reference.row_sums(self.D)
+
+    def time_tanh_forward(self, size, dtype):
+        activations.tanh_forward(self.out, self.Z)
+
+    def time_tanh_forward_reference(self, size, dtype):
+        reference.tanh_forward(self.Z)
+
+    def time_tanh_backward(self, size, dtype):
+        activations.tanh_backward(self.out, self.D, self.A)
+
+    def time_sigmoid_forward(self, size, dtype):
+        activations.sigmoid_forward(self.out, self.Z)
+
+    def time_sigmoid_forward_reference(self, size, dtype):
+        reference.sigmoid_forward(self.Z)
+
+    def time_relu_forward(self, size, dtype):
+        activations.relu_forward(self.out, self.Z)
+
+    def time_bce_forward_backward(self, size, dtype):
+        loss.bce_forward_backward(self.L, self.G, self.O, self.Yt)
+
+
+_FIRST_CALL = (
+    "import fastshallow as fs\n"
+    "X, Y = fs.datasets.load_planar_dataset()\n"
+    "p = fs.init_params(2, 4, 1, seed=0)\n"
+    "fs.train(p, X, Y, num_iterations=1)\n"
+    "fs.predict(p, X)\n"
+)
+
+
+class ColdStart:
+    """Import plus the demo's first calls (train, predict) in a fresh process: with an
+    empty NUMBA_CACHE_DIR (everything compiles) and with a warm one (everything loads)."""
+
+    timeout = 600
+    number = 1
+    repeat = (1, 3, 300.0)
+    warmup_time = 0
+
+    def setup_cache(self):
+        warm = tempfile.mkdtemp(prefix="fastshallow-asv-cache-")
+        subprocess.run([sys.executable, "-c", _FIRST_CALL], check=True, env=dict(os.environ, NUMBA_CACHE_DIR=warm))
+        return warm
+
+    def timeraw_import_and_first_call_empty_cache(self, warm):
+        setup = "import os, tempfile\nos.environ['NUMBA_CACHE_DIR'] = tempfile.mkdtemp()"
+        return _FIRST_CALL, setup
+
+    def timeraw_import_and_first_call_warm_cache(self, warm):
+        return _FIRST_CALL, f"import os\nos.environ['NUMBA_CACHE_DIR'] = {warm!r}"

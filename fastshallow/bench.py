@@ -1,0 +1,400 @@
+"""The benchmark grid and `fastshallow bench`.
+
+GRID is the one table of problem sizes. The asv suite (benchmarks/), this command and the
+tests that smoke-check them all read it.
+
+`fastshallow bench` runs fastshallow, the NumPy reference and, when it can be imported,
+PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
+interleaved (one of each implementation per round), so slow drifts of a shared machine
+hit all of them alike. It reports the median time per step with the spread of the
+repetitions, GFLOP/s, ratios, and the peak extra memory of one step measured in a fresh
+process for each implementation.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+LEARNING_RATE = 0.01  # small enough that repeated runs on random labels stay finite
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One problem size: (n_x, n_h, n_y, m), and how many iterations one measurement runs."""
+
+    name: str
+    n_x: int
+    n_h: int
+    n_y: int
+    m: int
+    iterations: int
+
+    @property
+    def shape(self):
+        return (self.n_x, self.n_h, self.n_y, self.m)
+
+    @property
+    def flops_per_step(self):
+        """Multiply-adds count two: the two first-layer products (forward and dW1) are
+        2·n_h·n_x·m each; the three second-layer products 2·n_y·n_h·m each."""
+        return 4 * self.n_h * self.n_x * self.m + 6 * self.n_y * self.n_h * self.m
+
+
+GRID = (
+    # The course's flower problem; one measurement is the whole 10,000-iteration train.
+    Point("tiny", 2, 4, 1, 400, 10_000),
+    Point("small", 20, 64, 1, 10_000, 5),  # element-wise work dominates
+    Point("mnist", 784, 128, 10, 10_000, 2),  # the products dominate
+    Point("wide", 784, 1024, 10, 10_000, 1),  # a large hidden layer
+)
+POINTS = {p.name: p for p in GRID}
+DTYPES = ("float64", "float32")
+
+
+def make_problem(point, dtype, seed=0):
+    """(params, X, Y) for a grid point: X standard normal (n_x, m), C-ordered, in dtype;
+    Y random 0/1 labels (n_y, m) as uint8; params from fastshallow.init_params."""
+    import fastshallow as fs
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((point.n_x, point.m)).astype(dtype)
+    Y = (rng.random((point.n_y, point.m)) < 0.5).astype(np.uint8)
+    params = fs.init_params(point.n_x, point.n_h, point.n_y, seed=rng, scale=0.1, dtype=dtype)
+    return params, X, Y
+
+
+WARM_UP_M = 2048  # examples in the warm-up input: enough for the same (parallel) path
+
+
+def warm_up(point, dtype):
+    """Compile (or load from the cache) every kernel a benchmark of this point and dtype
+    calls, on a small C-ordered input of the same dtype, so that compilation never lands
+    in a timing. The input is big enough to take the same serial or parallel path."""
+    import fastshallow as fs
+
+    small = dataclasses.replace(point, m=min(point.m, WARM_UP_M))
+    params, X, Y = make_problem(small, dtype)
+    fs.train(params, X, Y, learning_rate=LEARNING_RATE, num_iterations=1)
+    fs.gradients(params, X, Y)
+    fs.forward(params, X)
+    fs.cost(params, X, Y)
+
+
+# ---------------------------------------------------------------------------------------
+# Implementations: each prepares once, then run() does point.iterations training steps.
+# ---------------------------------------------------------------------------------------
+
+
+class FastShallow:
+    name = "fastshallow"
+
+    def __init__(self, point, dtype, threads):
+        import fastshallow as fs
+
+        self.fs, self.point, self.threads = fs, point, threads
+        self.params, self.X, self.Y = make_problem(point, dtype)
+        warm_up(point, dtype)
+
+    def run(self):
+        self.fs.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
+                      num_iterations=self.point.iterations, n_threads=self.threads)
+
+
+class NumPyReference:
+    name = "numpy"
+
+    def __init__(self, point, dtype, threads):
+        from fastshallow import reference
+
+        self.reference, self.point = reference, point
+        self.params, self.X, Y = make_problem(point, dtype)
+        self.Y = Y.astype(dtype)
+
+    def run(self):
+        self.reference.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
+                             num_iterations=self.point.iterations)
+
+
+class PyTorch:
+    """nn.Sequential(Linear, Tanh, Linear) with BCEWithLogitsLoss summed over outputs and
+    averaged over examples, and plain SGD: the same network, cost and update."""
+
+    name = "pytorch"
+
+    def __init__(self, point, dtype, threads):
+        import torch
+
+        torch.set_num_threads(threads)
+        params, X, Y = make_problem(point, dtype)
+        tdt = getattr(torch, dtype)
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(point.n_x, point.n_h), torch.nn.Tanh(), torch.nn.Linear(point.n_h, point.n_y)
+        ).to(tdt)
+        with torch.no_grad():
+            self.model[0].weight.copy_(torch.from_numpy(params["W1"]))
+            self.model[0].bias.copy_(torch.from_numpy(params["b1"][:, 0]))
+            self.model[2].weight.copy_(torch.from_numpy(params["W2"]))
+            self.model[2].bias.copy_(torch.from_numpy(params["b2"][:, 0]))
+        self.X = torch.from_numpy(np.ascontiguousarray(X.T))  # (m, n_x): torch is row-per-example
+        self.Y = torch.from_numpy(np.ascontiguousarray(Y.T, dtype=dtype))
+        self.loss = torch.nn.BCEWithLogitsLoss(reduction="sum")
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+        self.point = point
+
+    def run(self):
+        m = self.point.m
+        for _ in range(self.point.iterations):
+            self.opt.zero_grad()
+            cost = self.loss(self.model(self.X), self.Y) / m
+            cost.backward()
+            self.opt.step()
+
+
+def implementations():
+    """The implementations available here: PyTorch only when it imports."""
+    impls = [FastShallow, NumPyReference]
+    try:
+        import torch  # noqa: F401
+
+        impls.append(PyTorch)
+    except ImportError:
+        pass
+    return impls
+
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+# ---------------------------------------------------------------------------------------
+
+
+def _blas_threads(n):
+    """A context limiting BLAS threads to n, if threadpoolctl is installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
+
+
+def time_point(point, dtype, threads, repeat, impls):
+    """Interleaved repetitions: {name: [seconds per step, ...]}."""
+    runners = [impl(point, dtype, threads) for impl in impls]
+    samples = {r.name: [] for r in runners}
+    with _blas_threads(threads):
+        for _ in range(repeat):
+            for r in runners:
+                t0 = time.perf_counter()
+                r.run()
+                samples[r.name].append((time.perf_counter() - t0) / point.iterations)
+    return samples
+
+
+def _peak_rss_kib():
+    with open("/proc/self/status") as f:
+        status = f.read()
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)), int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+
+
+def _measure_memory_here(impl_name, point_name, dtype, threads):
+    """In this (fresh) process: bytes by which one step raises the peak resident set."""
+    impl = {i.name: i for i in (FastShallow, NumPyReference, PyTorch)}[impl_name]
+    point = dataclasses.replace(POINTS[point_name], iterations=1)
+    runner = impl(point, dtype, threads)
+    runner.run()  # warm: first-call allocations (compilation, thread pools) are not the step's
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets VmHWM to the current resident set
+    _, before = _peak_rss_kib()
+    runner.run()
+    peak, _ = _peak_rss_kib()
+    return (peak - before) * 1024
+
+
+def measure_memory(impl_name, point, dtype, threads):
+    """Peak extra memory of one step, in bytes, from a fresh process; None if unavailable.
+
+    A fresh process, and glibc told to return every large block at once, so that memory
+    freed by the warm-up step cannot be silently reused by the measured one."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+    code = (
+        "import sys, fastshallow.bench as b; "
+        f"print(b._measure_memory_here({impl_name!r}, {point.name!r}, {dtype!r}, {threads}))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    if run.returncode != 0:
+        return None
+    return int(run.stdout.strip().splitlines()[-1])
+
+
+def machine_line():
+    """CPU, cores, Numba threading layer and the BLAS NumPy uses, on one line."""
+    import numba
+
+    import fastshallow as fs
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = re.search(r"model name\s*:\s*(.+)", f.read()).group(1).strip()
+    except (OSError, AttributeError):
+        pass
+    params, X, Y = make_problem(POINTS["small"], "float64")
+    fs.gradients(params, X[:, :2048], Y[:, :2048])  # starts the threading layer
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "not started"
+    blas = "unknown"
+    try:
+        deps = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        blas = f"{deps.get('name', '?')} {deps.get('version', '')}".strip()
+    except Exception:  # show_config's layout differs across NumPy versions
+        pass
+    return (
+        f"CPU: {cpu}; cores: {os.cpu_count()}; Numba {numba.__version__} threads: "
+        f"{numba.config.NUMBA_NUM_THREADS}, threading layer: {layer}; NumPy {np.__version__} BLAS: {blas}"
+    )
+
+
+def _fmt_time(s):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def _fmt_bytes(b):
+    if b is None:
+        return "n/a"
+    return f"{b / 2**20:.1f} MiB"
+
+
+def summarise(point, dtype, samples, memory):
+    """One result row per implementation, as plain data (also what --json writes)."""
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    rows = []
+    for name, times in samples.items():
+        rows.append(
+            {
+                "point": point.name,
+                "shape": point.shape,
+                "dtype": dtype,
+                "implementation": name,
+                "iterations_per_sample": point.iterations,
+                "seconds_per_step": times,
+                "median": med[name],
+                "min": min(times),
+                "max": max(times),
+                "gflops": point.flops_per_step / med[name] / 1e9,
+                "speedup_vs_numpy": med["numpy"] / med[name] if "numpy" in med else None,
+                "speedup_vs_pytorch": med["pytorch"] / med[name] if "pytorch" in med else None,
+                "peak_extra_bytes": memory.get(name),
+            }
+        )
+    return rows
+
+
+def print_table(point, dtype, rows, out=sys.stdout):
+    print(
+        f"\n{point.name} (n_x, n_h, n_y, m) = {point.shape} {dtype}: "
+        f"{point.flops_per_step / 1e9:.3g} GFLOP per step, {len(rows[0]['seconds_per_step'])} repetitions "
+        f"of {point.iterations} step(s)",
+        file=out,
+    )
+    header = f"  {'implementation':<12} {'time/step: median [min, max]':<32} {'GFLOP/s':>8} {'vs NumPy':>9} {'vs PyTorch':>11} {'peak extra mem':>15}"
+    print(header, file=out)
+    for r in rows:
+        spread = f"{_fmt_time(r['median'])} [{_fmt_time(r['min'])}, {_fmt_time(r['max'])}]"
+        vs_np = f"{r['speedup_vs_numpy']:.2f}x" if r["speedup_vs_numpy"] else "-"
+        vs_pt = f"{r['speedup_vs_pytorch']:.2f}x" if r["speedup_vs_pytorch"] else "-"
+        print(
+            f"  {r['implementation']:<12} {spread:<32} {r['gflops']:>8.2f} {vs_np:>9} {vs_pt:>11} "
+            f"{_fmt_bytes(r['peak_extra_bytes']):>15}",
+            file=out,
+        )
+    out.flush()
+
+
+def plot(results, path):
+    """A PNG bar chart of each implementation's speedup over the NumPy reference."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise SystemExit("--plot needs matplotlib: pip install 'fastshallow[plot]'") from exc
+    groups = sorted({(r["point"], r["dtype"]) for r in results}, key=lambda g: (list(POINTS).index(g[0]), g[1]))
+    names = [n for n in ("fastshallow", "pytorch") if any(r["implementation"] == n for r in results)]
+    fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 2, 4))
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        values = [
+            next((r["speedup_vs_numpy"] for r in results if (r["point"], r["dtype"]) == g and r["implementation"] == name), 0)
+            for g in groups
+        ]
+        ax.bar([i + k * width for i in range(len(groups))], values, width, label=name)
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="NumPy reference")
+    ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(groups))])
+    ax.set_xticklabels([f"{p}\n{d}" for p, d in groups])
+    ax.set_ylabel("speedup over the NumPy reference (x)")
+    ax.set_title("fastshallow bench: time per training step, median")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def add_arguments(parser):
+    parser.add_argument("--sizes", default=",".join(POINTS), help=f"comma-separated grid points ({', '.join(POINTS)})")
+    parser.add_argument("--dtype", default="all", choices=["all", *DTYPES], help="(default: both)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for every implementation (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (default 5)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory processes")
+    parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios (needs matplotlib)")
+
+
+def run(args):
+    import numba
+
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in POINTS]
+    if unknown:
+        raise SystemExit(f"fastshallow bench: unknown size(s) {', '.join(unknown)}; choose from {', '.join(POINTS)}")
+    if args.repeat < 1:
+        raise SystemExit("fastshallow bench: --repeat must be at least 1")
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        raise SystemExit(f"fastshallow bench: --threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+    dtypes = DTYPES if args.dtype == "all" else (args.dtype,)
+    impls = implementations()
+    print(machine_line())
+    print(f"threads: {threads} for every implementation; implementations: {', '.join(i.name for i in impls)}"
+          + ("" if any(i is PyTorch for i in impls) else " (PyTorch not importable)"))
+    results = []
+    for name in sizes:
+        point = POINTS[name]
+        for dtype in dtypes:
+            samples = time_point(point, dtype, threads, args.repeat, impls)
+            memory = {} if args.no_memory else {i.name: measure_memory(i.name, point, dtype, threads) for i in impls}
+            rows = summarise(point, dtype, samples, memory)
+            print_table(point, dtype, rows)
+            results.extend(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine_line(), "threads": threads, "results": results}, f, indent=1)
+    if args.plot:
+        plot(results, args.plot)
+    return 0

@@ -1,0 +1,83 @@
+"""Smoke checks of the benchmark code: the shared grid, `fastshallow bench`, and the asv
+suite's classes (run for the tiny point only). No timing is judged here."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastshallow import bench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_grid_is_the_issue_table_with_its_flop_count():
+    assert [(p.name, p.shape) for p in bench.GRID] == [
+        ("tiny", (2, 4, 1, 400)),
+        ("small", (20, 64, 1, 10000)),
+        ("mnist", (784, 128, 10, 10000)),
+        ("wide", (784, 1024, 10, 10000)),
+    ]
+    assert bench.POINTS["tiny"].iterations == 10_000
+    p = bench.POINTS["mnist"]
+    assert p.flops_per_step == 4 * 128 * 784 * 10000 + 6 * 10 * 128 * 10000
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_make_problem_shapes_and_dtypes(dtype):
+    params, X, Y = bench.make_problem(bench.POINTS["small"], dtype)
+    assert X.shape == (20, 10000) and X.dtype == dtype and X.flags.c_contiguous
+    assert Y.shape == (1, 10000) and set(np.unique(Y)) <= {0, 1}
+    assert params["W1"].shape == (64, 20) and params["W1"].dtype == dtype
+
+
+def test_bench_command_prints_a_table_and_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "fastshallow", "bench", "--sizes", "tiny", "--dtype", "float64", "--repeat", "2",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "CPU:" in run.stdout and "threading layer" in run.stdout and "BLAS" in run.stdout
+    assert "tiny (n_x, n_h, n_y, m) = (2, 4, 1, 400) float64" in run.stdout
+    data = json.loads(out.read_text())
+    rows = {r["implementation"]: r for r in data["results"]}
+    assert {"fastshallow", "numpy"} <= set(rows)
+    for r in rows.values():
+        assert len(r["seconds_per_step"]) == 2 and r["min"] <= r["median"] <= r["max"]
+        assert r["gflops"] > 0
+    assert rows["numpy"]["speedup_vs_numpy"] == 1.0
+    assert rows["fastshallow"]["speedup_vs_numpy"] == pytest.approx(rows["numpy"]["median"] / rows["fastshallow"]["median"])
+
+
+def test_bench_command_rejects_unknown_sizes():
+    run = subprocess.run([sys.executable, "-m", "fastshallow", "bench", "--sizes", "huge"], capture_output=True, text=True)
+    assert run.returncode != 0 and "unknown size(s) huge" in run.stderr
+
+
+def test_asv_suite_runs_on_the_tiny_point():
+    sys.path.insert(0, ROOT)
+    try:
+        from benchmarks import benchmarks as suite
+    finally:
+        sys.path.remove(ROOT)
+    ran = 0
+    for cls in (suite.Step, suite.Train, suite.Gradients, suite.Memory, suite.Throughput, suite.Kernels):
+        assert cls.params[0] == [p.name for p in bench.GRID]  # the shared grid, not a copy
+        for dtype in bench.DTYPES:
+            b = cls()
+            b.setup("tiny", dtype)
+            for name in dir(b):
+                if name.startswith(("time_", "peakmem_", "track_")):
+                    result = getattr(b, name)("tiny", dtype)
+                    if name.startswith("track_"):
+                        assert result > 0
+                    ran += 1
+    assert ran > 40
+    cold = suite.ColdStart()
+    code, setup = cold.timeraw_import_and_first_call_warm_cache("/nonexistent")
+    compile(code, "stmt", "exec") and compile(setup, "setup", "exec")

@@ -65,3 +65,35 @@ def jit(fn=None, **overrides):
 # its loop on the calling thread: launching a parallel region (a few microseconds) costs
 # more than a step of a problem this small. Serial and parallel give identical bits.
 SERIAL_WORK = 2**18
+
+
+# ---------------------------------------------------------------------------------------
+# Vector width
+# ---------------------------------------------------------------------------------------
+from llvmlite import ir as _ir  # noqa: E402
+from numba import types as _types  # noqa: E402
+from numba.extending import intrinsic as _intrinsic  # noqa: E402
+
+# LLVM's tuning for recent Intel server cores ("prefer-256-bit") keeps its loop vectoriser
+# to 256-bit registers even where AVX-512 is available. The kernels ask for 512 bits per
+# function instead of through NUMBA_CPU_FEATURES, which would change every Numba function
+# in the user's process. On a CPU without AVX-512 the request has no effect.
+VECTOR_BITS = 512
+
+
+@_intrinsic
+def wide_vectors(typingctx):
+    """Call first in a kernel whose loops should vectorise at VECTOR_BITS.
+
+    Sets LLVM's "prefer-vector-width" on the function being compiled. It must be in the
+    function that holds the loop: Numba vectorises each function when it compiles it,
+    before any caller inlines it.
+    """
+
+    def codegen(context, builder, sig, args):
+        # llvmlite validates attribute names against a fixed list that lacks string
+        # attributes; the textual IR it prints accepts them, so add it to the set directly.
+        set.add(builder.function.attributes, f'"prefer-vector-width"="{VECTOR_BITS}"')
+        return context.get_dummy_value()
+
+    return _types.none(), codegen

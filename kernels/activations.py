@@ -10,7 +10,7 @@ pointers apart and takes its scalar path, so the fused step never passes aliases
 """
 
 from . import elementary as em
-from ._config import jit
+from ._config import jit, wide_vectors
 
 # Activation codes passed to the fused kernels (an int argument: no recompilation per
 # activation). The public API maps names to these; see fastshallow._validation.
@@ -22,6 +22,7 @@ RELU = 2
 @jit
 def tanh_forward(A, Z):
     """A = tanh(Z). Shapes: A, Z (r, n)."""
+    wide_vectors()
     for i in range(Z.shape[0]):
         a = A[i]
         z = Z[i]
@@ -32,6 +33,7 @@ def tanh_forward(A, Z):
 @jit
 def tanh_backward(dZ, dA, A):
     """dZ = dA ∘ (1 - A²). Shapes: dZ, dA, A (r, n)."""
+    wide_vectors()
     one = A.dtype.type(1)
     for i in range(A.shape[0]):
         dz = dZ[i]
@@ -44,6 +46,7 @@ def tanh_backward(dZ, dA, A):
 @jit
 def sigmoid_forward(A, Z):
     """A = 1 / (1 + exp(-Z)). Shapes: A, Z (r, n)."""
+    wide_vectors()
     for i in range(Z.shape[0]):
         a = A[i]
         z = Z[i]
@@ -54,6 +57,7 @@ def sigmoid_forward(A, Z):
 @jit
 def sigmoid_backward(dZ, dA, A):
     """dZ = dA ∘ A(1 - A). Shapes: dZ, dA, A (r, n)."""
+    wide_vectors()
     one = A.dtype.type(1)
     for i in range(A.shape[0]):
         dz = dZ[i]
@@ -66,6 +70,7 @@ def sigmoid_backward(dZ, dA, A):
 @jit
 def relu_forward(A, Z):
     """A = max(Z, 0). Shapes: A, Z (r, n)."""
+    wide_vectors()
     zero = Z.dtype.type(0)
     for i in range(Z.shape[0]):
         a = A[i]
@@ -78,6 +83,7 @@ def relu_forward(A, Z):
 @jit
 def relu_backward(dZ, dA, A):
     """dZ = dA ∘ [A > 0]. Shapes: dZ, dA, A (r, n)."""
+    wide_vectors()
     zero = A.dtype.type(0)
     for i in range(A.shape[0]):
         dz = dZ[i]

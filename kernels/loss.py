@@ -14,13 +14,14 @@ of the loss's derivative cancels sigmoid's a(1-a).
 """
 
 from . import elementary as em
-from ._config import jit
+from ._config import jit, wide_vectors
 from .products import row_sum
 
 
 @jit
 def bce_forward(L, Z, Y):
     """L = elementwise binary cross-entropy of the logits Z against Y. Shapes: L, Z, Y (r, n)."""
+    wide_vectors()
     zero = Z.dtype.type(0)
     for i in range(Z.shape[0]):
         out = L[i]
@@ -34,6 +35,7 @@ def bce_forward(L, Z, Y):
 @jit
 def bce_backward(dZ, Z, Y):
     """dZ = sigmoid(Z) - Y. Shapes: dZ, Z, Y (r, n)."""
+    wide_vectors()
     for i in range(Z.shape[0]):
         dz = dZ[i]
         z = Z[i]
@@ -45,6 +47,7 @@ def bce_backward(dZ, Z, Y):
 @jit
 def bce_forward_backward(L, dZ, Z, Y):
     """Both of the above with one exp per element. Shapes: L, dZ, Z, Y (r, n)."""
+    wide_vectors()
     zero = Z.dtype.type(0)
     one = Z.dtype.type(1)
     for i in range(Z.shape[0]):

@@ -21,7 +21,7 @@ Both sum each element in an order fixed by the compiled loop, never by the data 
 thread (see _config.REDUCTION_FASTMATH).
 """
 
-from ._config import REDUCTION_FASTMATH, jit
+from ._config import REDUCTION_FASTMATH, jit, wide_vectors
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
 
@@ -33,6 +33,7 @@ DOT_MIN_K = 32
 @_reduce
 def _dots_4x4(C, A, B, i, q):
     """C[i:i+4, q:q+4] += A[i:i+4]·B[q:q+4]ᵀ."""
+    wide_vectors()
     a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
     b0, b1, b2, b3 = B[q], B[q + 1], B[q + 2], B[q + 3]
     zero = A.dtype.type(0)
@@ -73,6 +74,7 @@ def _dots_4x4(C, A, B, i, q):
 @_reduce
 def _dots_1x4(C, A, B, i, q):
     """C[i, q:q+4] += A[i]·B[q:q+4]ᵀ (the rows left over below a multiple of 4)."""
+    wide_vectors()
     a = A[i]
     b0, b1, b2, b3 = B[q], B[q + 1], B[q + 2], B[q + 3]
     zero = A.dtype.type(0)
@@ -90,6 +92,7 @@ def _dots_1x4(C, A, B, i, q):
 @_reduce
 def dot(a, b):
     """Σ a[j]·b[j]. Shapes: a, b (n,)."""
+    wide_vectors()
     s = a.dtype.type(0)
     for j in range(a.shape[0]):
         s += a[j] * b[j]
@@ -99,6 +102,7 @@ def dot(a, b):
 @_reduce
 def row_sum(a):
     """Σ a[j]. Shapes: a (n,)."""
+    wide_vectors()
     s = a.dtype.type(0)
     for j in range(a.shape[0]):
         s += a[j]
@@ -127,6 +131,7 @@ def matmul_add(C, A, B):
 
     For short inner dimensions p; each element is summed in the order p = 0, 1, 2, ...
     """
+    wide_vectors()
     r, n = C.shape
     p = A.shape[1]
     p4 = p - p % 4
@@ -160,6 +165,7 @@ def _fill_bias(Z, b):
 @jit
 def linear_forward(Z, W, X, b):
     """Z = W·X + b. Shapes: Z (r, T), W (r, k), X (k, T), b (r, 1)."""
+    wide_vectors()
     _fill_bias(Z, b)
     matmul_add(Z, W, X)
 
@@ -191,6 +197,7 @@ def linear_backward_input(dX, WT, dZ):
 @jit
 def transpose(out, A):
     """out = Aᵀ. Shapes: out (n, r), A (r, n)."""
+    wide_vectors()
     r, n = A.shape
     for j in range(n):
         o = out[j]

@@ -19,7 +19,7 @@ How the work is split (the source of the bit-for-bit reproducibility):
 import numpy as np
 from numba import prange
 
-from ._config import TILE, jit
+from ._config import TILE, jit, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .loss import bce_forward, bce_forward_backward, loss_sum
 from .products import (
@@ -81,6 +81,7 @@ def load_tile(Xt, X, j0):
     Copying makes every later loop unit-stride whatever X's layout (C, F or a strided
     view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
     """
+    wide_vectors()
     for q in range(Xt.shape[0]):
         xq = Xt[q]
         for j in range(Xt.shape[1]):
@@ -90,6 +91,7 @@ def load_tile(Xt, X, j0):
 @jit
 def store_tile(X, Xt, j0):
     """X[:, j0 : j0 + n] = Xt for Xt (r, n): the inverse of load_tile."""
+    wide_vectors()
     for q in range(Xt.shape[0]):
         xq = Xt[q]
         for j in range(Xt.shape[1]):
@@ -160,6 +162,7 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
 @jit
 def reduce_row(G, S, i, m):
     """G[i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... Shapes: G (r, k), S (C, r, k)."""
+    wide_vectors()
     g = G[i]
     g[:] = S[0, i]
     for c in range(1, S.shape[0]):

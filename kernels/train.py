@@ -16,7 +16,7 @@ parameters and cost were both finite is still in memory:
 import numpy as np
 from numba import prange
 
-from ._config import jit
+from ._config import jit, wide_vectors
 from .step import accumulate_gradients, gradient_slabs, workspace
 
 OK = 0
@@ -27,6 +27,7 @@ UPDATE_NOT_FINITE = 2
 @jit
 def update_row(new, P, G, i, lr):
     """new[i] = P[i] - lr·G[i]; True if every new value is finite. Shapes: new, P, G (r, k)."""
+    wide_vectors()
     n, p, g = new[i], P[i], G[i]
     probe = p.dtype.type(0)
     for k in range(p.shape[0]):

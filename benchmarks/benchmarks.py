@@ -18,7 +18,7 @@ import fastshallow as fs
 from fastshallow import reference
 from fastshallow.bench import DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
 from fastshallow.kernels import activations, loss, products
-from fastshallow.kernels._config import TILE
+from fastshallow.kernels import plan
 from fastshallow.kernels.products import DOT_MIN_K
 
 SIZES = [p.name for p in GRID]
@@ -101,8 +101,8 @@ class Throughput(_Problem):
 
 
 class Kernels:
-    """The kernels one tile of the fused step calls, on that tile's shapes: (n_h, TILE)
-    hidden tiles and (n_y, TILE) output tiles."""
+    """The kernels one tile of the fused step calls, on that tile's shapes: (n_h, T)
+    hidden tiles and (n_y, T) output tiles, T the point's tile width."""
 
     params = (SIZES, list(DTYPES))
     param_names = ["size", "dtype"]
@@ -110,7 +110,7 @@ class Kernels:
     def setup(self, size, dtype):
         p = POINTS[size]
         rng = np.random.default_rng(0)
-        T = min(TILE, p.m)
+        T = min(plan(p.m, p.n_x, p.n_h, p.n_y, np.dtype(dtype).itemsize)[1], p.m)
 
         def r(*shape):
             return rng.standard_normal(shape).astype(dtype)

@@ -26,7 +26,7 @@ from ._validation import (
     positive_int,
 )
 from ._version import __version__
-from .kernels import n_chunks as _n_chunks
+from .kernels import plan as _plan
 from .kernels import step as _step
 from .kernels import train as _train
 from .kernels._config import SERIAL_WORK
@@ -90,7 +90,7 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
 
 
 def _prepare(params, X, Y=None, *, activation="tanh", update=False):
-    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, code, C).
+    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, code, plan).
 
     With update=True the kernel-ready params are always private copies, so the caller's
     arrays stay untouched until the result is copied back."""
@@ -107,16 +107,15 @@ def _prepare(params, X, Y=None, *, activation="tanh", update=False):
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
         work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    chunks = _n_chunks(m, sum(a.size for a in arrays), dtype.itemsize)
-    return dtype, arrays, work, X, Y, code, chunks
+    return dtype, arrays, work, X, Y, code, _plan(m, n_x, n_h, n_y, dtype.itemsize)
 
 
 def forward(params, X, *, activation="tanh", n_threads=None):
     """The network's output A2 = sigmoid(Z2), shape (n_y, m), in the params' dtype."""
-    dtype, _, work, X, _, code, chunks = _prepare(params, X, activation=activation)
+    dtype, _, work, X, _, code, plan = _prepare(params, X, activation=activation)
     A2 = np.empty((work[2].shape[0], X.shape[1]), dtype)
     with using_threads(n_threads):
-        _step.forward(A2, work, X, code, chunks)
+        _step.forward(A2, work, X, code, plan)
     return A2
 
 
@@ -131,17 +130,17 @@ def cost(params, X, Y, *, activation="tanh", n_threads=None):
     """Binary cross-entropy averaged over the m examples and summed over the n_y outputs.
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
-    _, _, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation)
+    _, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
     with using_threads(n_threads):
-        return float(_step.cost(work, X, Y, code, chunks))
+        return float(_step.cost(work, X, Y, code, plan))
 
 
 def gradients(params, X, Y, *, activation="tanh", n_threads=None):
     """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter."""
-    _, _, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation)
+    _, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
     grads = tuple(np.empty_like(a) for a in work)
     with using_threads(n_threads):
-        J = _step.gradients(grads, work, X, Y, code, chunks)
+        J = _step.gradients(grads, work, X, Y, code, plan)
     return float(J), {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
 
 
@@ -159,7 +158,7 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
-    _, arrays, work, X, Y, code, chunks = _prepare(params, X, Y, activation=activation, update=True)
+    _, arrays, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation, update=True)
     spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
@@ -169,7 +168,7 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
     with using_threads(n_threads) as n:
         serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
         kernel = _train.train_serial if serial else _train.train_parallel
-        done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, chunks)
+        done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, plan)
     final = work if in_work else spare
     for target, source in zip(arrays, final):
         target[...] = source

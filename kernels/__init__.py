@@ -8,6 +8,6 @@ through the public API in fastshallow, which checks shapes, dtypes and values fi
 """
 
 from . import activations, elementary, loss, products, step, train
-from ._config import TILE, n_chunks
+from ._config import plan
 
-__all__ = ["activations", "elementary", "loss", "products", "step", "train", "TILE", "n_chunks"]
+__all__ = ["activations", "elementary", "loss", "products", "step", "train", "plan"]

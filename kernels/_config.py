@@ -1,7 +1,7 @@
 """Compilation options and the fixed work decomposition shared by every kernel.
 
 Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m examples,
-T = TILE examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
+T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
 """
 
 from numba import njit
@@ -22,36 +22,52 @@ REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 # under the default "python" model; that check alone stops a loop from vectorising.
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 
-# Examples per tile. Every scratch buffer is (rows, TILE), so memory never grows with m.
-TILE = 128
+# Tiles. A tile is T consecutive examples; every scratch buffer is (rows, T), so memory
+# never grows with m. T is chosen per problem from its shapes and dtype (tile_width): as
+# wide as keeps one tile's scratch within TILE_BUDGET bytes, so that a small network
+# runs in few tiles (a tiny problem in one), but never narrower than MIN_TILE, where the
+# dot products over T would be too short for the vector units.
+MIN_TILE = 128
+MAX_TILE = 4096
+TILE_BUDGET = 512 * 2**10
 
 # The examples are split into C contiguous chunks of whole tiles; each chunk accumulates
 # its own gradient slab and the slabs are added in chunk order. C is a function of the
-# problem's shapes and dtype only (see n_chunks), never of the thread count: that is what
+# problem's shapes and dtype only (see plan), never of the thread count: that is what
 # makes results identical bit for bit for any number of threads.
 MAX_CHUNKS = 32
 # Each chunk pays for zeroing and reducing a slab the size of the parameters, so a chunk
-# gets at least this many tiles of work (measured at the mnist size, 784-128-10 with
+# gets at least this many examples (measured at the mnist size, 784-128-10 with
 # m = 10,000: 32 chunks of 2-3 tiles spent 40 of 165 ms on slabs; 8 chunks, 10 of 135).
-MIN_TILES_PER_CHUNK = 8
+MIN_EXAMPLES_PER_CHUNK = 1024
 # Upper bound on the bytes held by all gradient slabs together.
 SLAB_BUDGET = 32 * 2**20
 
 
-def n_chunks(m, n_params, itemsize):
-    """Number of chunks for m examples and n_params parameters of the given itemsize.
+def tile_width(n_x, n_h, n_y, itemsize):
+    """Examples per tile: a multiple of 64 in [MIN_TILE, MAX_TILE] whose scratch, about
+    (3·n_h + 2·n_x + 4·n_y)·T values, fits TILE_BUDGET."""
+    per_example = (3 * n_h + 2 * n_x + 4 * n_y) * itemsize
+    t = TILE_BUDGET // per_example // 64 * 64
+    return max(MIN_TILE, min(MAX_TILE, t))
 
-    A power of two (so it divides evenly over 2, 4, 8... threads), at most one chunk per
-    MIN_TILES_PER_CHUNK tiles, at most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but
-    at least 1). The parallelism of one call is capped at this number.
+
+def plan(m, n_x, n_h, n_y, itemsize):
+    """(n_chunks, tile) for a problem: both depend only on its shapes and dtype.
+
+    n_chunks is a power of two (so it divides evenly over 2, 4, 8... threads), at most one
+    chunk per tile and per MIN_EXAMPLES_PER_CHUNK examples, at most MAX_CHUNKS, and at
+    most what SLAB_BUDGET allows (but at least 1). A call's parallelism is capped at it.
     """
-    n_tiles = -(-m // TILE)
-    by_budget = SLAB_BUDGET // max(1, n_params * itemsize)
-    limit = max(1, min(n_tiles // MIN_TILES_PER_CHUNK, MAX_CHUNKS, by_budget))
+    tile = tile_width(n_x, n_h, n_y, itemsize)
+    n_tiles = -(-m // tile)
+    n_params = n_h * (n_x + 1) + n_y * (n_h + 1)
+    by_budget = SLAB_BUDGET // (n_params * itemsize)
+    limit = max(1, min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, by_budget))
     c = 1
     while c * 2 <= limit:
         c *= 2
-    return c
+    return c, tile
 
 
 def jit(fn=None, **overrides):

@@ -1,13 +1,14 @@
 """The fused forward/backward pass over tiles of examples, and the parallel drivers.
 
-Legend: n_x features, n_h hidden units, n_y outputs, m examples, T = TILE, C chunks.
+Legend: n_x features, n_h hidden units, n_y outputs, m examples, T examples per tile,
+C chunks. `plan` is the pair (C, T) from _config.plan.
 X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `params` is the tuple
 (W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
 and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
 
 How the work is split (the source of the bit-for-bit reproducibility):
-- The m examples are cut into tiles of TILE columns, and the tiles into C contiguous
-  chunks. C depends only on the shapes and dtype (_config.n_chunks).
+- The m examples are cut into tiles of T columns, and the tiles into C contiguous
+  chunks. C and T depend only on the shapes and dtype (_config.plan).
 - Each chunk runs the whole forward and backward pass one tile at a time, on its own
   scratch (never larger than (n_h, T)), and accumulates unnormalised gradient sums into its
   own slab: dW1s[c], db1s[c], ... Nothing inside the parallel loop writes to an element
@@ -19,7 +20,7 @@ How the work is split (the source of the bit-for-bit reproducibility):
 import numpy as np
 from numba import prange
 
-from ._config import TILE, jit, wide_vectors
+from ._config import jit, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .loss import bce_forward, bce_forward_backward, loss_sum
 from .products import (
@@ -33,8 +34,8 @@ from .products import (
 
 
 @jit
-def workspace(n_chunks, n_x, n_h, n_y, dtype_like):
-    """Scratch for every chunk. Flat rows, so that a tile of any width n <= TILE (the last
+def workspace(n_chunks, n_x, n_h, n_y, T, dtype_like):
+    """Scratch for every chunk. Flat rows, so that a tile of any width n <= T (the last
     one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice.
 
     No kernel call below writes an array it also reads through another argument (Z1 and
@@ -43,15 +44,15 @@ def workspace(n_chunks, n_x, n_h, n_y, dtype_like):
     down its scalar path: tanh in place ran 4x slower than into another buffer.
     """
     dt = dtype_like.dtype
-    xp = np.empty((n_chunks, n_x * TILE), dt)  # X tile              (n_x, T)
-    xt = np.empty((n_chunks, TILE * n_x), dt)  # X tile, transposed  (T, n_x), if n_x >= DOT_MIN_K
-    yp = np.empty((n_chunks, n_y * TILE), dt)  # Y tile              (n_y, T)
-    z = np.empty((n_chunks, n_h * TILE), dt)  # Z1, then dA1         (n_h, T)
-    h = np.empty((n_chunks, n_h * TILE), dt)  # A1                   (n_h, T)
-    d = np.empty((n_chunks, n_h * TILE), dt)  # dZ1                  (n_h, T)
-    o = np.empty((n_chunks, n_y * TILE), dt)  # Z2                   (n_y, T)
-    g = np.empty((n_chunks, n_y * TILE), dt)  # A2 or dZ2            (n_y, T)
-    lo = np.empty((n_chunks, n_y * TILE), dt)  # loss per element    (n_y, T)
+    xp = np.empty((n_chunks, n_x * T), dt)  # X tile              (n_x, T)
+    xt = np.empty((n_chunks, T * n_x if n_x >= DOT_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
+    yp = np.empty((n_chunks, n_y * T), dt)  # Y tile              (n_y, T)
+    z = np.empty((n_chunks, n_h * T), dt)  # Z1, then dA1         (n_h, T)
+    h = np.empty((n_chunks, n_h * T), dt)  # A1                   (n_h, T)
+    d = np.empty((n_chunks, n_h * T), dt)  # dZ1                  (n_h, T)
+    o = np.empty((n_chunks, n_y * T), dt)  # Z2                   (n_y, T)
+    g = np.empty((n_chunks, n_y * T), dt)  # A2 or dZ2            (n_y, T)
+    lo = np.empty((n_chunks, n_y * T), dt)  # loss per element    (n_y, T)
     return xp, xt, yp, z, h, d, o, g, lo
 
 
@@ -68,9 +69,9 @@ def gradient_slabs(n_chunks, params):
 
 
 @jit
-def chunk_tiles(c, n_chunks, m):
+def chunk_tiles(c, n_chunks, m, T):
     """The tiles [t0, t1) of chunk c: C contiguous, near-equal runs of whole tiles."""
-    n_tiles = (m + TILE - 1) // TILE
+    n_tiles = (m + T - 1) // T
     return c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks
 
 
@@ -127,8 +128,8 @@ def forward_tile(params, X, j0, n, code, ws, c):
 
 
 @jit
-def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
-    """Unnormalised gradient sums over tiles t0 .. t1 of the examples, into chunk c's slab
+def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1, T):
+    """Unnormalised gradient sums over tiles t0 .. t1 (of T examples), into chunk c's slab
     grads = (dW1, db1, dW2, db2), which is overwritten. W2T is W2ᵀ (n_h, n_y).
 
     Returns the cost summed over the chunk's examples and outputs, in float64.
@@ -142,8 +143,8 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1):
         grad[:, :] = 0
     cost = 0.0
     for t in range(t0, t1):
-        j0 = t * TILE
-        n = min(TILE, m - j0)
+        j0 = t * T
+        n = min(T, m - j0)
         Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
         Yt = yp[c, : n_y * n].reshape(n_y, n)
         L = lo[c, : n_y * n].reshape(n_y, n)
@@ -174,7 +175,7 @@ def reduce_row(G, S, i, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(grads, params, X, Y, code, ws, slabs):
+def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T):
     """Mean gradients into grads; returns the mean cost.
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
@@ -185,9 +186,9 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs):
     m = X.shape[1]
     W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
     for c in prange(n_chunks):
-        t0, t1 = chunk_tiles(c, n_chunks, m)
+        t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
-        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, c, t0, t1)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, c, t0, t1, T)
     # The reduction: slabs added in chunk order, parallel over the rows being written.
     dW1, db1, dW2, db2 = grads
     for i in prange(dW1.shape[0]):
@@ -203,26 +204,28 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs):
 
 
 @jit(parallel=True)
-def gradients(grads, params, X, Y, code, n_chunks):
+def gradients(grads, params, X, Y, code, plan):
     """Mean cost and gradients (into grads) of the network on X, Y."""
+    n_chunks, T = plan
     W1, b1, W2, b2 = params
-    ws = workspace(n_chunks, W1.shape[1], W1.shape[0], W2.shape[0], W1)
-    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params))
+    ws = workspace(n_chunks, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
+    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params), T)
 
 
 @jit(parallel=True)
-def forward(A2, params, X, code, n_chunks):
+def forward(A2, params, X, code, plan):
     """A2 = sigmoid(W2·g(W1·X + b1) + b2). Shapes: A2 (n_y, m), X (n_x, m)."""
+    n_chunks, T = plan
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = A2.shape
-    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
     xp, xt, yp, z, h, d, o, g, lo = ws
     for c in prange(n_chunks):
-        t0, t1 = chunk_tiles(c, n_chunks, m)
+        t0, t1 = chunk_tiles(c, n_chunks, m, T)
         for t in range(t0, t1):
-            j0 = t * TILE
-            n = min(TILE, m - j0)
+            j0 = t * T
+            n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
             G = g[c, : n_y * n].reshape(n_y, n)
             sigmoid_forward(G, O)
@@ -230,19 +233,20 @@ def forward(A2, params, X, code, n_chunks):
 
 
 @jit(parallel=True)
-def cost(params, X, Y, code, n_chunks):
+def cost(params, X, Y, code, plan):
     """Mean binary cross-entropy over the m examples, summed over the n_y outputs."""
+    n_chunks, T = plan
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = Y.shape
-    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
     xp, xt, yp, z, h, d, o, g, lo = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
-        t0, t1 = chunk_tiles(c, n_chunks, m)
+        t0, t1 = chunk_tiles(c, n_chunks, m, T)
         for t in range(t0, t1):
-            j0 = t * TILE
-            n = min(TILE, m - j0)
+            j0 = t * T
+            n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
             Yt = yp[c, : n_y * n].reshape(n_y, n)
             L = lo[c, : n_y * n].reshape(n_y, n)

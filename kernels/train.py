@@ -40,7 +40,7 @@ def update_row(new, P, G, i, lr):
 
 
 @jit(inline="always")
-def _train_loop(params, spare, X, Y, code, lr, costs, n_chunks):
+def _train_loop(params, spare, X, Y, code, lr, costs, plan):
     """Run len(costs) iterations. costs[i] gets the cost before iteration i's update.
 
     Returns (iterations completed, status, True if the final state is in `params`
@@ -50,14 +50,15 @@ def _train_loop(params, spare, X, Y, code, lr, costs, n_chunks):
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     lr = W1.dtype.type(lr)
-    ws = workspace(n_chunks, n_x, n_h, n_y, W1)
+    n_chunks, T = plan
+    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
     grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
-        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs)
+        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs, T)
         costs[it] = cost
         if not np.isfinite(cost):
             if it == 0:
@@ -79,13 +80,13 @@ def _train_loop(params, spare, X, Y, code, lr, costs, n_chunks):
 
 
 @jit(parallel=True)
-def train_parallel(params, spare, X, Y, code, lr, costs, n_chunks):
+def train_parallel(params, spare, X, Y, code, lr, costs, plan):
     """_train_loop with its chunk and row loops spread over Numba's threads."""
-    return _train_loop(params, spare, X, Y, code, lr, costs, n_chunks)
+    return _train_loop(params, spare, X, Y, code, lr, costs, plan)
 
 
 @jit
-def train_serial(params, spare, X, Y, code, lr, costs, n_chunks):
+def train_serial(params, spare, X, Y, code, lr, costs, plan):
     """_train_loop on the calling thread: the same arithmetic, with no parallel region
     to launch, which dominates an iteration of a tiny problem."""
-    return _train_loop(params, spare, X, Y, code, lr, costs, n_chunks)
+    return _train_loop(params, spare, X, Y, code, lr, costs, plan)

@@ -11,8 +11,8 @@ import pytest
 
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
-from fastshallow.kernels import loss, n_chunks, products
-from fastshallow.kernels._config import TILE
+from fastshallow.kernels import loss, plan, products
+from fastshallow.kernels._config import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
@@ -154,13 +154,25 @@ def test_kernel_matches_reference(name, dtype, layout):
 
 
 
-@pytest.mark.parametrize("m", [1, TILE - 1, TILE, TILE + 1, 40 * TILE + 7, 10**6])
-def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(m):
-    n_tiles = -(-m // TILE)
+@pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])
+@pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
+def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
-        C = n_chunks(m, 1000, itemsize)
+        C, T = plan(m, *shape, itemsize)
+        assert MIN_TILE <= T <= MAX_TILE and T % 64 == 0
+        n_tiles = -(-m // T)
         assert C & (C - 1) == 0 and 1 <= C <= n_tiles
-        ranges = [chunk_tiles(c, C, m) for c in range(C)]
+        ranges = [chunk_tiles(c, C, m, T) for c in range(C)]
         assert ranges[0][0] == 0 and ranges[-1][1] == n_tiles
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
         assert all(t1 > t0 for t0, t1 in ranges)
+
+
+def test_tiles_fit_the_budget_unless_at_the_minimum_width():
+    # The flower problem runs in one tile; wide networks fall back to the minimum width.
+    C, T = plan(400, 2, 4, 1, 8)
+    assert C == 1 and T >= 400
+    for n_x, n_h, n_y in [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)]:
+        _, T = plan(10_000, n_x, n_h, n_y, 8)
+        scratch = (3 * n_h + 2 * n_x + 4 * n_y) * T * 8
+        assert scratch <= TILE_BUDGET or T == MIN_TILE

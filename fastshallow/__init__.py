@@ -33,6 +33,8 @@ from .kernels._config import SERIAL_WORK
 
 __all__ = [
     "DivergenceError",
+    "plot_costs",
+    "plot_decision_boundary",
     "__version__",
     "cost",
     "datasets",
@@ -45,6 +47,20 @@ __all__ = [
     "step",
     "train",
 ]
+
+
+def plot_decision_boundary(predict_fn, X, Y, ax=None):
+    """Shade the plane by predict_fn's class; see fastshallow.plotting (needs matplotlib)."""
+    from .plotting import plot_decision_boundary as plot
+
+    return plot(predict_fn, X, Y, ax=ax)
+
+
+def plot_costs(costs, ax=None):
+    """The cost curve on a log scale; see fastshallow.plotting (needs matplotlib)."""
+    from .plotting import plot_costs as plot
+
+    return plot(costs, ax=ax)
 
 
 class DivergenceError(FloatingPointError):

@@ -39,7 +39,47 @@ def _demo(args):
     slow = time.perf_counter() - t0
     print(f"Wall time: fastshallow {fast:.3f} s, NumPy reference {slow:.3f} s "
           f"({slow / fast:.1f}x faster); first call (compile or cache load) {warmup:.2f} s")
+    if args.plot:
+        _demo_plot(args.plot, params, X, Y, costs, n_h, accuracy)
+        print(f"Plot written to {args.plot}")
+    if args.hidden_sizes:
+        _hidden_size_table(X, Y, args.hidden_sizes)
     return 0
+
+
+def _demo_plot(path, params, X, Y, costs, n_h, accuracy):
+    import fastshallow as fs
+    from fastshallow.plotting import _pyplot
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fs.plot_decision_boundary(lambda pts: fs.predict(params, pts.T), X, Y, ax=left)
+    left.set_title(f"Flower data and the learned boundary (n_h = {n_h}, tanh): {accuracy:.1f}% correct")
+    fs.plot_costs(costs, ax=right)
+    right.set_title(f"Cost during training ({len(costs)} iterations, learning rate 1.2)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _hidden_size_table(X, Y, sizes):
+    from fastshallow import course
+
+    print("\nAccuracy against hidden-layer size (5000 iterations each, as in the assignment):")
+    for n_h in sizes:
+        params = course.nn_model(X, Y, n_h, num_iterations=5000)
+        accuracy = float(np.mean(course.predict(params, X) == Y)) * 100
+        print(f"Accuracy for {n_h} hidden units: {accuracy:.2f} %")
+
+
+def _int_list(text):
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return sizes
 
 
 def main(argv=None):
@@ -49,6 +89,9 @@ def main(argv=None):
     demo.add_argument("--hidden", type=int, default=4, help="hidden units (default 4)")
     demo.add_argument("--learning-rate", type=float, default=1.2, help="(default 1.2)")
     demo.add_argument("--iterations", type=int, default=10000, help="(default 10000)")
+    demo.add_argument("--plot", metavar="PATH", help="write a PNG: the data, the learned boundary, the cost curve")
+    demo.add_argument("--hidden-sizes", type=_int_list, metavar="N,N,...",
+                      help="also print accuracy for each hidden-layer size, e.g. 1,2,3,4,5,20,50")
     demo.set_defaults(run=_demo)
     bench = sub.add_parser("bench", help="time fastshallow against the NumPy reference (and PyTorch) on the grid")
     from . import bench as bench_module

@@ -25,3 +25,32 @@ def load_planar_dataset():
         X[1, cols] = r * np.cos(t)
         Y[0, cols] = j
     return X, Y
+
+
+def load_extra_datasets(n_samples=200, seed=None):
+    """The assignment's extra data sets, each as (X (2, n), Y (1, n)) column-per-example:
+
+    noisy_circles       make_circles(factor=0.5, noise=0.3)
+    noisy_moons         make_moons(noise=0.2)
+    blobs               make_blobs(n_features=2, centers=6, random_state=5); labels 0..5,
+                        which the assignment takes mod 2
+    gaussian_quantiles  make_gaussian_quantiles(cov=0.5, n_features=2, n_classes=2)
+
+    returned in that order. Needs scikit-learn (pip install 'fastshallow[sklearn]'). The
+    circles, moons and quantiles are unseeded in the assignment; seed makes them repeatable.
+    """
+    try:
+        from sklearn import datasets as skd
+    except ImportError as exc:
+        raise ImportError(
+            "load_extra_datasets needs scikit-learn: pip install 'fastshallow[sklearn]' "
+            "(or pip install scikit-learn)"
+        ) from exc
+    rng = np.random.RandomState(seed) if seed is not None else None
+    made = (
+        skd.make_circles(n_samples=n_samples, factor=0.5, noise=0.3, random_state=rng),
+        skd.make_moons(n_samples=n_samples, noise=0.2, random_state=rng),
+        skd.make_blobs(n_samples=n_samples, random_state=5, n_features=2, centers=6),
+        skd.make_gaussian_quantiles(cov=0.5, n_samples=n_samples, n_features=2, n_classes=2, random_state=rng),
+    )
+    return tuple((X.T.copy(), Y.reshape(1, -1).astype(np.uint8)) for X, Y in made)

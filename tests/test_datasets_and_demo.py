@@ -51,3 +51,23 @@ def test_demo_command_prints_costs_accuracy_and_timing():
     assert "Cost after iteration 0: 0.693048" in out
     assert "Training accuracy: 90" in out
     assert "NumPy reference" in out and "faster" in out
+
+
+def test_demo_writes_the_plot_and_the_hidden_size_table(tmp_path):
+    png = tmp_path / "demo.png"
+    run = subprocess.run(
+        [sys.executable, "-m", "fastshallow", "demo", "--iterations", "2000", "--plot", str(png), "--hidden-sizes", "1,4"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    lines = [line for line in run.stdout.splitlines() if line.startswith("Accuracy for")]
+    assert [line.split(":")[0] for line in lines] == ["Accuracy for 1 hidden units", "Accuracy for 4 hidden units"]
+    # The assignment's table: one hidden unit cannot separate the petals (about 67%), four can (about 90%).
+    acc = [float(line.split(":")[1].rstrip(" %")) for line in lines]
+    assert 60 < acc[0] < 75 and 88 < acc[1] < 93
+
+
+def test_demo_rejects_bad_hidden_sizes():
+    run = subprocess.run([sys.executable, "-m", "fastshallow", "demo", "--hidden-sizes", "4,x"], capture_output=True, text=True)
+    assert run.returncode == 2 and "expected comma-separated integers" in run.stderr

@@ -1,0 +1,164 @@
+"""A drop-in, compiled backend for the classic "Planar data classification with one hidden
+layer" assignment.
+
+    from fastshallow import course as nn
+
+Every graded function keeps its name, argument order and defaults, and returns the same
+types (NumPy arrays, Python floats), so code written against the assignment runs
+unchanged. Array work runs on fastshallow's compiled kernels, and nn_model runs its whole
+loop in compiled code. The hidden layer is tanh, as in the assignment.
+
+Inputs may be lists or arrays; Y may be bool, uint8 or float. Bad input raises the same
+ValueError / TypeError as the core API.
+"""
+
+import numpy as np
+
+from ._validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, positive_int
+from .kernels import whole as _whole
+from .kernels.activations import TANH
+
+__all__ = [
+    "layer_sizes",
+    "initialize_parameters",
+    "forward_propagation",
+    "compute_cost",
+    "backward_propagation",
+    "update_parameters",
+    "nn_model",
+    "predict",
+]
+
+_F64 = np.dtype(np.float64)
+
+
+def _as_2d(value, name):
+    a = np.asarray(value)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows, m); got shape {a.shape}")
+    return a
+
+
+def layer_sizes(X, Y):
+    """(n_x, n_h, n_y) = (rows of X, 4, rows of Y)."""
+    X, Y = _as_2d(X, "X"), _as_2d(Y, "Y")
+    return X.shape[0], 4, Y.shape[0]
+
+
+def initialize_parameters(n_x, n_h, n_y, seed=2):
+    """W1 = randn(n_h, n_x)·0.01 then W2 = randn(n_y, n_h)·0.01 from NumPy's legacy global
+    generator; b1, b2 zeros.
+
+    seed=2 reseeds the global generator first, as the classic assignment does; seed=None
+    draws from its current state, as the newer version does (after nn_model's seed 3).
+    """
+    n_x, n_h, n_y = (positive_int(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    if seed is not None:
+        np.random.seed(seed)
+    W1 = np.random.randn(n_h, n_x) * 0.01
+    W2 = np.random.randn(n_y, n_h) * 0.01
+    return {"W1": W1, "b1": np.zeros((n_h, 1)), "W2": W2, "b2": np.zeros((n_y, 1))}
+
+
+def _network(parameters, X):
+    """Validated float64 params tuple and X (C-contiguous) for the whole-matrix kernels."""
+    _, arrays = check_params(parameters)
+    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in arrays)
+    X = np.ascontiguousarray(check_X(X, work[0].shape[1], _F64))
+    return work, X
+
+
+def forward_propagation(X, parameters):
+    """(A2, cache): A2 (n_y, m) and cache with Z1, A1 (n_h, m), Z2, A2 (n_y, m)."""
+    work, X = _network(parameters, X)
+    n_h, n_y, m = work[0].shape[0], work[2].shape[0], X.shape[1]
+    Z1, A1 = np.empty((n_h, m)), np.empty((n_h, m))
+    Z2, A2 = np.empty((n_y, m)), np.empty((n_y, m))
+    _whole.forward(Z1, A1, Z2, A2, work, X, TANH)
+    return A2, {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}
+
+
+def compute_cost(A2, Y, parameters=None):
+    """Cross-entropy cost of A2 against Y, averaged over the m examples, as a Python float.
+
+    `parameters` is accepted and ignored, as older versions of the assignment pass it."""
+    A2 = _as_2d(A2, "A2")
+    if A2.dtype.kind not in "biuf" or A2.size == 0:
+        raise (TypeError if A2.dtype.kind not in "biuf" else ValueError)(
+            f"A2 must be a non-empty array of probabilities; got dtype {A2.dtype}, shape {A2.shape}"
+        )
+    A2 = np.ascontiguousarray(A2, dtype=_F64)
+    if not np.isfinite(A2).all() or A2.min() < 0 or A2.max() > 1:
+        raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {A2.min()} to {A2.max()}")
+    Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64)
+    return float(_whole.bce_from_probabilities(A2, Y))
+
+
+def backward_propagation(parameters, cache, X, Y):
+    """grads with dW1 (n_h, n_x), db1 (n_h, 1), dW2 (n_y, n_h), db2 (n_y, 1)."""
+    work, X = _network(parameters, X)
+    n_h, n_y, m = work[0].shape[0], work[2].shape[0], X.shape[1]
+    Y = check_Y(Y, n_y, m, _F64)
+    A1 = _cached(cache, "A1", (n_h, m))
+    A2 = _cached(cache, "A2", (n_y, m))
+    grads = tuple(np.empty_like(a) for a in work)
+    _whole.backward(grads, work, A1, A2, X, Y, TANH)
+    return {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
+
+
+def _cached(cache, key, shape):
+    if not hasattr(cache, "keys") or key not in cache:
+        raise ValueError(f"cache must be the dict forward_propagation returned, with {key!r}; got {type(cache).__name__}")
+    a = np.ascontiguousarray(cache[key], dtype=_F64)
+    if a.shape != shape:
+        raise ValueError(f"cache[{key!r}] has shape {a.shape}; expected {shape} for these parameters and X")
+    return a
+
+
+def update_parameters(parameters, grads, learning_rate=1.2):
+    """A new params dict, P - learning_rate·dP for each parameter; the inputs are not changed."""
+    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    _, arrays = check_params(parameters)
+    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in arrays)
+    gradients = []
+    for k, a in zip(PARAM_NAMES, work):
+        if not hasattr(grads, "keys") or "d" + k not in grads:
+            raise ValueError(f"grads is missing 'd{k}'; expected keys dW1, db1, dW2, db2")
+        g = np.ascontiguousarray(grads["d" + k], dtype=_F64)
+        if g.shape != a.shape:
+            raise ValueError(f"grads['d{k}'] has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
+        if not np.isfinite(g).all():
+            raise ValueError(f"grads['d{k}'] contains NaN or inf")
+        gradients.append(g)
+    new = tuple(np.empty_like(a) for a in work)
+    _whole.update(new, work, tuple(gradients), learning_rate)
+    return dict(zip(PARAM_NAMES, new))
+
+
+def nn_model(X, Y, n_h, num_iterations=10000, print_cost=False):
+    """Train the assignment's network (tanh, learning rate 1.2) and return its parameters.
+
+    Seeds the legacy generator with 3 and calls initialize_parameters (which, by default,
+    reseeds with 2, as the classic version does). The loop runs in compiled code; with
+    print_cost, "Cost after iteration i: c" is printed every 1000 iterations, c being the
+    cost before that iteration's update.
+    """
+    from . import train  # the package's train(); imported here as the package imports last
+
+    X = check_X(X, _as_2d(X, "X").shape[0], _F64)
+    n_x, _, n_y = layer_sizes(X, Y)
+    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
+    np.random.seed(3)
+    parameters = initialize_parameters(n_x, positive_int(n_h, "n_h"), n_y)
+    costs = train(parameters, X, Y, learning_rate=1.2, num_iterations=num_iterations)
+    if print_cost:
+        for i in range(0, num_iterations, 1000):
+            print("Cost after iteration %i: %f" % (i, costs[i]))
+    return parameters
+
+
+def predict(parameters, X):
+    """Boolean predictions A2 > 0.5, shape (n_y, m) ((1, m) in the assignment), as the
+    assignment returns them: True/False count as 1/0 in arithmetic."""
+    A2, _ = forward_propagation(X, parameters)
+    return A2 > 0.5

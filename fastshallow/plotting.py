@@ -1,0 +1,77 @@
+"""Plots for the flower demo and the course: decision boundaries and cost curves.
+
+matplotlib is an optional extra (pip install 'fastshallow[plot]').
+"""
+
+import numpy as np
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() in ("", "agg") or not _interactive():
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'fastshallow[plot]'") from exc
+    return plt
+
+
+def _interactive():
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("MPLBACKEND"))
+
+
+def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
+    """Shade the plane by predict_fn's class and scatter the examples X (2, m) coloured by Y.
+
+    predict_fn takes an (N, 2) array of points, one per row, and returns N labels (any
+    shape with N elements), as in the assignment: lambda x: predict(parameters, x.T).
+    Returns the axes.
+    """
+    plt = _pyplot()
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y).reshape(-1)
+    if X.ndim != 2 or X.shape[0] != 2:
+        raise ValueError(f"X must be (2, m) for a plane plot; got shape {X.shape}")
+    if Y.shape[0] != X.shape[1]:
+        raise ValueError(f"Y must have one label per column of X ({X.shape[1]}); got {Y.shape[0]}")
+    if ax is None:
+        _, ax = plt.subplots()
+    pad = 1.0
+    x0 = np.linspace(X[0].min() - pad, X[0].max() + pad, resolution)
+    x1 = np.linspace(X[1].min() - pad, X[1].max() + pad, resolution)
+    g0, g1 = np.meshgrid(x0, x1)
+    labels = np.asarray(predict_fn(np.c_[g0.ravel(), g1.ravel()]), dtype=float).reshape(g0.shape)
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    # One hue per class: light for the region predicted as that class, dark for its points.
+    light, dark = ["#fdd0a2", "#c6dbef"], ["#d94801", "#2171b5"]
+    ax.contourf(g0, g1, labels, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(light))
+    for cls in (0, 1):
+        keep = Y == cls
+        ax.scatter(X[0, keep], X[1, keep], s=16, color=dark[cls], edgecolors="k", linewidths=0.3, label=f"y = {cls}")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    handles, names = ax.get_legend_handles_labels()
+    handles += [Patch(color=light[0], label="predicted 0"), Patch(color=light[1], label="predicted 1")]
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+    return ax
+
+
+def plot_costs(costs, ax=None, every=1):
+    """The cost at each iteration (a sequence of floats), on a log scale. Returns the axes."""
+    plt = _pyplot()
+    costs = np.asarray(costs, dtype=float)
+    if ax is None:
+        _, ax = plt.subplots()
+    its = np.arange(0, costs.shape[0], every)
+    ax.plot(its, costs[::every])
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost (cross-entropy)")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax

@@ -1,0 +1,207 @@
+"""fastshallow.course is a drop-in for the assignment's functions: same names, signatures,
+types and numbers (float64, about 1e-12 against fastshallow.reference)."""
+
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+import fastshallow as fs
+from fastshallow import course as nn
+from fastshallow import reference as ref
+from helpers import assert_close
+
+TIGHT = 1e-12
+
+
+@pytest.fixture
+def flower():
+    return fs.datasets.load_planar_dataset()
+
+
+@pytest.fixture
+def params():
+    return nn.initialize_parameters(2, 4, 1)
+
+
+def test_layer_sizes(flower):
+    X, Y = flower
+    assert nn.layer_sizes(X, Y) == (2, 4, 1)
+    assert nn.layer_sizes(np.zeros((5, 3)), np.zeros((2, 3))) == (5, 4, 2)
+
+
+def test_initialize_parameters_reseeds_with_2_like_the_classic_version():
+    p = nn.initialize_parameters(2, 4, 1)
+    np.random.seed(2)
+    np.testing.assert_array_equal(p["W1"], np.random.randn(4, 2) * 0.01)
+    np.testing.assert_array_equal(p["W2"], np.random.randn(1, 4) * 0.01)
+    assert p["b1"].shape == (4, 1) and p["b2"].shape == (1, 1) and not p["b1"].any() and not p["b2"].any()
+
+
+def test_initialize_parameters_without_seed_draws_from_the_global_state():
+    np.random.seed(3)
+    p = nn.initialize_parameters(2, 4, 1, seed=None)
+    np.random.seed(3)
+    np.testing.assert_array_equal(p["W1"], np.random.randn(4, 2) * 0.01)
+
+
+def test_forward_propagation_matches_reference(flower, params):
+    X, _ = flower
+    params = {k: v * 300 for k, v in params.items()}  # away from the linear regime
+    A2, cache = nn.forward_propagation(X, params)
+    expected = ref.forward_cache(params, X)
+    assert set(cache) == {"Z1", "A1", "Z2", "A2"} and cache["A2"] is A2
+    for k in expected:
+        assert isinstance(cache[k], np.ndarray) and cache[k].shape == expected[k].shape
+        assert_close(cache[k], expected[k], np.float64, k, rtol=TIGHT)
+
+
+def test_compute_cost_matches_the_formula_and_is_a_python_float(flower):
+    _, Y = flower
+    A2 = np.random.default_rng(0).uniform(0.01, 0.99, Y.shape)
+    cost = nn.compute_cost(A2, Y)
+    expected = -np.sum(Y * np.log(A2) + (1 - Y) * np.log(1 - A2)) / Y.shape[1]
+    assert type(cost) is float
+    assert cost == pytest.approx(expected, rel=TIGHT)
+    assert nn.compute_cost(A2, Y, {"ignored": True}) == cost  # older versions pass parameters
+
+
+def test_compute_cost_of_a_confident_correct_output_is_zero_not_nan():
+    assert nn.compute_cost(np.array([[1.0, 0.0]]), np.array([[1, 0]])) == 0.0
+
+
+def test_backward_propagation_matches_reference(flower):
+    X, Y = flower
+    params = {k: v * 300 for k, v in nn.initialize_parameters(2, 4, 1).items()}
+    _, cache = nn.forward_propagation(X, params)
+    grads = nn.backward_propagation(params, cache, X, Y)
+    _, expected = ref.gradients(params, X, Y)
+    assert set(grads) == {"dW1", "db1", "dW2", "db2"}
+    for k in expected:
+        assert_close(grads[k], expected[k], np.float64, k, rtol=TIGHT)
+
+
+def test_update_parameters_returns_new_arrays_and_leaves_inputs_alone(params):
+    grads = {"d" + k: np.full_like(v, 0.5) for k, v in params.items()}
+    before = {k: v.copy() for k, v in params.items()}
+    grads_before = {k: v.copy() for k, v in grads.items()}
+    new = nn.update_parameters(params, grads)  # learning_rate defaults to 1.2
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+        np.testing.assert_array_equal(grads["d" + k], grads_before["d" + k])
+        assert new[k] is not params[k]
+        assert_close(new[k], before[k] - 1.2 * 0.5, np.float64, k, rtol=TIGHT)
+
+
+def test_nn_model_prints_like_the_assignment_and_matches_the_reference_trajectory(flower):
+    X, Y = flower
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        params = nn.nn_model(X, Y, 4, num_iterations=3000, print_cost=True)
+    lines = out.getvalue().splitlines()
+    assert lines == [line for line in lines if line.startswith("Cost after iteration ")]
+    assert [line.split(":")[0] for line in lines] == [f"Cost after iteration {i}" for i in (0, 1000, 2000)]
+    assert lines[0] == "Cost after iteration 0: 0.693048"  # the assignment's published value
+    # The reference from the same start: 3000 iterations amplify rounding, so the bound is
+    # looser than the per-function 1e-12.
+    np.random.seed(3)
+    expected = nn.initialize_parameters(2, 4, 1)
+    ref_costs = ref.train(expected, X, Y, learning_rate=1.2, num_iterations=3000)
+    assert lines[2] == f"Cost after iteration 2000: {ref_costs[2000]:f}"
+    for k in expected:
+        assert_close(params[k], expected[k], np.float64, k, rtol=1e-6)
+
+
+def test_predict_is_a_boolean_threshold_at_one_half(flower):
+    X, Y = flower
+    params = nn.nn_model(X, Y, 4, num_iterations=200)
+    A2, _ = nn.forward_propagation(X, params)
+    P = nn.predict(params, X)
+    assert P.shape == (1, 400)
+    np.testing.assert_array_equal(P, A2 > 0.5)
+
+
+def test_assignment_code_runs_unchanged():
+    # The notebook's cells, as written against its own functions.
+    X, Y = fs.datasets.load_planar_dataset()
+    shape_X, shape_Y, m = X.shape, Y.shape, Y.shape[1]
+    assert (shape_X, shape_Y, m) == ((2, 400), (1, 400), 400)
+    n_x, n_h, n_y = nn.layer_sizes(X, Y)
+    parameters = nn.initialize_parameters(n_x, n_h, n_y)
+    A2, cache = nn.forward_propagation(X, parameters)
+    cost = nn.compute_cost(A2, Y)
+    grads = nn.backward_propagation(parameters, cache, X, Y)
+    parameters = nn.update_parameters(parameters, grads)
+    parameters = nn.nn_model(X, Y, n_h=4, num_iterations=10000, print_cost=False)
+    predictions = nn.predict(parameters, X)
+    # The notebook wraps this (1, 1) array in float(), which NumPy >= 2.4 refuses whatever the
+    # backend; .item() is the same number.
+    accuracy = ((np.dot(Y, predictions.T) + np.dot(1 - Y, 1 - predictions.T)) / float(Y.size) * 100).item()
+    assert isinstance(cost, float) and 89 <= accuracy <= 92
+
+
+def test_inputs_may_be_lists_and_labels_bool(flower):
+    X, Y = flower
+    params = nn.initialize_parameters(2, 4, 1)
+    A2, _ = nn.forward_propagation(X[:, :5].tolist(), {k: v.tolist() for k, v in params.items()})
+    A2_ref, _ = nn.forward_propagation(X[:, :5], params)
+    np.testing.assert_array_equal(A2, A2_ref)
+    assert nn.compute_cost(A2, Y[:, :5].astype(bool)) == nn.compute_cost(A2, Y[:, :5].astype(float))
+
+
+def test_bad_input_gets_the_core_api_errors(flower, params):
+    X, Y = flower
+    with pytest.raises(ValueError, match=r"X has 3 rows \(features\) but params\['W1'\] expects n_x = 2"):
+        nn.forward_propagation(np.zeros((3, 10)), params)
+    with pytest.raises(ValueError, match=r"Y must hold labels in \[0, 1\]"):
+        nn.compute_cost(np.full((1, 400), 0.5), Y * 2)
+    with pytest.raises(ValueError, match=r"A2 must hold probabilities in \[0, 1\]"):
+        nn.compute_cost(np.full((1, 400), 1.5), Y)
+    with pytest.raises(ValueError, match=r"cache\['A1'\] has shape \(4, 3\); expected \(4, 400\)"):
+        nn.backward_propagation(params, {"A1": np.zeros((4, 3)), "A2": np.zeros((1, 400))}, X, Y)
+    with pytest.raises(ValueError, match=r"grads is missing 'db2'"):
+        nn.update_parameters(params, {"dW1": params["W1"], "db1": params["b1"], "dW2": params["W2"]})
+    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+        nn.nn_model(np.full((2, 4), np.nan), np.zeros((1, 4)), 4)
+
+
+def test_extra_datasets_are_column_per_example():
+    pytest.importorskip("sklearn")
+    sets = fs.datasets.load_extra_datasets(seed=0)
+    assert len(sets) == 4
+    for X, Y in sets:
+        assert X.shape == (2, 200) and Y.shape == (1, 200)
+    assert set(np.unique(sets[2][1])) == set(range(6))  # blobs: the caller takes labels mod 2
+    params = nn.nn_model(sets[1][0], sets[1][1], 4, num_iterations=1000)  # moons train as they are
+    assert np.mean(nn.predict(params, sets[1][0]) == sets[1][1]) > 0.8
+
+
+def test_extra_datasets_without_sklearn_say_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_sklearn(name, *args, **kwargs):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("No module named 'sklearn'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sklearn)
+    with pytest.raises(ImportError, match=r"pip install 'fastshallow\[sklearn\]'"):
+        fs.datasets.load_extra_datasets()
+
+
+def test_plots_draw_the_boundary_and_the_cost_curve(flower, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, Y = flower
+    params = nn.nn_model(X, Y, 4, num_iterations=500)
+    ax = fs.plot_decision_boundary(lambda x: nn.predict(params, x.T), X, Y)
+    assert len(ax.collections) >= 3  # the shaded regions and the two classes' points
+    ax2 = fs.plot_costs(fs.train(params, X, Y, num_iterations=50))
+    assert ax2.get_yscale() == "log" and len(ax2.lines[0].get_xdata()) == 50
+    ax.figure.savefig(tmp_path / "boundary.png")
+    assert (tmp_path / "boundary.png").stat().st_size > 1000

@@ -110,7 +110,7 @@ class Kernels:
     def setup(self, size, dtype):
         p = POINTS[size]
         rng = np.random.default_rng(0)
-        T = min(plan(p.m, p.n_x, p.n_h, p.n_y, np.dtype(dtype).itemsize)[1], p.m)
+        T = min(plan(p.m, p.n_x, p.n_h, p.n_y, np.dtype(dtype).itemsize, 1)[1], p.m)
 
         def r(*shape):
             return rng.standard_normal(shape).astype(dtype)

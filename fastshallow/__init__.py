@@ -123,7 +123,7 @@ def _prepare(params, X, Y=None, *, activation="tanh", update=False):
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
         work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    return dtype, arrays, work, X, Y, code, _plan(m, n_x, n_h, n_y, dtype.itemsize)
+    return dtype, arrays, work, X, Y, code, _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
 
 
 def forward(params, X, *, activation="tanh", n_threads=None):

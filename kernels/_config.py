@@ -40,8 +40,9 @@ MAX_CHUNKS = 32
 # gets at least this many examples (measured at the mnist size, 784-128-10 with
 # m = 10,000: 32 chunks of 2-3 tiles spent 40 of 165 ms on slabs; 8 chunks, 10 of 135).
 MIN_EXAMPLES_PER_CHUNK = 1024
-# Upper bound on the bytes held by all gradient slabs together.
-SLAB_BUDGET = 32 * 2**20
+# Upper bound on the bytes held by all gradient slabs together (16 MiB: two slabs of the
+# 784-1024-10 float64 network, which keeps its step within a tenth of NumPy's memory).
+SLAB_BUDGET = 16 * 2**20
 
 
 def tile_width(n_x, n_h, n_y, itemsize):
@@ -52,12 +53,18 @@ def tile_width(n_x, n_h, n_y, itemsize):
     return max(MIN_TILE, min(MAX_TILE, t))
 
 
-def plan(m, n_x, n_h, n_y, itemsize):
-    """(n_chunks, tile) for a problem: both depend only on its shapes and dtype.
+def plan(m, n_x, n_h, n_y, itemsize, pool_size):
+    """(n_chunks, tile, n_slots) for a problem.
 
-    n_chunks is a power of two (so it divides evenly over 2, 4, 8... threads), at most one
-    chunk per tile and per MIN_EXAMPLES_PER_CHUNK examples, at most MAX_CHUNKS, and at
-    most what SLAB_BUDGET allows (but at least 1). A call's parallelism is capped at it.
+    n_chunks and tile depend only on the shapes and dtype: they decide every sum, so they
+    must not depend on threads. n_chunks is a power of two (so it divides evenly over 2, 4,
+    8... threads), at most one chunk per tile and per MIN_EXAMPLES_PER_CHUNK examples, at
+    most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but at least 1). A call's
+    parallelism is capped at it.
+
+    n_slots is how many copies of the tile scratch to allocate: one per chunk, or one per
+    thread of Numba's pool (pool_size, NUMBA_NUM_THREADS) when that is fewer. Scratch is
+    fully overwritten before it is read, so this changes memory, never results.
     """
     tile = tile_width(n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
@@ -67,7 +74,7 @@ def plan(m, n_x, n_h, n_y, itemsize):
     c = 1
     while c * 2 <= limit:
         c *= 2
-    return c, tile
+    return c, tile, min(c, pool_size)
 
 
 def jit(fn=None, **overrides):

@@ -1,7 +1,7 @@
 """The fused forward/backward pass over tiles of examples, and the parallel drivers.
 
 Legend: n_x features, n_h hidden units, n_y outputs, m examples, T examples per tile,
-C chunks. `plan` is the pair (C, T) from _config.plan.
+C chunks, S scratch slots. `plan` is the triple (C, T, S) from _config.plan.
 X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `params` is the tuple
 (W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
 and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
@@ -9,14 +9,16 @@ and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
 How the work is split (the source of the bit-for-bit reproducibility):
 - The m examples are cut into tiles of T columns, and the tiles into C contiguous
   chunks. C and T depend only on the shapes and dtype (_config.plan).
-- Each chunk runs the whole forward and backward pass one tile at a time, on its own
-  scratch (never larger than (n_h, T)), and accumulates unnormalised gradient sums into its
+- Each chunk runs the whole forward and backward pass one tile at a time, on scratch of
+  its own (never larger than (n_h, T)), and accumulates unnormalised gradient sums into its
   own slab: dW1s[c], db1s[c], ... Nothing inside the parallel loop writes to an element
-  another chunk writes.
+  another chunk writes. Scratch comes from slot c, or, when there are fewer slots than
+  chunks, from the running thread's slot: a thread runs one chunk at a time.
 - The slabs are then reduced in chunk order, c = 0, 1, ..., C-1, parallel over the rows
   being written. The same sums happen in the same order for any number of threads.
 """
 
+import numba
 import numpy as np
 from numba import prange
 
@@ -34,8 +36,8 @@ from .products import (
 
 
 @jit
-def workspace(n_chunks, n_x, n_h, n_y, T, dtype_like):
-    """Scratch for every chunk. Flat rows, so that a tile of any width n <= T (the last
+def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
+    """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
     one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice.
 
     No kernel call below writes an array it also reads through another argument (Z1 and
@@ -44,15 +46,15 @@ def workspace(n_chunks, n_x, n_h, n_y, T, dtype_like):
     down its scalar path: tanh in place ran 4x slower than into another buffer.
     """
     dt = dtype_like.dtype
-    xp = np.empty((n_chunks, n_x * T), dt)  # X tile              (n_x, T)
-    xt = np.empty((n_chunks, T * n_x if n_x >= DOT_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
-    yp = np.empty((n_chunks, n_y * T), dt)  # Y tile              (n_y, T)
-    z = np.empty((n_chunks, n_h * T), dt)  # Z1, then dA1         (n_h, T)
-    h = np.empty((n_chunks, n_h * T), dt)  # A1                   (n_h, T)
-    d = np.empty((n_chunks, n_h * T), dt)  # dZ1                  (n_h, T)
-    o = np.empty((n_chunks, n_y * T), dt)  # Z2                   (n_y, T)
-    g = np.empty((n_chunks, n_y * T), dt)  # A2 or dZ2            (n_y, T)
-    lo = np.empty((n_chunks, n_y * T), dt)  # loss per element    (n_y, T)
+    xp = np.empty((n_slots, n_x * T), dt)  # X tile              (n_x, T)
+    xt = np.empty((n_slots, T * n_x if n_x >= DOT_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
+    yp = np.empty((n_slots, n_y * T), dt)  # Y tile              (n_y, T)
+    z = np.empty((n_slots, n_h * T), dt)  # Z1, then dA1         (n_h, T)
+    h = np.empty((n_slots, n_h * T), dt)  # A1                   (n_h, T)
+    d = np.empty((n_slots, n_h * T), dt)  # dZ1                  (n_h, T)
+    o = np.empty((n_slots, n_y * T), dt)  # Z2                   (n_y, T)
+    g = np.empty((n_slots, n_y * T), dt)  # A2 or dZ2            (n_y, T)
+    lo = np.empty((n_slots, n_y * T), dt)  # loss per element    (n_y, T)
     return xp, xt, yp, z, h, d, o, g, lo
 
 
@@ -66,6 +68,13 @@ def gradient_slabs(n_chunks, params):
     db2s = np.empty((n_chunks,) + b2.shape, W1.dtype)  # (C, n_y, 1)
     costs = np.empty(n_chunks)  # (C,), float64 for every dtype
     return dW1s, db1s, dW2s, db2s, costs
+
+
+@jit
+def slot_of(c, n_chunks, n_slots):
+    """The scratch slot chunk c uses: its own, or its thread's when slots are fewer."""
+    # Both as int64: Numba would unify a uint64 prange index with the thread id as float64.
+    return np.int64(c) if n_slots == n_chunks else np.int64(numba.get_thread_id())
 
 
 @jit
@@ -100,8 +109,8 @@ def store_tile(X, Xt, j0):
 
 
 @jit
-def forward_tile(params, X, j0, n, code, ws, c):
-    """Forward pass of the n examples from column j0, in chunk c's scratch.
+def forward_tile(params, X, j0, n, code, ws, s):
+    """Forward pass of the n examples from column j0, in scratch slot s.
 
     Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z the free (n_h, n) buffer
     that held Z1, H = A1 (n_h, n) and O the logits Z2 (n_y, n).
@@ -110,14 +119,14 @@ def forward_tile(params, X, j0, n, code, ws, c):
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     xp, xt, yp, z, h, d, o, g, lo = ws
-    Xp = xp[c, : n_x * n].reshape(n_x, n)
-    Z = z[c, : n_h * n].reshape(n_h, n)
-    H = h[c, : n_h * n].reshape(n_h, n)
-    O = o[c, : n_y * n].reshape(n_y, n)
+    Xp = xp[s, : n_x * n].reshape(n_x, n)
+    Z = z[s, : n_h * n].reshape(n_h, n)
+    H = h[s, : n_h * n].reshape(n_h, n)
+    O = o[s, : n_y * n].reshape(n_y, n)
     load_tile(Xp, X, j0)
     # Z1 = W1·X + b1, as dot products along n_x when n_x is long enough for them.
     if n_x >= DOT_MIN_K:
-        XT = xt[c, : n * n_x].reshape(n, n_x)
+        XT = xt[s, : n * n_x].reshape(n, n_x)
         transpose(XT, Xp)
         linear_forward_xt(Z, W1, XT, b1)
     else:
@@ -128,9 +137,10 @@ def forward_tile(params, X, j0, n, code, ws, c):
 
 
 @jit
-def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1, T):
-    """Unnormalised gradient sums over tiles t0 .. t1 (of T examples), into chunk c's slab
-    grads = (dW1, db1, dW2, db2), which is overwritten. W2T is W2ᵀ (n_h, n_y).
+def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
+    """Unnormalised gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
+    grads = (dW1, db1, dW2, db2), which is overwritten, using scratch slot s. W2T is W2ᵀ
+    (n_h, n_y).
 
     Returns the cost summed over the chunk's examples and outputs, in float64.
     """
@@ -145,11 +155,11 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, c, t0, t1, T):
     for t in range(t0, t1):
         j0 = t * T
         n = min(T, m - j0)
-        Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
-        Yt = yp[c, : n_y * n].reshape(n_y, n)
-        L = lo[c, : n_y * n].reshape(n_y, n)
-        G = g[c, : n_y * n].reshape(n_y, n)
-        D = d[c, : n_h * n].reshape(n_h, n)
+        Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, s)
+        Yt = yp[s, : n_y * n].reshape(n_y, n)
+        L = lo[s, : n_y * n].reshape(n_y, n)
+        G = g[s, : n_y * n].reshape(n_y, n)
+        D = d[s, : n_h * n].reshape(n_h, n)
         load_tile(Yt, Y, j0)
         bce_forward_backward(L, G, O, Yt)  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
@@ -175,7 +185,7 @@ def reduce_row(G, S, i, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T):
+def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T, n_slots):
     """Mean gradients into grads; returns the mean cost.
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
@@ -188,7 +198,8 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T):
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
-        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, c, t0, t1, T)
+        slot = slot_of(c, n_chunks, n_slots)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, slot, t0, t1, T)
     # The reduction: slabs added in chunk order, parallel over the rows being written.
     dW1, db1, dW2, db2 = grads
     for i in prange(dW1.shape[0]):
@@ -206,28 +217,29 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T):
 @jit(parallel=True)
 def gradients(grads, params, X, Y, code, plan):
     """Mean cost and gradients (into grads) of the network on X, Y."""
-    n_chunks, T = plan
+    n_chunks, T, n_slots = plan
     W1, b1, W2, b2 = params
-    ws = workspace(n_chunks, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
-    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params), T)
+    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
+    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params), T, n_slots)
 
 
 @jit(parallel=True)
 def forward(A2, params, X, code, plan):
     """A2 = sigmoid(W2·g(W1·X + b1) + b2). Shapes: A2 (n_y, m), X (n_x, m)."""
-    n_chunks, T = plan
+    n_chunks, T, n_slots = plan
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = A2.shape
-    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
+    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     xp, xt, yp, z, h, d, o, g, lo = ws
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
+        slot = slot_of(c, n_chunks, n_slots)
         for t in range(t0, t1):
             j0 = t * T
             n = min(T, m - j0)
-            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
-            G = g[c, : n_y * n].reshape(n_y, n)
+            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, slot)
+            G = g[slot, : n_y * n].reshape(n_y, n)
             sigmoid_forward(G, O)
             store_tile(A2, G, j0)
 
@@ -235,21 +247,22 @@ def forward(A2, params, X, code, plan):
 @jit(parallel=True)
 def cost(params, X, Y, code, plan):
     """Mean binary cross-entropy over the m examples, summed over the n_y outputs."""
-    n_chunks, T = plan
+    n_chunks, T, n_slots = plan
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = Y.shape
-    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
+    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     xp, xt, yp, z, h, d, o, g, lo = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
+        slot = slot_of(c, n_chunks, n_slots)
         for t in range(t0, t1):
             j0 = t * T
             n = min(T, m - j0)
-            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, c)
-            Yt = yp[c, : n_y * n].reshape(n_y, n)
-            L = lo[c, : n_y * n].reshape(n_y, n)
+            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, slot)
+            Yt = yp[slot, : n_y * n].reshape(n_y, n)
+            L = lo[slot, : n_y * n].reshape(n_y, n)
             load_tile(Yt, Y, j0)
             bce_forward(L, O, Yt)
             sums[c] += loss_sum(L)

@@ -50,15 +50,15 @@ def _train_loop(params, spare, X, Y, code, lr, costs, plan):
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     lr = W1.dtype.type(lr)
-    n_chunks, T = plan
-    ws = workspace(n_chunks, n_x, n_h, n_y, T, W1)
+    n_chunks, T, n_slots = plan
+    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
     grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
-        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs, T)
+        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs, T, n_slots)
         costs[it] = cost
         if not np.isfinite(cost):
             if it == 0:

@@ -158,7 +158,8 @@ def test_kernel_matches_reference(name, dtype, layout):
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
-        C, T = plan(m, *shape, itemsize)
+        C, T, S = plan(m, *shape, itemsize, 4)
+        assert S == min(C, 4)
         assert MIN_TILE <= T <= MAX_TILE and T % 64 == 0
         n_tiles = -(-m // T)
         assert C & (C - 1) == 0 and 1 <= C <= n_tiles
@@ -170,9 +171,9 @@ def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
 
 def test_tiles_fit_the_budget_unless_at_the_minimum_width():
     # The flower problem runs in one tile; wide networks fall back to the minimum width.
-    C, T = plan(400, 2, 4, 1, 8)
+    C, T, _ = plan(400, 2, 4, 1, 8, 2)
     assert C == 1 and T >= 400
     for n_x, n_h, n_y in [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)]:
-        _, T = plan(10_000, n_x, n_h, n_y, 8)
+        _, T, _ = plan(10_000, n_x, n_h, n_y, 8, 2)
         scratch = (3 * n_h + 2 * n_x + 4 * n_y) * T * 8
         assert scratch <= TILE_BUDGET or T == MIN_TILE

@@ -23,9 +23,10 @@ _SCRIPT = textwrap.dedent(
     out = {}
     for dtype in (np.float64, np.float32):
         rng = np.random.default_rng(5)
-        # Several chunks, a ragged last tile, and big enough for the parallel path.
-        X = rng.standard_normal((20, 5003)).astype(dtype)
-        Y = (rng.random((3, 5003)) < 0.5).astype(np.uint8)
+        # Eight chunks over four threads (so scratch goes by thread, not by chunk), a ragged
+        # last tile, and big enough for the parallel path.
+        X = rng.standard_normal((20, 9001)).astype(dtype)
+        Y = (rng.random((3, 9001)) < 0.5).astype(np.uint8)
         for n in (1, 2, 3, 4, 4):  # 4 twice: repeated runs, too
             p = fs.init_params(20, 32, 3, seed=1, scale=0.3, dtype=dtype)
             costs = fs.train(p, X, Y, learning_rate=0.5, num_iterations=4, n_threads=n)
@@ -39,6 +40,14 @@ _SCRIPT = textwrap.dedent(
     json.dump(out, sys.stdout)
     """
 )
+
+
+def test_the_bit_test_problem_has_more_chunks_than_threads():
+    from fastshallow.kernels import plan
+
+    for itemsize in (4, 8):
+        chunks, _, slots = plan(9001, 20, 32, 3, itemsize, 4)
+        assert chunks > 4 and slots == 4
 
 
 def test_threads_do_not_change_bits():

@@ -1,4 +1,4 @@
-"""The fastshallow command line: ``fastshallow demo`` and ``fastshallow bench``."""
+"""The fastshallow command line: demo, bench, train, predict and info."""
 
 import argparse
 import sys
@@ -98,8 +98,11 @@ def main(argv=None):
 
     bench_module.add_arguments(bench)
     bench.set_defaults(run=bench_module.run)
+    from . import cli
+
+    cli.add_commands(sub)
     args = parser.parse_args(argv)
-    return args.run(args)
+    return cli.run(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,251 @@
+"""`fastshallow train`, `predict` and `info`, end to end: through main() in this process,
+and through a subprocess where a signal or a fresh interpreter is the point."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastshallow as fs
+from fastshallow import model_file
+from fastshallow.__main__ import main
+
+
+@pytest.fixture
+def flower_csv(tmp_path):
+    X, Y = fs.datasets.load_planar_dataset()
+    path = tmp_path / "flower.csv"
+    np.savetxt(path, np.column_stack([X.T, Y.T]), delimiter=",", header="x1,x2,label", comments="", fmt="%.6f")
+    return path
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_train_then_predict_on_a_csv(tmp_path, flower_csv, capsys):
+    model = tmp_path / "m.fsn"
+    code, out, err = run(capsys, "train", flower_csv, "--hidden", 4, "--lr", 1.2, "--iters", 3000,
+                         "--validation-fraction", 0.25, "--out", model, "--quiet")
+    assert code == 0, err
+    assert "Loaded" in out and "400 rows, 2 features, target 'label'" in out
+    assert "Training accuracy:" in out and "Validation accuracy:" in out and f"Model saved to {model}" in out
+    saved = model_file.load_model(model)
+    assert saved.feature_names == ["x1", "x2"] and saved.target_name == "label" and saved.mean is not None
+    assert saved.info["iterations"] == 3000 and not saved.interrupted
+
+    code, out, err = run(capsys, "predict", model, flower_csv, "--proba")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "prediction,probability" and len(lines) == 401
+    preds = np.array([float(line.split(",")[0]) for line in lines[1:]])
+    proba = np.array([float(line.split(",")[1]) for line in lines[1:]])
+    np.testing.assert_array_equal(preds, (proba > 0.5).astype(float))
+    # The target column is in the file: accuracy and a confusion matrix, on stderr because
+    # stdout carries the predictions.
+    assert "Accuracy:" in err and "Confusion matrix" in err
+    truth = np.loadtxt(flower_csv, delimiter=",", skiprows=1)[:, 2]
+    reported = float(err.split("Accuracy: ")[1].split("%")[0])
+    assert reported == pytest.approx(np.mean(preds == truth) * 100, abs=0.01)
+
+
+def test_predict_writes_to_out_and_works_without_the_target(tmp_path, flower_csv, capsys):
+    model = tmp_path / "m.fsn"
+    assert run(capsys, "train", flower_csv, "--iters", 200, "--out", model, "--quiet")[0] == 0
+    rows = np.loadtxt(flower_csv, delimiter=",", skiprows=1)[:, :2]
+    features = tmp_path / "features.csv"
+    np.savetxt(features, rows, delimiter=",", header="x1,x2", comments="")
+    out_csv = tmp_path / "pred.csv"
+    code, out, err = run(capsys, "predict", model, features, "--out", out_csv)
+    assert code == 0, err
+    assert out_csv.read_text().splitlines()[0] == "prediction" and len(out_csv.read_text().splitlines()) == 401
+    assert "Accuracy" not in out + err
+
+
+def test_npy_and_npz_inputs(tmp_path, capsys):
+    X, Y = fs.datasets.load_planar_dataset()
+    np.save(tmp_path / "d.npy", np.column_stack([X.T, Y.T]))
+    np.savez(tmp_path / "d.npz", X=X.T, y=Y[0])
+    for name in ("d.npy", "d.npz"):
+        code, out, err = run(capsys, "train", tmp_path / name, "--iters", 100, "--out", tmp_path / f"{name}.fsn", "--quiet")
+        assert code == 0, err
+        assert "400 rows, 2 features" in out
+
+
+def test_mini_batches_and_early_stopping(tmp_path, flower_csv, capsys):
+    code, out, err = run(capsys, "train", flower_csv, "--epochs", 30, "--batch-size", 64, "--validation-fraction", 0.2,
+                         "--early-stopping", "--patience", 3, "--out", tmp_path / "m.fsn", "--quiet")
+    assert code == 0, err
+    assert "epochs in" in out
+
+
+def test_overwrite_needs_force(tmp_path, flower_csv, capsys):
+    model = tmp_path / "m.fsn"
+    model.write_bytes(b"precious")
+    code, out, err = run(capsys, "train", flower_csv, "--iters", 10, "--out", model, "--quiet")
+    assert code == 2 and "already exists; use --force" in err and model.read_bytes() == b"precious"
+    assert run(capsys, "train", flower_csv, "--iters", 10, "--out", model, "--force", "--quiet")[0] == 0
+    assert model_file.load_model(model).info["iterations"] == 10
+
+
+@pytest.mark.parametrize(
+    "name, text, code, pattern",
+    [
+        ("bad.csv", "a,b,y\n1,2,0\n3,oops,1\n", 1, r"bad.csv: line 3, column 'b': not a number \('oops'\)"),
+        ("gap.csv", "a,b,y\n1,2,0\n3,,1\n", 1, r"gap.csv: line 3, column 'b': missing value"),
+        ("short.csv", "a,b,y\n1,2,0\n3,1\n", 1, r"short.csv: line 3: 2 values where the header has 3 columns"),
+        ("three.csv", "a,y\n1,0\n2,1\n3,2\n", 1, r"three.csv: target column 'y' has 3 distinct value\(s\) \(0, 1, 2\)"),
+        ("one.csv", "a,y\n1,0\n", 1, r"one.csv: 1 row\(s\); training needs at least 2"),
+        ("empty.csv", "", 1, r"empty.csv: empty file"),
+        ("data.txt", "a,y\n1,0\n", 2, r"data.txt: unsupported file type .txt"),
+    ],
+)
+def test_data_problems_are_one_line_errors(tmp_path, capsys, name, text, code, pattern):
+    path = write(tmp_path, name, text)
+    got, out, err = run(capsys, "train", path, "--out", tmp_path / "m.fsn", "--quiet")
+    assert got == code
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert __import__("re").search(pattern, err), err
+    assert not (tmp_path / "m.fsn").exists()
+
+
+def test_missing_file_and_unknown_column(tmp_path, flower_csv, capsys):
+    code, _, err = run(capsys, "train", tmp_path / "nope.csv")
+    assert code == 1 and "nope.csv: no such file" in err
+    code, _, err = run(capsys, "train", flower_csv, "--target", "price", "--out", tmp_path / "m.fsn")
+    assert code == 2 and "no column 'price' for --target; columns are x1, x2, label" in err
+
+
+def test_bad_options_are_usage_errors(tmp_path, flower_csv, capsys):
+    for extra, message in [
+        (["--epochs", "3"], "--epochs and --batch-size go together"),
+        (["--validation-fraction", "1.5"], "--validation-fraction must be in [0, 1)"),
+        (["--early-stopping"], "--early-stopping needs --validation-fraction > 0"),
+        (["--hidden", "0"], "--hidden must be at least 1"),
+    ]:
+        code, _, err = run(capsys, "train", flower_csv, "--out", tmp_path / "m.fsn", *extra)
+        assert code == 2 and message in err, err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train"])  # argparse: missing argument
+    assert exit_info.value.code == 2
+
+
+def test_feature_count_must_match_the_model(tmp_path, flower_csv, capsys):
+    model = tmp_path / "m.fsn"
+    run(capsys, "train", flower_csv, "--iters", 10, "--out", model, "--quiet")
+    other = write(tmp_path, "wide.csv", "p,q,r\n1,2,3\n4,5,6\n")
+    code, _, err = run(capsys, "predict", model, other)
+    assert code == 1 and "wide.csv: 3 feature column(s) but the model was trained on 2 (x1, x2)" in err
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    path = write(tmp_path, "bad.csv", "a,y\nx,1\n1,0\n")
+    with pytest.raises(Exception, match="not a number"):
+        main(["train", str(path), "--debug", "--out", str(tmp_path / "m.fsn")])
+
+
+def _model(tmp_path):
+    params = fs.init_params(3, 5, 1, seed=0)
+    return model_file.Model(params=params, feature_names=["a", "b", "c"], target_name="y")
+
+
+def test_model_file_round_trip(tmp_path):
+    model = _model(tmp_path)
+    model.mean, model.scale = np.array([1.0, 2, 3]), np.array([1.0, 0.5, 2])
+    path = model_file.save_model(tmp_path / "m.fsn", model)
+    back = model_file.load_model(path)
+    for k in model.params:
+        np.testing.assert_array_equal(back.params[k], model.params[k])
+    np.testing.assert_array_equal(back.scale, model.scale)
+    assert back.feature_names == ["a", "b", "c"] and back.activation == "tanh"
+    with pytest.raises(FileExistsError):
+        model_file.save_model(path, model)
+
+
+def test_a_crash_between_write_and_rename_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.fsn"
+    model_file.save_model(path, _model(tmp_path))
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(model_file.os, "replace", crash)
+    newer = _model(tmp_path)
+    newer.params["W1"] += 1
+    with pytest.raises(OSError, match="simulated crash"):
+        model_file.save_model(path, newer, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.fsn"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign", "future", "nan"])
+def test_damaged_or_foreign_model_files_give_clear_errors(tmp_path, capsys, flower_csv, damage):
+    path = tmp_path / "m.fsn"
+    model_file.save_model(path, model_file.Model(params=fs.init_params(2, 3, 1, seed=0)))
+    raw = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00" * 200)
+    elif damage == "foreign":
+        np.savez(tmp_path / "other.npz", weights=np.ones(3))
+        os.replace(tmp_path / "other.npz", path)
+    else:
+        import json
+
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        header = json.loads(arrays["header"].tobytes())
+        if damage == "future":
+            header["format_version"] = 99
+        else:
+            arrays["W1"][0, 0] = np.nan
+        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    with pytest.raises(model_file.ModelFileError):
+        model_file.load_model(path)
+    code, _, err = run(capsys, "predict", path, flower_csv)
+    assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert {"truncate": "not a readable", "garbage": "not a readable", "foreign": "no header",
+            "future": "format version 99", "nan": "non-finite"}[damage] in err
+
+
+def test_info_prints_the_environment(capsys):
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    for word in ("fastshallow", "CPU:", "threading layer", "Numba cache directory", "Compiled kernels cached", "float32"):
+        assert word in out
+
+
+def test_ctrl_c_stops_cleanly_and_saves_the_model(tmp_path, flower_csv):
+    model = tmp_path / "m.fsn"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastshallow", "train", str(flower_csv), "--iters", "100000000", "--out", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    # Wait for the first progress line: training is under way.
+    deadline = time.monotonic() + 300
+    line = proc.stderr.readline()
+    assert line and time.monotonic() < deadline, "no progress reported"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Interrupted" in err and "(interrupted by Ctrl-C)" in out and "Model saved to" in out
+    saved = model_file.load_model(model)
+    assert saved.interrupted and 0 < saved.info["iterations"] < 100_000_000
+    assert all(np.isfinite(v).all() for v in saved.params.values())

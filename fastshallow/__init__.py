@@ -41,12 +41,37 @@ __all__ = [
     "forward",
     "gradients",
     "init_params",
+    "load_model",
+    "save_model",
     "max_threads",
     "predict",
     "reference",
     "step",
     "train",
 ]
+
+
+def save_model(path, model, *, overwrite=False, **details):
+    """Write a model file atomically (see fastshallow.model_file).
+
+    model is a model_file.Model, or a params dict with details such as activation=,
+    classes=, feature_names=, target_name=, mean= and scale=. An existing file is replaced
+    only with overwrite=True."""
+    from .model_file import Model
+    from .model_file import save_model as save
+
+    if not isinstance(model, Model):
+        model = Model(params=model, **details)
+    elif details:
+        raise TypeError("pass details only with a params dict, not with a Model")
+    return save(path, model, overwrite=overwrite)
+
+
+def load_model(path):
+    """Read and check a model file; returns a model_file.Model (params, activation, ...)."""
+    from .model_file import load_model as load
+
+    return load(path)
 
 
 def plot_decision_boundary(predict_fn, X, Y, ax=None):

@@ -155,7 +155,10 @@ def binary_labels(path, y, target_name, classes=None):
 
 
 def _label(v):
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+    """A class label as text: 1 rather than 1.0 for whole numbers; other labels as they are."""
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return str(int(v)) if float(v).is_integer() else repr(float(v))
+    return str(v)
 
 
 # ---------------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def cmd_predict(args):
         )
     X = values[:, cols]
     proba = model.predict_proba(X)
-    labels = np.where(proba > 0.5, model.classes[1], model.classes[0])
+    labels = [model.classes[1] if p > 0.5 else model.classes[0] for p in proba]
     out = open(args.out, "w", newline="") if args.out else sys.stdout
     try:
         w = csv.writer(out)

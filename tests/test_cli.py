@@ -249,3 +249,33 @@ def test_ctrl_c_stops_cleanly_and_saves_the_model(tmp_path, flower_csv):
     saved = model_file.load_model(model)
     assert saved.interrupted and 0 < saved.info["iterations"] < 100_000_000
     assert all(np.isfinite(v).all() for v in saved.params.values())
+
+
+def test_progress_bar_and_cost_plot(tmp_path, flower_csv, capsys):
+    pytest.importorskip("tqdm")
+    png = tmp_path / "cost.png"
+    code, out, err = run(capsys, "train", flower_csv, "--iters", 500, "--validation-fraction", 0.2,
+                         "--out", tmp_path / "m.fsn", "--plot", png)
+    assert code == 0, err
+    # tqdm's bar on stderr, with the cost, validation accuracy and throughput.
+    assert "500/500" in err and "cost=" in err and "val_acc=" in err and "ex/s=" in err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_top_level_save_and_load(tmp_path):
+    params = fs.init_params(2, 3, 1, seed=1)
+    path = fs.save_model(tmp_path / "p.fsn", params, activation="relu", classes=["no", "yes"])
+    back = fs.load_model(path)
+    assert back.activation == "relu" and back.classes == ["no", "yes"]
+    np.testing.assert_array_equal(back.params["W1"], params["W1"])
+    with pytest.raises(FileExistsError):
+        fs.save_model(path, params)
+
+
+def test_predict_with_text_class_labels(tmp_path, capsys):
+    params = fs.init_params(2, 3, 1, seed=1)
+    model = fs.save_model(tmp_path / "p.fsn", params, classes=["no", "yes"], feature_names=["a", "b"])
+    data = write(tmp_path, "d.csv", "a,b\n0.5,1\n-3,2\n")
+    code, out, err = run(capsys, "predict", model, data)
+    assert code == 0, err
+    assert set(out.splitlines()[1:]) <= {"no", "yes"} and len(out.splitlines()) == 3

@@ -154,9 +154,10 @@ def _prepare(params, X, Y=None, *, activation="tanh", update=False):
 def forward(params, X, *, activation="tanh", n_threads=None):
     """The network's output A2 = sigmoid(Z2), shape (n_y, m), in the params' dtype."""
     dtype, _, work, X, _, code, plan = _prepare(params, X, activation=activation)
-    A2 = np.empty((work[2].shape[0], X.shape[1]), dtype)
+    n_y = work[2].shape[0]
+    A2 = np.empty((n_y, X.shape[1]), dtype)
     with using_threads(n_threads):
-        _step.forward(A2, work, X, code, plan)
+        _step.evaluate(A2, work, X, np.empty((n_y, 0), dtype), code, plan)  # no cost wanted
     return A2
 
 
@@ -171,9 +172,10 @@ def cost(params, X, Y, *, activation="tanh", n_threads=None):
     """Binary cross-entropy averaged over the m examples and summed over the n_y outputs.
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
-    _, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
+    dtype, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
+    no_output = np.empty((Y.shape[0], 0), dtype)
     with using_threads(n_threads):
-        return float(_step.cost(work, X, Y, code, plan))
+        return float(_step.evaluate(no_output, work, X, Y, code, plan))
 
 
 def gradients(params, X, Y, *, activation="tanh", n_threads=None):

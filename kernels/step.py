@@ -224,33 +224,18 @@ def gradients(grads, params, X, Y, code, plan):
 
 
 @jit(parallel=True)
-def forward(A2, params, X, code, plan):
-    """A2 = sigmoid(W2·g(W1·X + b1) + b2). Shapes: A2 (n_y, m), X (n_x, m)."""
+def evaluate(A2, params, X, Y, code, plan):
+    """The forward pass over X, for predictions, the cost, or both.
+
+    A2 = sigmoid(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m); the mean
+    binary cross-entropy against Y is returned when Y has columns (n_y, m), else 0.0. An
+    empty (n_y, 0) array of the same dtype skips that output: one compiled kernel for both.
+    """
     n_chunks, T, n_slots = plan
     W1 = params[0]
     n_h, n_x = W1.shape
-    n_y, m = A2.shape
-    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
-    xp, xt, yp, z, h, d, o, g, lo = ws
-    for c in prange(n_chunks):
-        t0, t1 = chunk_tiles(c, n_chunks, m, T)
-        slot = slot_of(c, n_chunks, n_slots)
-        for t in range(t0, t1):
-            j0 = t * T
-            n = min(T, m - j0)
-            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, slot)
-            G = g[slot, : n_y * n].reshape(n_y, n)
-            sigmoid_forward(G, O)
-            store_tile(A2, G, j0)
-
-
-@jit(parallel=True)
-def cost(params, X, Y, code, plan):
-    """Mean binary cross-entropy over the m examples, summed over the n_y outputs."""
-    n_chunks, T, n_slots = plan
-    W1 = params[0]
-    n_h, n_x = W1.shape
-    n_y, m = Y.shape
+    n_y, m = params[2].shape[0], X.shape[1]
+    want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     xp, xt, yp, z, h, d, o, g, lo = ws
     sums = np.zeros(n_chunks)  # (C,)
@@ -261,11 +246,16 @@ def cost(params, X, Y, code, plan):
             j0 = t * T
             n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, slot)
-            Yt = yp[slot, : n_y * n].reshape(n_y, n)
-            L = lo[slot, : n_y * n].reshape(n_y, n)
-            load_tile(Yt, Y, j0)
-            bce_forward(L, O, Yt)
-            sums[c] += loss_sum(L)
+            if want_a2:
+                G = g[slot, : n_y * n].reshape(n_y, n)
+                sigmoid_forward(G, O)
+                store_tile(A2, G, j0)
+            if want_cost:
+                Yt = yp[slot, : n_y * n].reshape(n_y, n)
+                L = lo[slot, : n_y * n].reshape(n_y, n)
+                load_tile(Yt, Y, j0)
+                bce_forward(L, O, Yt)
+                sums[c] += loss_sum(L)
     total = 0.0
     for c in range(n_chunks):
         total += sums[c]

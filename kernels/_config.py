@@ -77,12 +77,42 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     return c, tile, min(c, pool_size)
 
 
+_warned_uncached = []
+
+
+def _njit(fn, options):
+    """njit(**options)(fn), falling back to no cache where nothing can hold one.
+
+    With cache=True Numba looks for a writable folder (beside the package, then the user's
+    cache folder, or NUMBA_CACHE_DIR) when the kernel is defined, and raises "no locator
+    available" when there is none, as in a read-only container with a read-only home.
+    The library must still import there: it compiles in every process instead, and warns
+    once.
+    """
+    try:
+        return njit(**options)(fn)
+    except RuntimeError as exc:
+        if not options.get("cache") or "no locator available" not in str(exc):
+            raise
+        if not _warned_uncached:
+            _warned_uncached.append(True)
+            import warnings
+
+            warnings.warn(
+                "fastshallow: no writable folder for Numba's cache (set NUMBA_CACHE_DIR to one); "
+                "kernels will be compiled again in every process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return njit(**dict(options, cache=False))(fn)
+
+
 def jit(fn=None, **overrides):
     """njit with the project's options; ``@jit`` or ``@jit(parallel=True)``."""
     options = dict(JIT, **overrides)
     if fn is None:
-        return njit(**options)
-    return njit(**options)(fn)
+        return lambda f: _njit(f, options)
+    return _njit(fn, options)
 
 # Below this many multiply-adds per forward pass, n_h·(n_x + n_y)·m, fastshallow.train runs
 # its loop on the calling thread: launching a parallel region (a few microseconds) costs

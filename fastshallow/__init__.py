@@ -14,7 +14,7 @@ Every function validates its input before entering compiled code; see README.md.
 import numpy as np
 
 from . import datasets, reference
-from ._threads import max_threads, using_threads
+from ._threads import deferred_interrupt, max_threads, using_threads
 from ._validation import (
     PARAM_NAMES,
     activation_code,
@@ -198,6 +198,10 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
 
     If an iteration's cost or update is not finite, training stops, params keep the last
     state whose parameters and cost were both finite, and DivergenceError says where.
+
+    A Ctrl-C cannot stop compiled code; one that arrives meanwhile is raised when the call
+    has finished and params hold its result (never a half-copied state), as a
+    KeyboardInterrupt whose ``costs`` attribute has the costs of every iteration run.
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
@@ -208,13 +212,22 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
         return costs
     n_h, n_x = work[0].shape
     n_y, m = Y.shape
-    with using_threads(n_threads) as n:
-        serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
-        kernel = _train.train_serial if serial else _train.train_parallel
-        done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, plan)
-    final = work if in_work else spare
-    for target, source in zip(arrays, final):
-        target[...] = source
+    with deferred_interrupt() as ctrl_c:
+        with using_threads(n_threads) as n:
+            serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
+            kernel = _train.train_serial if serial else _train.train_parallel
+            done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, plan)
+        final = work if in_work else spare
+        for target, source in zip(arrays, final):
+            target[...] = source
+
+    def interrupt():
+        # Every iteration ran and params hold the result; the caller still asked to stop.
+        exc = KeyboardInterrupt(f"train interrupted; params hold the state after {done} iteration(s)")
+        exc.costs = costs[:done].copy()
+        return exc
+
+    ctrl_c.deliver(interrupt)
     if status != _train.OK:
         kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
         what = (

@@ -2,12 +2,13 @@
 
 Modules, one concern each: elementary (exp, tanh, sigmoid, log1p), products (matrix
 products and axis-1 sums), activations, loss (sigmoid + binary cross-entropy), step (the
-fused forward/backward pass and its parallel drivers) and train (the compiled loop).
+fused forward/backward pass and its parallel drivers), train (the compiled loop) and whole
+(the network on whole matrices, for the course API).
 Kernels write into arrays passed in (outputs first) and assume validated input: call them
 through the public API in fastshallow, which checks shapes, dtypes and values first.
 """
 
-from . import activations, elementary, loss, products, step, train
+from . import activations, elementary, loss, products, step, train, whole
 from ._config import plan
 
-__all__ = ["activations", "elementary", "loss", "products", "step", "train", "plan"]
+__all__ = ["activations", "elementary", "loss", "products", "step", "train", "whole", "plan"]

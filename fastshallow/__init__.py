@@ -14,7 +14,7 @@ Every function validates its input before entering compiled code; see README.md.
 import numpy as np
 
 from . import datasets, reference
-from ._threads import deferred_interrupt, max_threads, using_threads
+from ._threads import deferred_interrupt, max_threads, select_threading_layer, using_threads
 from ._validation import (
     PARAM_NAMES,
     activation_code,
@@ -30,6 +30,8 @@ from .kernels import plan as _plan
 from .kernels import step as _step
 from .kernels import train as _train
 from .kernels._config import SERIAL_WORK
+
+select_threading_layer()  # before anything launches a parallel kernel; see _threads.py
 
 __all__ = [
     "DivergenceError",

@@ -1,14 +1,72 @@
-"""Choosing how many of Numba's threads a call may use, and holding Ctrl-C back while a
-result is being committed."""
+"""Numba's threads: which threading layer, how many threads a call may use, and holding
+Ctrl-C back while a result is being committed."""
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import threading
 
 import numba
 
 from ._validation import positive_int
+
+# Numba's threading layers, as they behave for a library inside other people's programs:
+# - tbb: safe when several Python threads launch parallel kernels at once, and in children
+#   of fork (a thread pool per process). The project depends on the tbb wheel for it.
+# - omp (GNU): safe under threads, but a child forked after the parent ran a parallel
+#   region is killed ("fork() called from a process already using GNU OpenMP").
+# - workqueue: safe after fork, but aborts when two threads launch kernels at once.
+# So fastshallow asks for tbb and, where tbb cannot be loaded, falls back to workqueue
+# with a lock that lets one parallel call run at a time. NUMBA_THREADING_LAYER, if set,
+# is respected, and so is a layer some other code has already started.
+_WORKQUEUE_LOCK = threading.RLock()
+
+
+def _tbb_loadable():
+    """True if Numba's TBB pool can load, preloading the tbb wheel's library if needed.
+
+    The wheel puts libtbb.so.12 in <prefix>/lib, which the loader does not search inside a
+    virtual environment; loading it first, globally, satisfies Numba's extension.
+    """
+    try:
+        from numba.np.ufunc import tbbpool  # noqa: F401
+
+        return True
+    except ImportError:
+        pass
+    if not sys.platform.startswith("linux"):
+        return False
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        path = os.path.join(prefix, "lib", "libtbb.so.12")
+        if os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                from numba.np.ufunc import tbbpool  # noqa: F401, F811
+
+                return True
+            except (OSError, ImportError):
+                continue
+    return False
+
+
+def select_threading_layer():
+    """Choose tbb (or the safe fallback) unless the user or earlier code already chose."""
+    from numba.np.ufunc import parallel
+
+    if os.environ.get("NUMBA_THREADING_LAYER") or parallel._is_initialized:
+        return
+    numba.config.THREADING_LAYER = "tbb" if _tbb_loadable() else "workqueue"
+
+
+def _one_at_a_time():
+    """The workqueue layer's lock, when that layer is running; otherwise nothing."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not started yet
+        return contextlib.nullcontext()
+    return _WORKQUEUE_LOCK if layer == "workqueue" else contextlib.nullcontext()
 
 
 def max_threads():
@@ -28,12 +86,13 @@ def using_threads(n_threads):
             raise ValueError(
                 f"n_threads must be between 1 and {limit} (NUMBA_NUM_THREADS); got {n}"
             )
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        numba.set_num_threads(previous)
+    previous = numba.get_num_threads()  # starts the threading layer
+    with _one_at_a_time():
+        numba.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            numba.set_num_threads(previous)
 
 
 class _Held:

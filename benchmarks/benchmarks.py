@@ -204,3 +204,29 @@ class ColdStart:
 
     def timeraw_import_and_first_call_warm_cache(self, warm):
         return _FIRST_CALL, f"import os\nos.environ['NUMBA_CACHE_DIR'] = {warm!r}"
+
+
+class Denormals:
+    """The gradients pass at the small point with subnormal hidden pre-activations (W1
+    scaled so that |W1·X| is below the smallest normal number) against the same pass on
+    normal values. Subnormal arithmetic can be many times slower on x86; the target is at
+    most 2x (compare the two timings of one run)."""
+
+    params = (list(DTYPES),)
+    param_names = ["dtype"]
+
+    def setup(self, dtype):
+        point = POINTS["small"]
+        self.net, self.X, self.Y = make_problem(point, dtype)
+        warm_up(point, dtype)
+        Z1 = self.net["W1"] @ self.X
+        shrink = np.finfo(dtype).tiny / 64 / float(np.abs(Z1).max())
+        self.sub = {k: v.copy() for k, v in self.net.items()}
+        self.sub["W1"] = (self.net["W1"].astype(np.float64) * shrink).astype(dtype)
+        assert 0 < np.abs(self.sub["W1"] @ self.X).max() < np.finfo(dtype).tiny
+
+    def time_gradients_normal(self, dtype):
+        fs.gradients(self.net, self.X, self.Y)
+
+    def time_gradients_subnormal(self, dtype):
+        fs.gradients(self.sub, self.X, self.Y)

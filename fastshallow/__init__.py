@@ -19,6 +19,7 @@ from ._validation import (
     PARAM_NAMES,
     activation_code,
     check_params,
+    check_scratch,
     check_X,
     check_Y,
     finite_real,
@@ -90,8 +91,10 @@ def plot_costs(costs, ax=None):
     return plot(costs, ax=ax)
 
 
-class DivergenceError(FloatingPointError):
+class DivergenceError(ValueError, FloatingPointError):
     """Training produced a non-finite cost or non-finite parameters.
+
+    A ValueError (the inputs or the learning rate are the cause) and a FloatingPointError.
 
     Attributes: ``iteration`` (the iteration that failed, counted from 0), ``costs`` (the
     finite costs recorded before it, a float64 array) and ``kept`` (how many updates the
@@ -146,11 +149,24 @@ def _prepare(params, X, Y=None, *, activation="tanh", update=False):
     m = X.shape[1]
     if Y is not None:
         Y = check_Y(Y, n_y, m, dtype)
+    plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
+    _check_memory(plan, n_x, n_h, n_y, m, dtype, update)
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
         work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    return dtype, arrays, work, X, Y, code, _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
+    return dtype, arrays, work, X, Y, code, plan
+
+
+def _check_memory(plan, n_x, n_h, n_y, m, dtype, update):
+    """Fail with MemoryError before allocating, if the call's scratch cannot fit: parameter
+    copies (work, spare and gradients when training), one gradient slab per chunk, the tile
+    scratch of each slot, and the (n_y, m) output."""
+    n_chunks, tile, n_slots = plan
+    n_params = n_h * (n_x + 1) + n_y * (n_h + 1)
+    per_tile = (2 * n_x + 3 * n_h + 4 * n_y) * tile
+    values = (3 if update else 2) * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
+    check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}")
 
 
 def forward(params, X, *, activation="tanh", n_threads=None):

@@ -133,8 +133,15 @@ def check_params(params, *, update=False):
     return dtype, tuple(arrays)
 
 
+# Features beyond this magnitude saturate every tanh or sigmoid unit at once, so the hidden
+# layer's gradient is exactly zero and training silently learns nothing (or W1·X
+# overflows). No standardised data comes near it.
+MAX_FEATURE = 1e15
+
+
 def check_X(X, n_x, dtype):
-    """X as an array of `dtype`, (n_x, m), m >= 1, finite. Layout is kept: C, F or strided
+    """X as an array of `dtype`, (n_x, m), m >= 1, finite and at most MAX_FEATURE in magnitude.
+    Layout is kept: C, F or strided
     views pass through without a copy when the dtype already matches."""
     X = _numeric_array(X, "X")
     if X.ndim != 2:
@@ -148,8 +155,17 @@ def check_X(X, n_x, dtype):
         raise ValueError(f"X has no examples: shape {X.shape}; expected (n_x, m) with m >= 1")
     if X.dtype != dtype:
         X = X.astype(dtype)
-    if not all_finite(X):
+    # min and max in two passes with no temporary: NaN and inf propagate to them, so they
+    # answer finiteness and magnitude at once.
+    lo, hi = X.min(), X.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError("X contains NaN or inf")
+    if max(-lo, hi) > MAX_FEATURE:
+        raise ValueError(
+            f"X has values up to {max(-lo, hi):.3g} in magnitude (at most {MAX_FEATURE:g} is accepted): "
+            "every hidden unit would saturate and learn nothing; standardise X (subtract each "
+            "feature's mean, divide by its standard deviation)"
+        )
     return X
 
 
@@ -169,3 +185,26 @@ def check_Y(Y, n_y, m, dtype):
     if lo < 0 or hi > 1:
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
     return np.ascontiguousarray(Y, dtype=dtype)
+
+
+def available_memory():
+    """Bytes the kernel says can be allocated without swapping (Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_scratch(n_bytes, what):
+    """MemoryError before a call allocates more scratch than the machine has available."""
+    free = available_memory()
+    if free is not None and n_bytes > free:
+        raise MemoryError(
+            f"{what} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
+            f"gradient slabs and tile scratch) but only {free / 2**30:.2f} GiB is available; "
+            "use float32, fewer hidden units, or free memory first"
+        )

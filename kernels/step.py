@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._config import jit, wide_vectors
+from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .loss import bce_forward, bce_forward_backward, loss_sum
 from .products import (
@@ -149,6 +149,7 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
     n_y = dW2.shape[0]
     m = X.shape[1]
     xp, xt, yp, z, h, d, o, g, lo = ws
+    fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see _config
     for grad in grads:
         grad[:, :] = 0
     cost = 0.0
@@ -167,6 +168,7 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
         linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
         activation_backward(D, Z, H, code)  # dZ1 = dA1 ∘ g'(A1)
         linear_backward_weights(dW1, db1, D, Xp)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+    restore_fp_mode(fp_mode)
     return cost
 
 
@@ -242,6 +244,7 @@ def evaluate(A2, params, X, Y, code, plan):
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slot = slot_of(c, n_chunks, n_slots)
+        fp_mode = enter_flush_to_zero()
         for t in range(t0, t1):
             j0 = t * T
             n = min(T, m - j0)
@@ -256,6 +259,7 @@ def evaluate(A2, params, X, Y, code, plan):
                 load_tile(Yt, Y, j0)
                 bce_forward(L, O, Yt)
                 sums[c] += loss_sum(L)
+        restore_fp_mode(fp_mode)
     total = 0.0
     for c in range(n_chunks):
         total += sums[c]

@@ -10,7 +10,7 @@ kernels. Training itself (course.nn_model) goes through the fused step in train.
 
 import numpy as np
 
-from ._config import jit, wide_vectors
+from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .products import DOT_MIN_K, linear_backward_input, linear_backward_weights, linear_forward, linear_forward_xt
 
@@ -19,6 +19,7 @@ from .products import DOT_MIN_K, linear_backward_input, linear_backward_weights,
 def forward(Z1, A1, Z2, A2, params, X, code):
     """Z1 = W1·X + b1, A1 = g(Z1), Z2 = W2·A1 + b2, A2 = sigmoid(Z2). Shapes: see legend."""
     W1, b1, W2, b2 = params
+    fp_mode = enter_flush_to_zero()  # see _config: subnormals are zero here
     if X.shape[0] >= DOT_MIN_K:
         linear_forward_xt(Z1, W1, np.ascontiguousarray(X.T), b1)
     else:
@@ -26,6 +27,7 @@ def forward(Z1, A1, Z2, A2, params, X, code):
     activation_forward(A1, Z1, code)
     linear_forward(Z2, W2, A1, b2)
     sigmoid_forward(A2, Z2)
+    restore_fp_mode(fp_mode)
 
 
 @jit
@@ -38,6 +40,7 @@ def backward(grads, params, A1, A2, X, Y, code):
     _difference(dZ2, A2, Y)  # dZ2 = A2 - Y
     dA1 = np.empty_like(A1)  # (n_h, m)
     dZ1 = np.empty_like(A1)  # (n_h, m)
+    fp_mode = enter_flush_to_zero()
     for g in grads:
         g[:, :] = 0
     linear_backward_weights(dW2, db2, dZ2, A1)  # m·dW2, m·db2
@@ -46,6 +49,7 @@ def backward(grads, params, A1, A2, X, Y, code):
     linear_backward_weights(dW1, db1, dZ1, X)  # m·dW1, m·db1
     for g in grads:
         _scale(g, m)
+    restore_fp_mode(fp_mode)
 
 
 @jit

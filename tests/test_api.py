@@ -187,3 +187,25 @@ def test_zero_iterations_return_no_costs_and_change_nothing():
     assert fs.train(params, X, Y, num_iterations=0).shape == (0,)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+def test_kernels_leave_the_callers_floating_point_mode_alone():
+    # The kernels flush subnormals to zero (MXCSR FTZ/DAZ) while they run, on every
+    # thread, and must restore the mode: afterwards a subnormal still survives arithmetic
+    # here, on the thread that also ran a share of the chunks.
+    params, X, Y = network(20, 64, 1, 5000)
+    fs.gradients(params, X, Y)
+    fs.train(params, X, Y, learning_rate=0.1, num_iterations=2)
+    fs.forward(params, X)
+    tiny = np.array([1e-310])
+    assert (tiny * 1.5)[0] > 0 and (tiny / 3)[0] > 0
+
+
+def test_subnormal_hidden_layers_give_the_reference_result_to_within_the_smallest_normal():
+    params, X, Y = network(20, 16, 1, 500)
+    params["W1"] *= np.finfo(np.float64).tiny / 64 / np.abs(params["W1"] @ X).max()
+    J, grads = fs.gradients(params, X, Y)
+    J_ref, g_ref = ref.gradients(params, X, Y)
+    assert_close(J, J_ref, np.float64, "cost")
+    for k in g_ref:
+        assert_close(grads[k], g_ref[k], np.float64, k)

@@ -171,10 +171,10 @@ def test_bad_threshold(net):
 
 
 def test_divergence_stops_and_keeps_the_last_finite_state():
-    # A huge learning rate on huge inputs: dW1 ~ 1e150 (relu does not saturate, so g' = 1),
-    # and 1e300 · dW1 overflows in the very first update.
+    # Huge weights and a huge learning rate: with relu (no saturation) A1 ~ 1e150, so
+    # dW2 ~ 1e150, and 1e300 · dW2 overflows in the very first update.
     params, X, Y = network(3, 4, 1, 50, scale=1.0)
-    X *= 1e150
+    params["W1"] *= 1e150
     before = {k: v.copy() for k, v in params.items()}
     with pytest.raises(fs.DivergenceError, match=r"training diverged at iteration 0: the update made a parameter non-finite") as info:
         fs.train(params, X, Y, learning_rate=1e300, num_iterations=10, activation="relu")
@@ -192,11 +192,11 @@ def _replay(params, X, Y, n, **kw):
 
 
 def test_divergence_of_the_cost_rolls_back_to_the_last_finite_state():
-    # relu keeps the overflow: iteration 0 is finite (|Z| ~ 1e150), its update makes
-    # W1 ~ 1e300, and iteration 1's products overflow, so its cost is not finite. The params
-    # must be the state before the update that led there.
+    # relu keeps the magnitudes: iteration 0 is finite (A1 ~ 1e155, Z2 ~ 1e155), its update
+    # makes W2 ~ 1e155, and iteration 1's Z2 = W2·A1 overflows, so its cost is not finite.
+    # The params must be the state before the update that led there.
     params, X, Y = network(2, 3, 1, 40, scale=1.0)
-    X *= 1e150
+    params["W1"] *= 1e155
     kw = dict(learning_rate=1.0, activation="relu")
     before = {k: v.copy() for k, v in params.items()}
     with pytest.raises(fs.DivergenceError, match=r"training diverged at iteration 1: the cost was (inf|nan)") as info:
@@ -212,11 +212,21 @@ def test_divergence_of_the_cost_rolls_back_to_the_last_finite_state():
 
 def test_divergence_of_the_cost_at_the_first_iteration_changes_nothing():
     params, X, Y = network(2, 3, 1, 40, scale=1.0)
-    X *= 1e300
-    params["W1"] *= 1e10  # W1·X overflows at once
+    params["W1"] *= 1e200
+    params["W2"] *= 1e200  # Z2 = W2·relu(W1·X) overflows at once
     before = {k: v.copy() for k, v in params.items()}
     with pytest.raises(fs.DivergenceError, match=r"at iteration 0: the cost was") as info:
         fs.train(params, X, Y, learning_rate=0.1, num_iterations=10, activation="relu")
     assert info.value.kept == 0 and info.value.costs.shape == (0,)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_huge_features_are_rejected_with_advice_to_standardise(dtype):
+    params, X, Y = network(3, 4, 1, 50, dtype=dtype)
+    X = X * dtype(1e30)
+    for call in (lambda: fs.train(params, X, Y, num_iterations=3), lambda: fs.forward(params, X),
+                 lambda: fs.gradients(params, X, Y)):
+        with pytest.raises(ValueError, match=r"X has values up to [0-9.]+e\+30 in magnitude .* standardise X"):
+            call()

@@ -9,7 +9,14 @@ import fastshallow as fs
 from fastshallow import reference as ref
 from helpers import LAYOUTS, as_float64, assert_close, in_layout
 
-bounded = st.floats(-3, 3, allow_nan=False, allow_infinity=False, width=64)
+# No subnormals: the kernels flush values below the smallest normal number to zero (the
+# documented semantics; 30x faster on x86), which moves relu's kink. A bias of 1e-45 makes
+# relu'(Z1) 0 in the kernels and 1 in the reference. test_api checks subnormal inputs
+# separately, away from the kink.
+# Drawn in float64 and cast, so anything below float32's smallest normal becomes 0.
+bounded = st.floats(-3, 3, allow_nan=False, allow_infinity=False, width=64).map(
+    lambda v: 0.0 if abs(v) < np.finfo(np.float32).tiny else v
+)
 
 
 @st.composite

@@ -1,0 +1,67 @@
+"""Numba's cache: where no folder can hold it, and where its files are damaged, the library
+still imports and works. NUMBA_CACHE_DIR is respected."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+_SCRIPT = textwrap.dedent(
+    """
+    import warnings
+    from numba.core import caching
+    caching.CacheImpl._locator_classes = []  # no writable cache location anywhere
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import fastshallow as fs
+    messages = [str(w.message) for w in caught if "Numba's cache" in str(w.message)]
+    X, Y = fs.datasets.load_planar_dataset()
+    p = fs.init_params(2, 4, 1, seed=0)
+    costs = fs.train(p, X, Y, num_iterations=3)
+    print(len(messages), costs.shape[0], fs.kernels.train.train_serial._cache.__class__.__name__)
+    """
+)
+
+
+def test_no_writable_cache_folder_compiles_without_caching_and_warns_once():
+    # Tests run as root, for whom chmod does not make a folder read-only, so the
+    # subprocess removes Numba's cache locators: the condition Numba reports as "no locator
+    # available".
+    run = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    warnings_seen, iterations, cache_kind = run.stdout.split()
+    assert (warnings_seen, iterations, cache_kind) == ("1", "3", "NullCache")
+
+
+_TRAIN = textwrap.dedent(
+    """
+    import fastshallow as fs
+    X, Y = fs.datasets.load_planar_dataset()
+    p = fs.init_params(2, 4, 1, seed=0)
+    print(repr(fs.train(p, X, Y, num_iterations=5)[-1]))
+    """
+)
+
+
+def _train_with_cache(cache_dir):
+    run = subprocess.run([sys.executable, "-c", _TRAIN], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout.strip()
+
+
+def test_damaged_cache_files_are_recompiled_and_replaced(tmp_path):
+    expected = _train_with_cache(tmp_path)  # fills NUMBA_CACHE_DIR
+    files = [p for p in tmp_path.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert files, "NUMBA_CACHE_DIR was not used"
+    for path in files:  # as a full disk or a killed process would leave them
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert _train_with_cache(tmp_path) == expected
+    # The damaged entries were rewritten: every index file reads again.
+    import pickle
+
+    for path in tmp_path.rglob("*.nbi"):
+        with open(path, "rb") as f:
+            pickle.load(f)  # the version stamp
+            pickle.loads(f.read())  # the index itself
+    assert _train_with_cache(tmp_path) == expected

@@ -47,13 +47,16 @@ def test_four_python_threads_at_once_match_each_call_alone():
     alone = []
     for params, X, Y in problems:
         p = {k: v.copy() for k, v in params.items()}
-        alone.append((fs.train(p, X, Y, learning_rate=0.1, num_iterations=10), p, fs.gradients(p, X, Y)[1]))
+        costs = fs.train(p, X, Y, learning_rate=0.1, num_iterations=10)
+        costs = np.append(costs, fs.step(p, X, Y, 0.1))
+        alone.append((costs, p, fs.gradients(p, X, Y)[1]))
     results = [None] * 4
 
     def work(i):
         params, X, Y = problems[i]
         p = {k: v.copy() for k, v in params.items()}
         costs = fs.train(p, X, Y, learning_rate=0.1, num_iterations=10)
+        costs = np.append(costs, fs.step(p, X, Y, 0.1))
         results[i] = (costs, p, fs.gradients(p, X, Y)[1])
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]

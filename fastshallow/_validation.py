@@ -57,16 +57,17 @@ def finite_real(value, name, *, positive=False, low=None, high=None):
     return value
 
 
-def all_finite(a):
-    """True if every element of the float array a is finite.
+def finite_range(a, name):
+    """(min, max) of a non-empty array, or ValueError naming it if it holds NaN or inf.
 
-    A sum is finite only if every term is (inf and NaN propagate, inf - inf is NaN), so one
-    vectorised pass with no temporary answers the common case; only a non-finite sum, which
-    can also come from overflow of finite values, is checked element by element.
+    Two vectorised passes with no temporary: NaN and inf propagate into the minimum or the
+    maximum, so the same numbers answer finiteness and range (labels in [0, 1], feature
+    magnitude) for every array the API checks.
     """
-    if np.isfinite(np.sum(a)):
-        return True
-    return bool(np.isfinite(a).all())
+    lo, hi = a.min(), a.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return lo, hi
 
 
 def _numeric_array(value, name):
@@ -128,8 +129,7 @@ def check_params(params, *, update=False):
         )
     dtype = floats.pop() if floats else np.dtype(np.float64)
     for k, a in zip(PARAM_NAMES, arrays):
-        if a.dtype.kind == "f" and not all_finite(a):
-            raise ValueError(f"params[{k!r}] contains NaN or inf")
+        finite_range(a, f"params[{k!r}]")
     return dtype, tuple(arrays)
 
 
@@ -141,8 +141,8 @@ MAX_FEATURE = 1e15
 
 def check_X(X, n_x, dtype):
     """X as an array of `dtype`, (n_x, m), m >= 1, finite and at most MAX_FEATURE in magnitude.
-    Layout is kept: C, F or strided
-    views pass through without a copy when the dtype already matches."""
+    Layout is kept: C, F or strided views pass through without a copy when the dtype
+    already matches."""
     X = _numeric_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D with shape (n_x, m) = ({n_x}, m); got {X.ndim}-D shape {X.shape}")
@@ -155,11 +155,7 @@ def check_X(X, n_x, dtype):
         raise ValueError(f"X has no examples: shape {X.shape}; expected (n_x, m) with m >= 1")
     if X.dtype != dtype:
         X = X.astype(dtype)
-    # min and max in two passes with no temporary: NaN and inf propagate to them, so they
-    # answer finiteness and magnitude at once.
-    lo, hi = X.min(), X.max()
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("X contains NaN or inf")
+    lo, hi = finite_range(X, "X")
     if max(-lo, hi) > MAX_FEATURE:
         raise ValueError(
             f"X has values up to {max(-lo, hi):.3g} in magnitude (at most {MAX_FEATURE:g} is accepted): "
@@ -179,9 +175,7 @@ def check_Y(Y, n_y, m, dtype):
             f"Y has shape {Y.shape}; expected (n_y, m) = ({n_y}, {m}) from params['W2'] "
             f"(n_y = {n_y}) and X (m = {m})"
         )
-    if Y.dtype.kind == "f" and not all_finite(Y):
-        raise ValueError("Y contains NaN or inf")
-    lo, hi = Y.min(), Y.max()
+    lo, hi = finite_range(Y, "Y")
     if lo < 0 or hi > 1:
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
     return np.ascontiguousarray(Y, dtype=dtype)

@@ -11,7 +11,6 @@ repetitions, GFLOP/s, ratios, and the peak extra memory of one step measured in 
 process for each implementation.
 """
 
-import argparse
 import dataclasses
 import json
 import os

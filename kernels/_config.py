@@ -4,7 +4,12 @@ Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m exam
 T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
 """
 
-from numba import njit
+import platform
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # Floating-point contract for every kernel.
 # - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
@@ -154,9 +159,6 @@ SERIAL_WORK = 2**18
 # ---------------------------------------------------------------------------------------
 # Vector width
 # ---------------------------------------------------------------------------------------
-from llvmlite import ir as _ir  # noqa: E402
-from numba import types as _types  # noqa: E402
-from numba.extending import intrinsic as _intrinsic  # noqa: E402
 
 # LLVM's tuning for recent Intel server cores ("prefer-256-bit") keeps its loop vectoriser
 # to 256-bit registers even where AVX-512 is available. The kernels ask for 512 bits per
@@ -165,7 +167,7 @@ from numba.extending import intrinsic as _intrinsic  # noqa: E402
 VECTOR_BITS = 512
 
 
-@_intrinsic
+@intrinsic
 def wide_vectors(typingctx):
     """Call first in a kernel whose loops should vectorise at VECTOR_BITS.
 
@@ -180,15 +182,12 @@ def wide_vectors(typingctx):
         set.add(builder.function.attributes, f'"prefer-vector-width"="{VECTOR_BITS}"')
         return context.get_dummy_value()
 
-    return _types.none(), codegen
+    return types.none(), codegen
 
 
 # ---------------------------------------------------------------------------------------
 # Subnormal numbers
 # ---------------------------------------------------------------------------------------
-import platform as _platform  # noqa: E402
-
-from numba.core import cgutils as _cgutils  # noqa: E402
 
 # x86 computes with subnormal numbers (below 2.2e-308 in float64, 1.2e-38 in float32) in
 # microcode: a gradients pass whose hidden layer held them ran 34x slower. The kernels set
@@ -197,41 +196,41 @@ from numba.core import cgutils as _cgutils  # noqa: E402
 # Values that small are zero for this network's purposes. MXCSR is per thread: the calls
 # sit in the functions each worker thread runs.
 _FTZ_DAZ = 0x8040
-_X86 = _platform.machine().lower() in ("x86_64", "amd64")
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def _mxcsr(builder, name, slot):
-    fnty = _ir.FunctionType(_ir.VoidType(), [_ir.IntType(8).as_pointer()])
-    fn = _cgutils.get_or_insert_function(builder.module, fnty, name)
-    builder.call(fn, [builder.bitcast(slot, _ir.IntType(8).as_pointer())])
+    fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    builder.call(fn, [builder.bitcast(slot, ir.IntType(8).as_pointer())])
 
 
-@_intrinsic
+@intrinsic
 def enter_flush_to_zero(typingctx):
     """Set FTZ and DAZ on this thread; returns the previous MXCSR for restore_fp_mode."""
 
     def codegen(context, builder, sig, args):
         if not _X86:
-            return _ir.Constant(_ir.IntType(32), 0)
-        slot = _cgutils.alloca_once(builder, _ir.IntType(32))
+            return ir.Constant(ir.IntType(32), 0)
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
         _mxcsr(builder, "llvm.x86.sse.stmxcsr", slot)
         old = builder.load(slot)
-        builder.store(builder.or_(old, _ir.Constant(_ir.IntType(32), _FTZ_DAZ)), slot)
+        builder.store(builder.or_(old, ir.Constant(ir.IntType(32), _FTZ_DAZ)), slot)
         _mxcsr(builder, "llvm.x86.sse.ldmxcsr", slot)
         return old
 
-    return _types.int32(), codegen
+    return types.int32(), codegen
 
 
-@_intrinsic
+@intrinsic
 def restore_fp_mode(typingctx, old):
     """Put back the MXCSR enter_flush_to_zero returned."""
 
     def codegen(context, builder, sig, args):
         if _X86:
-            slot = _cgutils.alloca_once(builder, _ir.IntType(32))
+            slot = cgutils.alloca_once(builder, ir.IntType(32))
             builder.store(args[0], slot)
             _mxcsr(builder, "llvm.x86.sse.ldmxcsr", slot)
         return context.get_dummy_value()
 
-    return _types.none(_types.int32), codegen
+    return types.none(types.int32), codegen

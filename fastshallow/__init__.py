@@ -5,6 +5,7 @@ W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), as in the classic NumPy 
 
     Z1 = W1·X + b1,  A1 = g(Z1)        g = tanh (default), sigmoid or relu
     Z2 = W2·A1 + b2, A2 = sigmoid(Z2)  binary cross-entropy, summed over outputs
+                  or A2 = softmax(Z2)  categorical cross-entropy (output="softmax")
 
 Computation runs in the params' dtype (float32 or float64). X and Y of another dtype are
 converted once per call; X of the same dtype is used as it is, in any memory layout.
@@ -24,6 +25,7 @@ from ._validation import (
     check_Y,
     finite_real,
     float_dtype,
+    output_code,
     positive_int,
 )
 from ._version import __version__
@@ -36,6 +38,7 @@ select_threading_layer()  # before anything launches a parallel kernel; see _thr
 
 __all__ = [
     "DivergenceError",
+    "ShallowNetClassifier",
     "plot_costs",
     "plot_decision_boundary",
     "__version__",
@@ -135,8 +138,18 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
     }
 
 
-def _prepare(params, X, Y=None, *, activation="tanh", update=False):
-    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, code, plan).
+def __getattr__(name):
+    # The estimator needs scikit-learn, an optional extra: imported on first use only.
+    if name == "ShallowNetClassifier":
+        from .estimator import ShallowNetClassifier
+
+        return ShallowNetClassifier
+    raise AttributeError(f"module 'fastshallow' has no attribute {name!r}")
+
+
+def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False):
+    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, codes, plan)
+    with codes = (activation code, output code).
 
     With update=True the kernel-ready params are always private copies, so the caller's
     arrays stay untouched until the result is copied back."""
@@ -145,17 +158,18 @@ def _prepare(params, X, Y=None, *, activation="tanh", update=False):
     W1, b1, W2, b2 = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
+    out = output_code(output, n_y)
     X = check_X(X, n_x, dtype)
     m = X.shape[1]
     if Y is not None:
-        Y = check_Y(Y, n_y, m, dtype)
+        Y = check_Y(Y, n_y, m, dtype, out)
     plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
     _check_memory(plan, n_x, n_h, n_y, m, dtype, update)
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
         work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    return dtype, arrays, work, X, Y, code, plan
+    return dtype, arrays, work, X, Y, (code, out), plan
 
 
 def _check_memory(plan, n_x, n_h, n_y, m, dtype, update):
@@ -164,48 +178,63 @@ def _check_memory(plan, n_x, n_h, n_y, m, dtype, update):
     scratch of each slot, and the (n_y, m) output."""
     n_chunks, tile, n_slots = plan
     n_params = n_h * (n_x + 1) + n_y * (n_h + 1)
-    per_tile = (2 * n_x + 3 * n_h + 4 * n_y) * tile
+    per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
     values = (3 if update else 2) * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
     check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}")
 
 
-def forward(params, X, *, activation="tanh", n_threads=None):
-    """The network's output A2 = sigmoid(Z2), shape (n_y, m), in the params' dtype."""
-    dtype, _, work, X, _, code, plan = _prepare(params, X, activation=activation)
+def forward(params, X, *, activation="tanh", output="sigmoid", n_threads=None):
+    """The network's output A2 = sigmoid(Z2) (or softmax(Z2), each column), shape (n_y, m),
+    in the params' dtype."""
+    dtype, _, work, X, _, (code, out), plan = _prepare(params, X, activation=activation, output=output)
     n_y = work[2].shape[0]
     A2 = np.empty((n_y, X.shape[1]), dtype)
     with using_threads(n_threads):
-        _step.evaluate(A2, work, X, np.empty((n_y, 0), dtype), code, plan)  # no cost wanted
+        _step.evaluate(A2, work, X, np.empty((n_y, 0), dtype), None, code, out, plan)  # no cost wanted
     return A2
 
 
-def predict(params, X, threshold=0.5, *, activation="tanh", n_threads=None):
-    """0/1 predictions (uint8), shape (n_y, m): 1 where A2 > threshold."""
+def predict(params, X, threshold=0.5, *, activation="tanh", output="sigmoid", n_threads=None):
+    """Predictions (uint8), shape (n_y, m). Sigmoid output: 1 where A2 > threshold.
+    Softmax output: one-hot, 1 at each column's most probable row (threshold unused)."""
     threshold = finite_real(threshold, "threshold", low=0.0, high=1.0)
-    A2 = forward(params, X, activation=activation, n_threads=n_threads)
+    A2 = forward(params, X, activation=activation, output=output, n_threads=n_threads)
+    if output == "softmax":
+        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).astype(np.uint8)
     return (A2 > threshold).astype(np.uint8)
 
 
-def cost(params, X, Y, *, activation="tanh", n_threads=None):
-    """Binary cross-entropy averaged over the m examples and summed over the n_y outputs.
+def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
+    """Cross-entropy averaged over the m examples: binary and summed over the n_y outputs,
+    or categorical for output="softmax".
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
-    dtype, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
+    dtype, _, work, X, Y, (code, out), plan = _prepare(params, X, Y, activation=activation, output=output)
     no_output = np.empty((Y.shape[0], 0), dtype)
     with using_threads(n_threads):
-        return float(_step.evaluate(no_output, work, X, Y, code, plan))
+        return float(_step.evaluate(no_output, work, X, Y, None, code, out, plan))
 
 
-def gradients(params, X, Y, *, activation="tanh", n_threads=None):
+def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
     """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter."""
-    _, _, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation)
+    _, _, work, X, Y, (code, out), plan = _prepare(params, X, Y, activation=activation, output=output)
     grads = tuple(np.empty_like(a) for a in work)
     with using_threads(n_threads):
-        J = _step.gradients(grads, work, X, Y, code, plan)
+        J = _step.gradients(grads, work, X, Y, None, code, out, plan)
     return float(J), {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
 
 
-def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="tanh", n_threads=None):
+def train(
+    params,
+    X,
+    Y,
+    *,
+    learning_rate=1.2,
+    num_iterations=10000,
+    activation="tanh",
+    output="sigmoid",
+    n_threads=None,
+):
     """Gradient descent for num_iterations iterations, updating params in place.
 
     Returns a float64 array with the cost at every iteration, each taken before that
@@ -223,7 +252,9 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
-    _, arrays, work, X, Y, code, plan = _prepare(params, X, Y, activation=activation, update=True)
+    _, arrays, work, X, Y, (code, out), plan = _prepare(
+        params, X, Y, activation=activation, output=output, update=True
+    )
     spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
@@ -234,7 +265,7 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
         with using_threads(n_threads) as n:
             serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
             kernel = _train.train_serial if serial else _train.train_parallel
-            done, status, in_work = kernel(work, spare, X, Y, code, learning_rate, costs, plan)
+            done, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, plan)
         final = work if in_work else spare
         for target, source in zip(arrays, final):
             target[...] = source
@@ -264,9 +295,16 @@ def train(params, X, Y, *, learning_rate=1.2, num_iterations=10000, activation="
     return costs
 
 
-def step(params, X, Y, learning_rate, *, activation="tanh", n_threads=None):
+def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_threads=None):
     """One gradient-descent step, updating params in place; returns the cost before it."""
     costs = train(
-        params, X, Y, learning_rate=learning_rate, num_iterations=1, activation=activation, n_threads=n_threads
+        params,
+        X,
+        Y,
+        learning_rate=learning_rate,
+        num_iterations=1,
+        activation=activation,
+        output=output,
+        n_threads=n_threads,
     )
     return float(costs[0])

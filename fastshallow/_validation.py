@@ -10,9 +10,11 @@ import operator
 
 import numpy as np
 
+from .kernels import loss
 from .kernels.activations import RELU, SIGMOID, TANH
 
 ACTIVATIONS = {"tanh": TANH, "sigmoid": SIGMOID, "relu": RELU}
+OUTPUTS = {"sigmoid": loss.SIGMOID, "softmax": loss.SOFTMAX}
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -23,6 +25,18 @@ def activation_code(activation):
             f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
         )
     return ACTIVATIONS[activation]
+
+
+def output_code(output, n_y):
+    """The output layer's code; softmax needs n_y >= 2 (over one row it is always 1)."""
+    if not isinstance(output, str) or output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}; got {output!r}")
+    if output == "softmax" and n_y < 2:
+        raise ValueError(
+            f"output='softmax' needs n_y >= 2 outputs; params['W2'] has n_y = {n_y} "
+            "(use output='sigmoid' for a single binary output)"
+        )
+    return OUTPUTS[output]
 
 
 def float_dtype(dtype, name="dtype"):
@@ -165,8 +179,13 @@ def check_X(X, n_x, dtype):
     return X
 
 
-def check_Y(Y, n_y, m, dtype):
-    """Y as a C-contiguous array of `dtype`, (n_y, m), with every value in [0, 1]."""
+# How far a softmax target's column sum may be from 1 (one-hot targets sum exactly).
+SUM_TOLERANCE = 1e-4
+
+
+def check_Y(Y, n_y, m, dtype, output=loss.SIGMOID):
+    """Y as a C-contiguous array of `dtype`, (n_y, m), with every value in [0, 1], and each
+    column summing to 1 for the softmax output (its delta A - Y assumes it)."""
     Y = _numeric_array(Y, "Y")
     if Y.ndim != 2:
         raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
@@ -178,6 +197,14 @@ def check_Y(Y, n_y, m, dtype):
     lo, hi = finite_range(Y, "Y")
     if lo < 0 or hi > 1:
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
+    if output == loss.SOFTMAX:
+        sums = Y.sum(axis=0, dtype=np.float64)  # (m,)
+        worst = int(np.argmax(np.abs(sums - 1)))
+        if abs(sums[worst] - 1) > SUM_TOLERANCE:
+            raise ValueError(
+                f"Y's columns must each sum to 1 for output='softmax' (one-hot or class "
+                f"probabilities); column {worst} sums to {sums[worst]}"
+            )
     return np.ascontiguousarray(Y, dtype=dtype)
 
 

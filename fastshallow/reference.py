@@ -80,60 +80,110 @@ def bce_backward(Z, Y):
     return sigmoid_forward(Z) - Y
 
 
+def softmax_forward(Z):
+    """Softmax of each column. Z (r, m) -> (r, m); shifting by the maximum changes nothing
+    mathematically and keeps exp from overflowing."""
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def ce_forward(Z, Y):
+    """Elementwise categorical cross-entropy, -Y·log softmax(Z), from the logits: a column's
+    sum is that example's loss. Z, Y (r, m) -> (r, m)."""
+    top = Z.max(axis=0, keepdims=True)
+    log_sum_exp = top + np.log(np.exp(Z - top).sum(axis=0, keepdims=True))
+    return Y * (log_sum_exp - Z)
+
+
+def ce_backward(Z, Y):
+    """d(loss)/dZ = softmax(Z) - Y, for columns of Y that sum to 1."""
+    return softmax_forward(Z) - Y
+
+
+# output -> (A2 from Z2, elementwise loss from Z2 and Y, dZ2 from Z2 and Y)
+OUTPUTS = {
+    "sigmoid": (sigmoid_forward, bce_forward, bce_backward),
+    "softmax": (softmax_forward, ce_forward, ce_backward),
+}
+
+
 # ---------------------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------------------
 
 
-def forward_cache(params, X, activation="tanh"):
+def forward_cache(params, X, activation="tanh", output="sigmoid"):
     """The forward pass, keeping every intermediate: dict with Z1, A1, Z2, A2."""
     g, _ = ACTIVATIONS[activation]
     Z1 = linear_forward(params["W1"], X, params["b1"])  # (n_h, m)
     A1 = g(Z1)  # (n_h, m)
     Z2 = linear_forward(params["W2"], A1, params["b2"])  # (n_y, m)
-    A2 = sigmoid_forward(Z2)  # (n_y, m)
+    A2 = OUTPUTS[output][0](Z2)  # (n_y, m)
     return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}
 
 
-def forward(params, X, activation="tanh"):
+def forward(params, X, activation="tanh", output="sigmoid"):
     """A2 (n_y, m)."""
-    return forward_cache(params, X, activation)["A2"]
+    return forward_cache(params, X, activation, output)["A2"]
 
 
-def predict(params, X, threshold=0.5, activation="tanh"):
-    return (forward(params, X, activation) > threshold).astype(np.uint8)
+def predict(params, X, threshold=0.5, activation="tanh", output="sigmoid"):
+    A2 = forward(params, X, activation, output)
+    if output == "softmax":
+        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).astype(np.uint8)
+    return (A2 > threshold).astype(np.uint8)
 
 
-def cost(params, X, Y, activation="tanh"):
+def cost(params, X, Y, activation="tanh", output="sigmoid"):
     """Mean over the m examples of the loss summed over the n_y outputs."""
-    Z2 = forward_cache(params, X, activation)["Z2"]
-    return float(np.sum(bce_forward(Z2, Y)) / X.shape[1])
+    Z2 = forward_cache(params, X, activation, output)["Z2"]
+    return float(np.sum(OUTPUTS[output][1](Z2, Y)) / X.shape[1])
 
 
-def gradients(params, X, Y, activation="tanh"):
+def gradients(params, X, Y, activation="tanh", output="sigmoid"):
     """(cost, grads) with grads keys dW1, db1, dW2, db2."""
     _, g_backward = ACTIVATIONS[activation]
+    _, loss, loss_backward = OUTPUTS[output]
     m = X.shape[1]
-    c = forward_cache(params, X, activation)
-    dZ2 = bce_backward(c["Z2"], Y)  # (n_y, m)
+    c = forward_cache(params, X, activation, output)
+    dZ2 = loss_backward(c["Z2"], Y)  # (n_y, m)
     dW2 = dZ2 @ c["A1"].T / m  # (n_y, n_h)
     db2 = np.sum(dZ2, axis=1, keepdims=True) / m  # (n_y, 1)
     dA1 = params["W2"].T @ dZ2  # (n_h, m)
     dZ1 = g_backward(dA1, c["A1"])  # (n_h, m)
     dW1 = dZ1 @ X.T / m  # (n_h, n_x)
     db1 = np.sum(dZ1, axis=1, keepdims=True) / m  # (n_h, 1)
-    J = float(np.sum(bce_forward(c["Z2"], Y)) / m)
+    J = float(np.sum(loss(c["Z2"], Y)) / m)
     return J, {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
 
 
-def step(params, X, Y, learning_rate, activation="tanh"):
+def step(params, X, Y, learning_rate, activation="tanh", output="sigmoid"):
     """One gradient-descent step, in place; returns the cost before it."""
-    J, grads = gradients(params, X, Y, activation)
+    J, grads = gradients(params, X, Y, activation, output)
     for name in ("W1", "b1", "W2", "b2"):
         params[name] -= learning_rate * grads["d" + name]
     return J
 
 
-def train(params, X, Y, learning_rate=1.2, num_iterations=10000, activation="tanh"):
+def train(params, X, Y, learning_rate=1.2, num_iterations=10000, activation="tanh", output="sigmoid"):
     """num_iterations steps in place; the cost before each, as an array."""
-    return np.array([step(params, X, Y, learning_rate, activation) for _ in range(num_iterations)])
+    return np.array([step(params, X, Y, learning_rate, activation, output) for _ in range(num_iterations)])
+
+
+def sgd_epoch(params, velocity, X, Y, order, batch_size, learning_rate, momentum=0.0,
+              nesterov=False, alpha=0.0, activation="tanh", output="sigmoid"):
+    """One epoch of mini-batch SGD, in place (the twin of kernels/sgd.py): batches of
+    `order` (column indices), each a step on its examples' mean loss plus the L2 penalty
+    alpha/(2b)·ΣW², with momentum. Returns each batch's loss before its update."""
+    losses = []
+    for start in range(0, len(order), batch_size):
+        cols = order[start : start + batch_size]
+        b = len(cols)
+        J, grads = gradients(params, X[:, cols], Y[:, cols], activation, output)
+        J += 0.5 * alpha * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)) / b
+        losses.append(J)
+        for name in ("W1", "b1", "W2", "b2"):
+            g = grads["d" + name] + (alpha / b * params[name] if name[0] == "W" else 0)
+            velocity[name] = momentum * velocity[name] - learning_rate * g
+            params[name] += momentum * velocity[name] - learning_rate * g if nesterov else velocity[name]
+    return np.array(losses)

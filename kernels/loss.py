@@ -1,6 +1,14 @@
-"""Output layer: sigmoid with binary cross-entropy, on (n_y, T) tiles of logits Z.
+"""Output layers and their losses, on (n_y, T) tiles of logits Z (one column per example).
 
-The loss of one element is computed from the logit z, never from a = sigmoid(z):
+Two outputs, chosen by an integer code so that one compiled kernel serves both:
+- SIGMOID: n_y independent sigmoids with binary cross-entropy (the seed's network for
+  n_y = 1; multilabel targets for n_y > 1);
+- SOFTMAX: a softmax over the n_y rows of each column, with categorical cross-entropy
+  (multiclass targets; every column of Y sums to 1).
+For both, the delta at the logits is A - Y. IDENTITY is for outputs only (the logits
+themselves, for decision functions); it has no loss.
+
+Sigmoid. The loss of one element is computed from the logit z, never from a = sigmoid(z):
 
     -y·log(a) - (1 - y)·log(1 - a) = max(z, 0) - z·y + log1p(exp(-|z|))
 
@@ -11,11 +19,24 @@ sigmoid(z) = 1/(1 + e) for z >= 0 and e/(1 + e) for z < 0, with e = exp(-|z|).
 
 For sigmoid with cross-entropy the delta at the logits is simply A - Y: the 1/(a(1-a))
 of the loss's derivative cancels sigmoid's a(1-a).
+
+Softmax. With M = max_i z_i of a column and s = Σ_i exp(z_i - M) (so 1 <= s <= n_y),
+log Σ_i exp(z_i) = M + log(s) without overflow, and the loss of element i is
+y_i·(M + log(s) - z_i) >= 0: it sums over the column to -Σ_i y_i·log(softmax(z)_i), and
+it is exactly 0 where y_i = 0, so no 0·inf appears. When Σ_i y_i = 1 the delta is
+softmax(z) - y. The column statistics live in a (2, n) scratch `cs`: cs[0] the maximum M
+(then M + log s), cs[1] the sum s (then 1/s).
 """
 
 from . import elementary as em
 from ._config import jit, wide_vectors
+from .activations import sigmoid_forward
 from .products import row_sum
+
+# Output codes.
+SIGMOID = 0
+SOFTMAX = 1
+IDENTITY = 2
 
 
 @jit
@@ -75,3 +96,117 @@ def loss_sum(L):
     for i in range(L.shape[0]):
         total += row_sum(L[i])
     return total
+
+
+@jit
+def softmax_exp(E, Z, cs):
+    """E = exp(Z - M) per column, with cs[0] = M the column maxima and cs[1] = Σ_rows E.
+
+    Shapes: E, Z (r, n) with r >= 1, cs (2, n). Rows are walked in order with the columns
+    as the vector lanes, so every loop is unit-stride in the row-major tiles.
+    """
+    wide_vectors()
+    top, total = cs[0], cs[1]
+    top[:] = Z[0]
+    for i in range(1, Z.shape[0]):
+        z = Z[i]
+        for j in range(z.shape[0]):
+            top[j] = max(top[j], z[j])
+    total[:] = 0
+    for i in range(Z.shape[0]):
+        e = E[i]
+        z = Z[i]
+        for j in range(z.shape[0]):
+            e[j] = em.exp(z[j] - top[j])
+            total[j] += e[j]
+
+
+@jit
+def softmax_forward(A, Z, cs):
+    """A = softmax of each column of Z. Shapes: A, Z (r, n), cs (2, n) scratch."""
+    softmax_exp(A, Z, cs)
+    inverse = cs[1]
+    one = Z.dtype.type(1)
+    for j in range(inverse.shape[0]):
+        inverse[j] = one / inverse[j]
+    for i in range(A.shape[0]):
+        a = A[i]
+        for j in range(a.shape[0]):
+            a[j] *= inverse[j]
+
+
+@jit
+def log_sum_exp(cs):
+    """cs[0] = M + log(s) and cs[1] = 1/s, from softmax_exp's cs[0] = M and cs[1] = s."""
+    wide_vectors()
+    top, total = cs[0], cs[1]
+    one = top.dtype.type(1)
+    for j in range(top.shape[0]):
+        # s >= 1 (the maximum contributes exp(0)), so s - 1 is exact near 1 and log1p holds
+        # its digits there.
+        top[j] += em.log1p(total[j] - one)
+        total[j] = one / total[j]
+
+
+@jit
+def ce_from_lse(L, Z, Y, lse):
+    """L = Y·(lse - Z) elementwise, lse (n,) the columns' log Σ exp. Shapes: L, Z, Y (r, n)."""
+    wide_vectors()
+    for i in range(Z.shape[0]):
+        out = L[i]
+        z = Z[i]
+        y = Y[i]
+        for j in range(z.shape[0]):
+            out[j] = y[j] * (lse[j] - z[j])
+
+
+@jit
+def ce_forward(L, Z, Y, cs):
+    """Elementwise categorical cross-entropy of softmax(Z) against Y (see the module
+    docstring); summed over a column it is that example's loss. Shapes: L, Z, Y (r, n)."""
+    softmax_exp(L, Z, cs)  # L is scratch here, overwritten below
+    log_sum_exp(cs)
+    ce_from_lse(L, Z, Y, cs[0])
+
+
+@jit
+def ce_forward_backward(L, dZ, Z, Y, cs):
+    """ce_forward's L, and dZ = softmax(Z) - Y, with one exp per element."""
+    softmax_exp(dZ, Z, cs)
+    log_sum_exp(cs)
+    ce_from_lse(L, Z, Y, cs[0])
+    inverse = cs[1]
+    for i in range(dZ.shape[0]):
+        dz = dZ[i]
+        y = Y[i]
+        for j in range(dz.shape[0]):
+            dz[j] = dz[j] * inverse[j] - y[j]
+
+
+@jit
+def output_forward(A, Z, out, cs):
+    """A = the output layer applied to the logits Z: sigmoid, softmax or identity."""
+    if out == SIGMOID:
+        sigmoid_forward(A, Z)
+    elif out == SOFTMAX:
+        softmax_forward(A, Z, cs)
+    else:
+        A[:, :] = Z
+
+
+@jit
+def output_loss(L, Z, Y, out, cs):
+    """L = the elementwise loss of output `out` (SIGMOID or SOFTMAX) from the logits Z."""
+    if out == SOFTMAX:
+        ce_forward(L, Z, Y, cs)
+    else:
+        bce_forward(L, Z, Y)
+
+
+@jit
+def output_loss_backward(L, dZ, Z, Y, out, cs):
+    """output_loss's L, and the delta at the logits dZ = A - Y."""
+    if out == SOFTMAX:
+        ce_forward_backward(L, dZ, Z, Y, cs)
+    else:
+        bce_forward_backward(L, dZ, Z, Y)

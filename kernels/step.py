@@ -2,7 +2,11 @@
 
 Legend: n_x features, n_h hidden units, n_y outputs, m examples, T examples per tile,
 C chunks, S scratch slots. `plan` is the triple (C, T, S) from _config.plan.
-X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `params` is the tuple
+X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `cols` is None, or an int64 array
+of column indices (a mini-batch, or the training part of a split): the kernels then see the
+examples X[:, cols], Y[:, cols], gathered a tile at a time and never copied whole, and m is
+len(cols). `code` is the hidden activation's code, `out` the output's (loss.SIGMOID or
+loss.SOFTMAX). `params` is the tuple
 (W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
 and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
 
@@ -20,11 +24,12 @@ How the work is split (the source of the bit-for-bit reproducibility):
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
-from .activations import activation_backward, activation_forward, sigmoid_forward
-from .loss import bce_forward, bce_forward_backward, loss_sum
+from .activations import activation_backward, activation_forward
+from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
     DOT_MIN_K,
     linear_backward_input,
@@ -33,6 +38,29 @@ from .products import (
     linear_forward_xt,
     transpose,
 )
+
+
+def example_index(cols, j):
+    """The column of X that holds example j: j itself, or cols[j]."""
+
+
+def n_examples(X, cols):
+    """How many examples the kernels see: X's columns, or len(cols)."""
+
+
+# Resolved when compiling, from cols' type, so the cols=None path has no index to load.
+@overload(example_index, inline="always")
+def _example_index(cols, j):
+    if isinstance(cols, types.NoneType):
+        return lambda cols, j: j
+    return lambda cols, j: cols[j]
+
+
+@overload(n_examples, inline="always")
+def _n_examples(X, cols):
+    if isinstance(cols, types.NoneType):
+        return lambda X, cols: X.shape[1]
+    return lambda X, cols: cols.shape[0]
 
 
 @jit
@@ -55,7 +83,8 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     o = np.empty((n_slots, n_y * T), dt)  # Z2                   (n_y, T)
     g = np.empty((n_slots, n_y * T), dt)  # A2 or dZ2            (n_y, T)
     lo = np.empty((n_slots, n_y * T), dt)  # loss per element    (n_y, T)
-    return xp, xt, yp, z, h, d, o, g, lo
+    cs = np.empty((n_slots, 2 * T), dt)  # softmax column stats (2, T)
+    return xp, xt, yp, z, h, d, o, g, lo, cs
 
 
 @jit
@@ -85,8 +114,9 @@ def chunk_tiles(c, n_chunks, m, T):
 
 
 @jit
-def load_tile(Xt, X, j0):
-    """Xt = X[:, j0 : j0 + n] for Xt (r, n), copied into unit stride.
+def load_tile(Xt, X, cols, j0):
+    """Xt = the examples j0 .. j0 + n of X (see cols above) for Xt (r, n), copied into unit
+    stride.
 
     Copying makes every later loop unit-stride whatever X's layout (C, F or a strided
     view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
@@ -95,7 +125,7 @@ def load_tile(Xt, X, j0):
     for q in range(Xt.shape[0]):
         xq = Xt[q]
         for j in range(Xt.shape[1]):
-            xq[j] = X[q, j0 + j]
+            xq[j] = X[q, example_index(cols, j0 + j)]
 
 
 @jit
@@ -109,7 +139,7 @@ def store_tile(X, Xt, j0):
 
 
 @jit
-def forward_tile(params, X, j0, n, code, ws, s):
+def forward_tile(params, X, cols, j0, n, code, ws, s):
     """Forward pass of the n examples from column j0, in scratch slot s.
 
     Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z the free (n_h, n) buffer
@@ -118,12 +148,12 @@ def forward_tile(params, X, j0, n, code, ws, s):
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
-    xp, xt, yp, z, h, d, o, g, lo = ws
+    xp, xt, yp, z, h, d, o, g, lo, cs = ws
     Xp = xp[s, : n_x * n].reshape(n_x, n)
     Z = z[s, : n_h * n].reshape(n_h, n)
     H = h[s, : n_h * n].reshape(n_h, n)
     O = o[s, : n_y * n].reshape(n_y, n)
-    load_tile(Xp, X, j0)
+    load_tile(Xp, X, cols, j0)
     # Z1 = W1·X + b1, as dot products along n_x when n_x is long enough for them.
     if n_x >= DOT_MIN_K:
         XT = xt[s, : n * n_x].reshape(n, n_x)
@@ -137,7 +167,7 @@ def forward_tile(params, X, j0, n, code, ws, s):
 
 
 @jit
-def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
+def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T):
     """Unnormalised gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
     grads = (dW1, db1, dW2, db2), which is overwritten, using scratch slot s. W2T is W2ᵀ
     (n_h, n_y).
@@ -147,8 +177,8 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
     dW1, db1, dW2, db2 = grads
     n_h, n_x = dW1.shape
     n_y = dW2.shape[0]
-    m = X.shape[1]
-    xp, xt, yp, z, h, d, o, g, lo = ws
+    m = n_examples(X, cols)
+    xp, xt, yp, z, h, d, o, g, lo, cs = ws
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see _config
     for grad in grads:
         grad[:, :] = 0
@@ -156,13 +186,13 @@ def chunk_gradients(grads, params, W2T, X, Y, code, ws, s, t0, t1, T):
     for t in range(t0, t1):
         j0 = t * T
         n = min(T, m - j0)
-        Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, s)
+        Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, s)
         Yt = yp[s, : n_y * n].reshape(n_y, n)
         L = lo[s, : n_y * n].reshape(n_y, n)
         G = g[s, : n_y * n].reshape(n_y, n)
         D = d[s, : n_h * n].reshape(n_h, n)
-        load_tile(Yt, Y, j0)
-        bce_forward_backward(L, G, O, Yt)  # loss; dZ2 = A2 - Y
+        load_tile(Yt, Y, cols, j0)
+        output_loss_backward(L, G, O, Yt, out, cs[s, : 2 * n].reshape(2, n))  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
@@ -187,7 +217,7 @@ def reduce_row(G, S, i, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T, n_slots):
+def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots):
     """Mean gradients into grads; returns the mean cost.
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
@@ -195,13 +225,13 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T, n_slots):
     """
     dW1s, db1s, dW2s, db2s, costs = slabs
     n_chunks = costs.shape[0]
-    m = X.shape[1]
+    m = n_examples(X, cols)
     W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
         slot = slot_of(c, n_chunks, n_slots)
-        costs[c] = chunk_gradients(slab, params, W2T, X, Y, code, ws, slot, t0, t1, T)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
     # The reduction: slabs added in chunk order, parallel over the rows being written.
     dW1, db1, dW2, db2 = grads
     for i in prange(dW1.shape[0]):
@@ -217,29 +247,31 @@ def accumulate_gradients(grads, params, X, Y, code, ws, slabs, T, n_slots):
 
 
 @jit(parallel=True)
-def gradients(grads, params, X, Y, code, plan):
+def gradients(grads, params, X, Y, cols, code, out, plan):
     """Mean cost and gradients (into grads) of the network on X, Y."""
     n_chunks, T, n_slots = plan
     W1, b1, W2, b2 = params
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
-    return accumulate_gradients(grads, params, X, Y, code, ws, gradient_slabs(n_chunks, params), T, n_slots)
+    slabs = gradient_slabs(n_chunks, params)
+    return accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
 
 
 @jit(parallel=True)
-def evaluate(A2, params, X, Y, code, plan):
+def evaluate(A2, params, X, Y, cols, code, out, plan):
     """The forward pass over X, for predictions, the cost, or both.
 
-    A2 = sigmoid(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m); the mean
-    binary cross-entropy against Y is returned when Y has columns (n_y, m), else 0.0. An
-    empty (n_y, 0) array of the same dtype skips that output: one compiled kernel for both.
+    A2 = output(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m), with output
+    the sigmoid, the softmax or the identity (out = loss.IDENTITY: the logits); the mean
+    loss against Y is returned when Y has columns (n_y, m), else 0.0. An empty (n_y, 0)
+    array of the same dtype skips that output: one compiled kernel for both.
     """
     n_chunks, T, n_slots = plan
     W1 = params[0]
     n_h, n_x = W1.shape
-    n_y, m = params[2].shape[0], X.shape[1]
+    n_y, m = params[2].shape[0], n_examples(X, cols)
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
-    xp, xt, yp, z, h, d, o, g, lo = ws
+    xp, xt, yp, z, h, d, o, g, lo, cs = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
@@ -248,16 +280,17 @@ def evaluate(A2, params, X, Y, code, plan):
         for t in range(t0, t1):
             j0 = t * T
             n = min(T, m - j0)
-            Xp, Z, H, O = forward_tile(params, X, j0, n, code, ws, slot)
+            Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, slot)
+            stats = cs[slot, : 2 * n].reshape(2, n)
             if want_a2:
                 G = g[slot, : n_y * n].reshape(n_y, n)
-                sigmoid_forward(G, O)
+                output_forward(G, O, out, stats)
                 store_tile(A2, G, j0)
             if want_cost:
                 Yt = yp[slot, : n_y * n].reshape(n_y, n)
                 L = lo[slot, : n_y * n].reshape(n_y, n)
-                load_tile(Yt, Y, j0)
-                bce_forward(L, O, Yt)
+                load_tile(Yt, Y, cols, j0)
+                output_loss(L, O, Yt, out, stats)
                 sums[c] += loss_sum(L)
         restore_fp_mode(fp_mode)
     total = 0.0

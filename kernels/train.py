@@ -40,7 +40,7 @@ def update_row(new, P, G, i, lr):
 
 
 @jit(inline="always")
-def _train_loop(params, spare, X, Y, code, lr, costs, plan):
+def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     """Run len(costs) iterations. costs[i] gets the cost before iteration i's update.
 
     Returns (iterations completed, status, True if the final state is in `params`
@@ -58,7 +58,7 @@ def _train_loop(params, spare, X, Y, code, lr, costs, plan):
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
-        cost = accumulate_gradients(grads, cur, X, Y, code, ws, slabs, T, n_slots)
+        cost = accumulate_gradients(grads, cur, X, Y, cols, code, out, ws, slabs, T, n_slots)
         costs[it] = cost
         if not np.isfinite(cost):
             if it == 0:
@@ -80,13 +80,13 @@ def _train_loop(params, spare, X, Y, code, lr, costs, plan):
 
 
 @jit(parallel=True)
-def train_parallel(params, spare, X, Y, code, lr, costs, plan):
+def train_parallel(params, spare, X, Y, cols, code, out, lr, costs, plan):
     """_train_loop with its chunk and row loops spread over Numba's threads."""
-    return _train_loop(params, spare, X, Y, code, lr, costs, plan)
+    return _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan)
 
 
 @jit
-def train_serial(params, spare, X, Y, code, lr, costs, plan):
+def train_serial(params, spare, X, Y, cols, code, out, lr, costs, plan):
     """_train_loop on the calling thread: the same arithmetic, with no parallel region
     to launch, which dominates an iteration of a tiny problem."""
-    return _train_loop(params, spare, X, Y, code, lr, costs, plan)
+    return _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan)

@@ -214,3 +214,76 @@ def test_subnormal_hidden_layers_give_the_reference_result_to_within_the_smalles
     assert_close(J, J_ref, np.float64, "cost")
     for k in g_ref:
         assert_close(grads[k], g_ref[k], np.float64, k)
+
+
+# -- the softmax output (categorical cross-entropy) ------------------------------------
+
+
+def softmax_network(n_x, n_h, n_y, m, dtype=np.float64, layout="C", seed=0):
+    """network(...) with one-hot labels: one class per column."""
+    params, X, _ = network(n_x, n_h, n_y, m, dtype=dtype, layout=layout, seed=seed, scale=1.0)
+    labels = np.random.default_rng(seed + 1).integers(0, n_y, m)
+    return params, X, (np.arange(n_y)[:, None] == labels).astype(np.uint8)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+@pytest.mark.parametrize("shape", [s for s in SHAPES + [LARGE] if s[2] >= 2], ids=ids)
+def test_softmax_output_matches_reference(shape, dtype, layout):
+    params, X, Y = softmax_network(*shape, dtype=dtype, layout=layout)
+    p64, X64 = as_float64(params), np.asarray(X, np.float64)
+    A2 = fs.forward(params, X, output="softmax")
+    assert A2.dtype == dtype
+    assert_close(A2, ref.forward(p64, X64, output="softmax"), dtype, "forward")
+    assert_close(A2.sum(axis=0), np.ones(shape[3]), dtype, "columns sum to 1")
+    J_ref, g_ref = ref.gradients(p64, X64, Y, output="softmax")
+    assert_close(fs.cost(params, X, Y, output="softmax"), J_ref, dtype, "cost")
+    J, grads = fs.gradients(params, X, Y, output="softmax")
+    assert_close(J, J_ref, dtype, "gradients' cost")
+    for k in g_ref:
+        assert_close(grads[k], g_ref[k], dtype, k)
+    np.testing.assert_array_equal(
+        fs.predict(params, X, output="softmax"), ref.predict(p64, X64, output="softmax")
+    )
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_softmax_gradients_match_finite_differences(activation):
+    params, X, Y = softmax_network(3, 4, 3, 37, seed=5)
+    if activation == "relu":
+        assert np.min(np.abs(params["W1"] @ X + params["b1"])) > 1e-4
+    _, grads = fs.gradients(params, X, Y, activation=activation, output="softmax")
+    h = 1e-6
+    for k in ("W1", "b1", "W2", "b2"):
+        numeric = np.zeros_like(params[k])
+        for idx in np.ndindex(params[k].shape):
+            shifted = []
+            for sign in (1, -1):
+                p = {q: v.copy() for q, v in params.items()}
+                p[k][idx] += sign * h
+                shifted.append(fs.cost(p, X, Y, activation=activation, output="softmax"))
+            numeric[idx] = (shifted[0] - shifted[1]) / (2 * h)
+        assert_close(grads["d" + k], numeric, np.float64, f"d{k} vs finite differences", rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=ids)
+def test_softmax_training_follows_the_reference_and_learns(dtype):
+    params, X, Y = softmax_network(4, 6, 3, 500, dtype=dtype)
+    Y = (np.arange(3)[:, None] == np.argmax(X[:3], axis=0)).astype(np.uint8)  # a learnable rule
+    expected = as_float64(params)
+    costs = fs.train(params, X, Y, learning_rate=0.5, num_iterations=30, output="softmax")
+    ref_costs = ref.train(expected, np.asarray(X, np.float64), Y, 0.5, 30, output="softmax")
+    assert_close(costs, ref_costs, dtype, "costs", rtol=10 * fs_rtol(dtype))
+    for k in expected:
+        assert_close(params[k], expected[k], dtype, k, rtol=10 * fs_rtol(dtype))
+    assert costs[-1] < 0.7 * costs[0]
+
+
+def test_softmax_serial_and_parallel_paths_give_identical_bits():
+    params, X, Y = softmax_network(20, 64, 4, 3000)
+    other = {k: v.copy() for k, v in params.items()}
+    c1 = fs.train(params, X, Y, learning_rate=0.5, num_iterations=3, output="softmax", n_threads=1)
+    c2 = fs.train(other, X, Y, learning_rate=0.5, num_iterations=3, output="softmax")
+    np.testing.assert_array_equal(c1, c2)
+    for k in params:
+        np.testing.assert_array_equal(params[k], other[k])

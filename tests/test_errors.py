@@ -230,3 +230,20 @@ def test_huge_features_are_rejected_with_advice_to_standardise(dtype):
                  lambda: fs.gradients(params, X, Y)):
         with pytest.raises(ValueError, match=r"X has values up to [0-9.]+e\+30 in magnitude .* standardise X"):
             call()
+
+
+def test_softmax_needs_two_outputs_and_targets_whose_columns_sum_to_one():
+    params, X, Y = network(3, 4, 1, 20)
+    with pytest.raises(ValueError, match=r"output='softmax' needs n_y >= 2.*n_y = 1"):
+        fs.cost(params, X, Y, output="softmax")
+    params, X, _ = network(3, 4, 3, 20)
+    Y = np.zeros((3, 20))
+    Y[0, :] = 1
+    Y[1, 7] = 1  # column 7 holds two classes
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(ValueError, match=r"columns must each sum to 1.*column 7 sums to 2"):
+        fs.train(params, X, Y, output="softmax")
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    with pytest.raises(ValueError, match=r"output must be one of 'sigmoid', 'softmax'; got 'linear'"):
+        fs.forward(params, X, output="linear")

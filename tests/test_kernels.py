@@ -128,6 +128,32 @@ def _bce_forward_backward(rng, r, k, n, dt, lay):
     )
 
 
+def _one_hot(rng, r, n, dt, lay):
+    return in_layout((np.arange(r)[:, None] == rng.integers(0, r, n)).astype(dt), lay)
+
+
+def _softmax_forward(rng, r, k, n, dt, lay):
+    Z = _rand(rng, (r, n), dt, lay) * dt(10)
+    A, stats = np.empty((r, n), dt), np.empty((2, n), dt)
+    loss.softmax_forward(A, Z, stats)
+    return A, ref.softmax_forward(Z.astype(np.float64))
+
+
+def _ce_forward(rng, r, k, n, dt, lay):
+    Z, Y = _rand(rng, (r, n), dt, lay) * dt(10), _one_hot(rng, r, n, dt, lay)
+    L, stats = np.empty((r, n), dt), np.empty((2, n), dt)
+    loss.ce_forward(L, Z, Y, stats)
+    return L, ref.ce_forward(Z.astype(np.float64), Y)
+
+
+def _ce_forward_backward(rng, r, k, n, dt, lay):
+    Z, Y = _rand(rng, (r, n), dt, lay) * dt(10), _one_hot(rng, r, n, dt, lay)
+    L, dZ, stats = np.empty((r, n), dt), np.empty((r, n), dt), np.empty((2, n), dt)
+    loss.ce_forward_backward(L, dZ, Z, Y, stats)
+    Z64 = Z.astype(np.float64)
+    return np.vstack([L, dZ]), np.vstack([ref.ce_forward(Z64, Y), ref.ce_backward(Z64, Y)])
+
+
 KERNELS = {
     "linear_forward": _linear_forward,
     "linear_backward_weights": _linear_backward_weights,
@@ -139,6 +165,9 @@ KERNELS = {
     "bce_forward": _bce_forward,
     "bce_backward": _bce_backward,
     "bce_forward_backward": _bce_forward_backward,
+    "softmax_forward": _softmax_forward,
+    "ce_forward": _ce_forward,
+    "ce_forward_backward": _ce_forward_backward,
 }
 
 

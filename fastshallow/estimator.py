@@ -1,0 +1,497 @@
+"""ShallowNetClassifier: the network behind scikit-learn's estimator interface.
+
+Needs scikit-learn (``pip install fastshallow[sklearn]``); the rest of fastshallow does not.
+
+Data arrive the scikit-learn way, X (n_samples, n_features). The kernels take examples as
+columns, and X.T is exactly that, as a view: a C-ordered X becomes an F-ordered (n_x, m)
+X.T, which the kernels read in place, as they do an F-ordered X. Only a strided X (neither
+layout) or another dtype is copied. Mini-batches and the early-stopping split are index
+arrays into X (kernels/step.py, `cols`), never copies.
+
+Outputs, by the type of target (sklearn.utils.multiclass.type_of_target):
+- binary: one sigmoid unit with binary cross-entropy (the seed's network);
+- multiclass: a softmax over one unit per class, with categorical cross-entropy;
+- multilabel indicator: one sigmoid unit per label.
+The optimiser is kernels/sgd.py, which documents the equations.
+"""
+
+import warnings
+
+import numpy as np
+from scipy.special import log_expit, log_softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import DivergenceError, _check_memory
+from ._threads import max_threads, using_threads
+from ._validation import PARAM_NAMES, check_X, finite_real, float_dtype, positive_int
+from .kernels import loss as _loss
+from .kernels import plan as _plan
+from .kernels import sgd as _sgd
+from .kernels import step as _step
+from .kernels.activations import RELU, SIGMOID, TANH
+from .kernels.train import COST_NOT_FINITE, OK
+
+# MLPClassifier's activation names, plus this library's "sigmoid" for "logistic".
+_ACTIVATIONS = {"tanh": TANH, "logistic": SIGMOID, "sigmoid": SIGMOID, "relu": RELU}
+
+
+class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
+    """A one-hidden-layer network classifier trained by mini-batch SGD with momentum.
+
+    The interface of scikit-learn's MLPClassifier with one hidden layer and solver="sgd",
+    with the same equations (L2 penalty, momentum, Nesterov's momentum), computed by
+    fastshallow's compiled kernels. The same random_state gives the same bits for any
+    number of threads.
+
+    Parameters
+    ----------
+    n_hidden : int, default=100
+        Hidden units.
+    activation : {"relu", "tanh", "logistic", "sigmoid"}, default="relu"
+        The hidden layer's activation; "sigmoid" is "logistic".
+    learning_rate : float, default=0.01
+        The SGD step size (constant).
+    max_iter : int, default=200
+        The most epochs (passes over the training data) fit runs.
+    tol, n_iter_no_change : float, default=1e-4, and int, default=10
+        Training stops once the loss (or, with early_stopping, the validation accuracy) has
+        failed to improve by at least tol for more than n_iter_no_change epochs in a row.
+    batch_size : int or None, default=200
+        Examples per mini-batch, capped at the training set's size; the order is shuffled
+        every epoch with random_state. None: full-batch gradient descent, one step per epoch.
+    momentum : float in [0, 1), default=0.9
+    nesterovs_momentum : bool, default=True
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), scaled as in MLPClassifier.
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the training data (stratified), stop on its
+        accuracy, and keep the parameters of the best epoch.
+    validation_fraction : float in (0, 1), default=0.1
+    random_state : None, int or numpy.random.RandomState
+        Initial weights, the shuffling and the validation split.
+    n_threads : int or None, default=None
+        The most threads to use; None, or a number above the threads available
+        (NUMBA_NUM_THREADS, which joblib lowers in its worker processes), means all.
+    dtype : "float64" or "float32", default="float64"
+        The precision of the parameters and of all arithmetic.
+    warm_start : bool, default=False
+        fit continues from the previous solution instead of starting again.
+    verbose : bool, default=False
+        Report each epoch's loss: a tqdm progress bar when tqdm is installed, else a line.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_ (when X has string column names)
+    coefs_, intercepts_ : lists of arrays
+        Weights in scikit-learn's (fan_in, fan_out) orientation and biases (fan_out,), as
+        views of the parameters the kernels use (which are (fan_out, fan_in)).
+    loss_, loss_curve_, best_loss_ : the last epoch's mean loss (penalty included), every
+        epoch's, and the lowest (None with early stopping)
+    validation_scores_, best_validation_score_ : with early stopping, the accuracy on the
+        held-out set at every epoch, and the best
+    n_iter_ : epochs run; t_ : training examples seen
+    """
+
+    def __init__(
+        self,
+        n_hidden=100,
+        *,
+        activation="relu",
+        learning_rate=0.01,
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        batch_size=200,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        alpha=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        random_state=None,
+        n_threads=None,
+        dtype="float64",
+        warm_start=False,
+        verbose=False,
+    ):
+        self.n_hidden = n_hidden
+        self.activation = activation
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # -- the fitted parameters, in scikit-learn's orientation ---------------------------
+
+    @property
+    def coefs_(self):
+        check_is_fitted(self)
+        return [self._params["W1"].T, self._params["W2"].T]
+
+    @property
+    def intercepts_(self):
+        check_is_fitted(self)
+        return [self._params["b1"][:, 0], self._params["b2"][:, 0]]
+
+    # -- fitting --------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train for up to max_iter epochs (from scratch unless warm_start). Returns self."""
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current state. The first call must
+        give every class in `classes` (except for multilabel targets). Returns self."""
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        settings = self._settings()
+        dtype = settings["dtype"]
+        fresh = not hasattr(self, "_params") or not (incremental or self.warm_start)
+        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if fresh:
+            self._start(y, X.shape[1], classes, settings, incremental)
+        else:
+            self._check_targets(y, classes)
+        XT = _examples_as_columns(X, self.n_features_in_, dtype)
+        Y = np.ascontiguousarray(self._label_binarizer.transform(y).T, dtype=dtype)  # (n_y, m)
+        train_idx, val_idx = self._split(y, incremental, settings)
+        if not incremental:
+            # Every fit is a new run of the optimiser from the current weights (MLPClassifier
+            # does the same under warm_start); partial_fit calls continue one run.
+            for v in self._velocity.values():
+                v[...] = 0
+            self._no_improvement_count = 0
+            if val_idx is not None:
+                self.validation_scores_ = getattr(self, "validation_scores_", [])
+                self.best_validation_score_ = -np.inf
+                self._best_params = {k: v.copy() for k, v in self._params.items()}
+        epochs = 1 if incremental else settings["max_iter"]
+        progress = _Progress(self.verbose, epochs)
+        converged = False
+        try:
+            for _ in range(epochs):
+                loss = self._epoch(XT, Y, train_idx, settings)
+                self.n_iter_ += 1
+                self.t_ += train_idx.shape[0]
+                self.loss_ = loss
+                self.loss_curve_.append(loss)
+                score = None
+                if val_idx is not None:
+                    score = accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
+                    self.validation_scores_.append(score)
+                progress.update(self.n_iter_, loss, score)
+                if self._no_improvement(loss, score, settings["tol"]) and not incremental:
+                    converged = True
+                    break
+        finally:
+            progress.close()
+        if val_idx is not None:
+            self._params = self._best_params  # the best epoch's, as MLPClassifier keeps
+            del self._best_params
+        if not incremental and not converged:
+            warnings.warn(
+                f"ShallowNetClassifier: reached max_iter = {settings['max_iter']} epochs without "
+                f"converging (the {'validation score' if val_idx is not None else 'loss'} still "
+                f"improved by more than tol = {settings['tol']} within n_iter_no_change = "
+                f"{settings['n_iter_no_change']} epochs); raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _settings(self):
+        """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
+        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {self.activation!r}"
+            )
+        batch = self.batch_size
+        n_threads = self.n_threads
+        if n_threads is not None:
+            n_threads = min(positive_int(n_threads, "n_threads"), max_threads())
+        return {
+            "dtype": float_dtype(self.dtype),
+            "code": _ACTIVATIONS[self.activation],
+            "n_hidden": positive_int(self.n_hidden, "n_hidden"),
+            "learning_rate": finite_real(self.learning_rate, "learning_rate", positive=True),
+            "max_iter": positive_int(self.max_iter, "max_iter"),
+            "tol": finite_real(self.tol, "tol", low=0.0),
+            "n_iter_no_change": positive_int(self.n_iter_no_change, "n_iter_no_change"),
+            "batch_size": None if batch is None else positive_int(batch, "batch_size"),
+            "momentum": finite_real(self.momentum, "momentum", low=0.0, high=1.0),
+            "alpha": finite_real(self.alpha, "alpha", low=0.0),
+            "validation_fraction": finite_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0),
+            "n_threads": n_threads,
+        }
+
+    def _start(self, y, n_x, classes, settings, incremental):
+        """A fresh model: labels, output layer, initial parameters, empty history."""
+        target = type_of_target(y)
+        self._label_binarizer = LabelBinarizer()
+        if target == "multilabel-indicator":
+            self._label_binarizer.fit(y)
+        else:
+            if incremental and classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._label_binarizer.fit(y if classes is None else classes)
+        self.classes_ = self._label_binarizer.classes_
+        if target != "multilabel-indicator" and len(self.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+            )
+        if incremental:
+            self._check_targets(y, None)  # every label of y is one of the classes
+        self._output = _loss.SOFTMAX if self._label_binarizer.y_type_ == "multiclass" else _loss.SIGMOID
+        n_y = 1 if self._label_binarizer.y_type_ == "binary" else len(self.classes_)
+        self._rng = check_random_state(self.random_state)
+        self._params = _initial_params(n_x, settings["n_hidden"], n_y, self.activation, self._rng, settings["dtype"])
+        self._velocity = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.best_loss_ = np.inf
+        self._no_improvement_count = 0
+        if self.early_stopping and not incremental:
+            self.validation_scores_ = []
+
+    def _check_targets(self, y, classes):
+        """y (and classes, if given) must name only the classes the model was made with."""
+        lb = self._label_binarizer
+        if lb.y_type_ == "multilabel-indicator":
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y must be a multilabel indicator matrix with {len(self.classes_)} columns, as "
+                    f"in the first fit; got shape {y.shape}"
+                )
+            return
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes of the first call, "
+                f"{self.classes_.tolist()}"
+            )
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {unknown.tolist()} that are not among classes_ = {self.classes_.tolist()}")
+
+    def _split(self, y, incremental, settings):
+        """(training indices, validation indices or None), int64 index arrays into X."""
+        m = y.shape[0]
+        every = np.arange(m, dtype=np.int64)
+        if not self.early_stopping or incremental:
+            return every, None
+        stratify = y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+        train_idx, val_idx = train_test_split(
+            every, test_size=settings["validation_fraction"], random_state=self._rng, stratify=stratify
+        )
+        return np.sort(train_idx), np.sort(val_idx)
+
+    def _epoch(self, XT, Y, train_idx, settings):
+        """One pass over the training examples; returns the mean loss (penalty included).
+
+        On divergence the model goes back to its state before the epoch, and
+        DivergenceError says so."""
+        m = train_idx.shape[0]
+        batch = m if settings["batch_size"] is None else min(settings["batch_size"], m)
+        order = train_idx if settings["batch_size"] is None else self._rng.permutation(train_idx)
+        n_batches = -(-m // batch)
+        losses = np.empty(n_batches)
+        params = tuple(self._params[k] for k in PARAM_NAMES)
+        velocity = tuple(self._velocity[k] for k in PARAM_NAMES)
+        n_h, n_x = params[0].shape
+        n_y = params[2].shape[0]
+        dtype = settings["dtype"]
+        plan = _plan(batch, n_x, n_h, n_y, dtype.itemsize, max_threads())
+        _check_memory(plan, n_x, n_h, n_y, 0, dtype, True)
+        before = [a.copy() for a in params + velocity]
+        with using_threads(settings["n_threads"]) as n:
+            kernel = _sgd.epoch_serial if n == 1 or plan[0] == 1 else _sgd.epoch_parallel
+            done, status = kernel(
+                params,
+                velocity,
+                XT,
+                Y,
+                order,
+                batch,
+                settings["code"],
+                self._output,
+                settings["learning_rate"],
+                settings["momentum"],
+                bool(self.nesterovs_momentum),
+                settings["alpha"],
+                losses,
+                plan,
+            )
+        if status != OK:
+            for target, saved in zip(params + velocity, before):
+                target[...] = saved
+            what = "the loss was not finite" if status == COST_NOT_FINITE else "an update was not finite"
+            raise DivergenceError(
+                f"training diverged in epoch {self.n_iter_ + 1}, batch {done}: {what}. The model "
+                f"keeps its state from before that epoch. Try a smaller learning_rate (was "
+                f"{settings['learning_rate']}) or standardise X.",
+                iteration=self.n_iter_,
+                costs=np.asarray(self.loss_curve_, dtype=np.float64),
+                kept=self.n_iter_,
+            )
+        sizes = np.full(n_batches, batch, dtype=np.float64)
+        sizes[-1] = m - batch * (n_batches - 1)
+        return float(losses @ sizes / m)
+
+    def _no_improvement(self, loss, score, tol):
+        """Track the best epoch; True once more than n_iter_no_change epochs in a row have
+        not improved on it by tol."""
+        if score is not None:
+            if score < self.best_validation_score_ + tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = {k: v.copy() for k, v in self._params.items()}
+            self.best_loss_ = None
+        else:
+            if loss > self.best_loss_ - tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, loss)
+        return self._no_improvement_count > self.n_iter_no_change
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def _outputs(self, XT, cols, out):
+        """The output layer `out` (loss.SIGMOID, SOFTMAX or IDENTITY) on the examples `cols`
+        (None: all) of XT; shape (n_samples, n_y)."""
+        params = tuple(self._params[k] for k in PARAM_NAMES)
+        n_h, n_x = params[0].shape
+        n_y = params[2].shape[0]
+        dtype = params[0].dtype
+        m = XT.shape[1] if cols is None else cols.shape[0]
+        plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
+        A = np.empty((n_y, m), dtype)
+        code = _ACTIVATIONS[self.activation]
+        with using_threads(self._settings()["n_threads"]):
+            _step.evaluate(A, params, XT, np.empty((n_y, 0), dtype), cols, code, out, plan)
+        return np.ascontiguousarray(A.T)
+
+    def _columns(self, X):
+        check_is_fitted(self)
+        dtype = self._params["W1"].dtype
+        X = validate_data(self, X, reset=False, dtype=dtype)
+        return _examples_as_columns(X, self.n_features_in_, dtype)
+
+    def _labels_from_logits(self, Z):
+        """Predicted labels from logits Z (n_samples, n_y): argmax for softmax, Z > 0 (that
+        is, probability > 0.5) for sigmoid outputs."""
+        if self._output == _loss.SOFTMAX:
+            return self.classes_[np.argmax(Z, axis=1)]
+        positive = (Z > 0).astype(int)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return positive
+        return self.classes_[positive[:, 0]]
+
+    def _predict_columns(self, XT, cols):
+        return self._labels_from_logits(self._outputs(XT, cols, _loss.IDENTITY))
+
+    def decision_function(self, X):
+        """The logits: shape (n_samples,) for binary targets, else (n_samples, n_y)."""
+        Z = self._outputs(self._columns(X), None, _loss.IDENTITY)
+        return Z[:, 0] if self._label_binarizer.y_type_ == "binary" else Z
+
+    def predict(self, X):
+        """Class labels (n_samples,), or a 0/1 indicator matrix for multilabel targets."""
+        return self._predict_columns(self._columns(X), None)
+
+    def predict_proba(self, X):
+        """Probabilities (n_samples, n_classes): softmax, or sigmoid per label, or
+        [1 - p, p] for binary targets."""
+        A = self._outputs(self._columns(X), None, self._output)
+        if self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - A, A])
+        return A
+
+    def predict_log_proba(self, X):
+        """log of predict_proba, computed from the logits so that it stays finite where a
+        probability rounds to 0."""
+        Z = self.decision_function(X)
+        if self._label_binarizer.y_type_ == "binary":
+            return np.column_stack([log_expit(-Z), log_expit(Z)])
+        if self._output == _loss.SOFTMAX:
+            return log_softmax(Z, axis=1)
+        return log_expit(Z)
+
+
+def _examples_as_columns(X, n_x, dtype):
+    """X (m, n_x) -> (n_x, m) for the kernels: a view when X is C- or F-ordered, otherwise a
+    copy (a strided view would make every tile load a gather)."""
+    XT = X.T
+    if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
+        XT = np.ascontiguousarray(X).T
+    return check_X(XT, n_x, dtype)  # the magnitude check; finiteness is checked already
+
+
+def _initial_params(n_x, n_h, n_y, activation, rng, dtype):
+    """Glorot-uniform weights and biases, U(-r, r) with r = sqrt(6 / (fan_in + fan_out)),
+    or sqrt(2 / ...) for the logistic activation: the initialisation MLPClassifier uses,
+    so the two start from the same distribution. Drawn in float64, then cast."""
+    factor = 2.0 if _ACTIVATIONS[activation] == SIGMOID else 6.0
+    params = {}
+    for (w, b), (fan_in, fan_out) in zip((("W1", "b1"), ("W2", "b2")), ((n_x, n_h), (n_h, n_y))):
+        r = np.sqrt(factor / (fan_in + fan_out))
+        params[w] = rng.uniform(-r, r, (fan_out, fan_in)).astype(dtype)
+        params[b] = rng.uniform(-r, r, (fan_out, 1)).astype(dtype)
+    return params
+
+
+class _Progress:
+    """verbose's report: a tqdm bar when tqdm is installed, else a line per epoch."""
+
+    def __init__(self, verbose, total):
+        self.verbose = bool(verbose)
+        self.bar = None
+        if self.verbose:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                return
+            self.bar = tqdm(total=total, unit="epoch", desc="ShallowNetClassifier")
+
+    def update(self, epoch, loss, score):
+        if not self.verbose:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.6g}", **({} if score is None else {"val": f"{score:.4f}"}))
+        else:
+            extra = "" if score is None else f", validation accuracy = {score:.6f}"
+            print(f"Epoch {epoch}, loss = {loss:.8f}{extra}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,120 @@
+"""Mini-batch stochastic gradient descent with momentum and L2 regularisation: one epoch per
+compiled call, for fastshallow.ShallowNetClassifier.
+
+Legend as in step.py. `order` is an int64 array of example indices (columns of X and Y):
+the epoch visits them in batches order[0:B], order[B:2B], ..., the last one shorter. For a
+batch of b examples, with g the mean gradient of its loss (step.accumulate_gradients):
+
+    loss = mean loss + alpha/(2b)·(ΣW1² + ΣW2²)     the L2 penalty, on weights only
+    gW   = g + (alpha/b)·W,   gb = g                 its gradient
+    V    ← μ·V − lr·g                                velocity (momentum μ)
+    P    ← P + V,  or  P + μ·V − lr·g                classical, or Nesterov's momentum
+
+These are the equations of scikit-learn's MLPClassifier with solver="sgd", so that the two
+can be compared setting for setting. With μ = 0 the update is P ← P − lr·g, rounded
+exactly as train.py rounds it.
+
+Determinism. One plan (chunks, tile, slots) serves every batch of the epoch: it is made
+for the batch size B, which does not depend on threads, and the shorter last batch simply
+leaves trailing chunks empty. Sums then follow step.py's fixed order.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import jit, wide_vectors
+from .step import accumulate_gradients, gradient_slabs, workspace
+from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
+
+
+@jit
+def sum_of_squares(W):
+    """Σ W², in float64 whatever W's dtype. Shapes: W (r, k)."""
+    total = 0.0
+    for i in range(W.shape[0]):
+        w = W[i]
+        for k in range(w.shape[0]):
+            total += np.float64(w[k]) * np.float64(w[k])
+    return total
+
+
+@jit
+def sgd_row(P, V, G, i, lr, momentum, decay, nesterov):
+    """Row i of the update above: P[i] and V[i] in place, G[i] the mean gradient and decay
+    alpha/b (0 for biases). Returns True if every new parameter is finite.
+
+    Shapes: P, V, G (r, k). lr, momentum and decay are in P's dtype.
+    """
+    wide_vectors()
+    p, v, g = P[i], V[i], G[i]
+    probe = p.dtype.type(0)
+    if momentum == 0:
+        # The velocity stays 0; the update is the seed's P - lr·g.
+        for k in range(p.shape[0]):
+            new = p[k] - lr * (g[k] + decay * p[k])
+            p[k] = new
+            probe += new * 0  # NaN if new is inf or NaN; see train.update_row
+    else:
+        for k in range(p.shape[0]):
+            gk = g[k] + decay * p[k]
+            vk = momentum * v[k] - lr * gk
+            v[k] = vk
+            new = p[k] + (momentum * vk - lr * gk if nesterov else vk)
+            p[k] = new
+            probe += new * 0
+    return probe == 0
+
+
+@jit(inline="always")
+def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan):
+    """Run the epoch's len(losses) batches; losses[k] gets batch k's loss before its update.
+
+    Returns (batches completed, status): status OK, or train.COST_NOT_FINITE or
+    train.UPDATE_NOT_FINITE for batch `completed`, after which params are partly updated
+    (the caller keeps the epoch's starting state and restores it).
+    """
+    W1, b1, W2, b2 = params
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    dt = W1.dtype.type
+    lr, momentum = dt(lr), dt(momentum)
+    n_chunks, T, n_slots = plan
+    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
+    slabs = gradient_slabs(n_chunks, params)
+    grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
+    first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
+    n = order.shape[0]
+    zero = dt(0)
+    for k in range(losses.shape[0]):
+        cols = order[k * batch : min((k + 1) * batch, n)]
+        b = cols.shape[0]
+        loss = accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
+        if alpha > 0:
+            loss += 0.5 * alpha * (sum_of_squares(W1) + sum_of_squares(W2)) / b
+        losses[k] = loss
+        if not np.isfinite(loss):
+            return k, COST_NOT_FINITE
+        decay = dt(alpha / b)
+        for i in prange(n_h):
+            first_ok[i] = sgd_row(W1, velocity[0], grads[0], i, lr, momentum, decay, nesterov) & sgd_row(
+                b1, velocity[1], grads[1], i, lr, momentum, zero, nesterov
+            )
+        ok = first_ok.all()
+        for i in range(n_y):
+            ok &= sgd_row(W2, velocity[2], grads[2], i, lr, momentum, decay, nesterov)
+            ok &= sgd_row(b2, velocity[3], grads[3], i, lr, momentum, zero, nesterov)
+        if not ok:
+            return k, UPDATE_NOT_FINITE
+    return losses.shape[0], OK
+
+
+@jit(parallel=True)
+def epoch_parallel(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan):
+    """_epoch with its chunk and row loops spread over Numba's threads."""
+    return _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan)
+
+
+@jit
+def epoch_serial(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan):
+    """_epoch on the calling thread, for batches that make a single chunk."""
+    return _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan)

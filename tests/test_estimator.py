@@ -1,0 +1,262 @@
+"""ShallowNetClassifier: agreement with fastshallow.step, the NumPy reference and
+MLPClassifier's equations; targets; reproducibility; the scikit-learn workflow around it."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_digits, make_classification, make_multilabel_classification  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import fastshallow as fs  # noqa: E402
+from fastshallow import ShallowNetClassifier, reference  # noqa: E402
+from fastshallow.estimator import _examples_as_columns  # noqa: E402
+from fastshallow.kernels import plan  # noqa: E402
+from helpers import assert_close  # noqa: E402
+
+
+def binary_data(m=300, n_x=6, seed=0):
+    X, y = make_classification(n_samples=m, n_features=n_x, n_informative=4, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def multiclass_data(m=400, n_classes=4, seed=0):
+    X, y = make_classification(
+        n_samples=m, n_features=8, n_informative=6, n_classes=n_classes, class_sep=2.0, random_state=seed
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+def params_of(clf):
+    """The estimator's parameters as a fastshallow params dict (copies)."""
+    return {
+        "W1": clf.coefs_[0].T.copy(),
+        "b1": clf.intercepts_[0][:, None].copy(),
+        "W2": clf.coefs_[1].T.copy(),
+        "b2": clf.intercepts_[1][:, None].copy(),
+    }
+
+
+def quiet_fit(clf, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X, y)
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_a_full_batch_epoch_is_one_fastshallow_step_on_the_transposed_data(target):
+    X, y = binary_data() if target == "binary" else multiclass_data()
+    clf = ShallowNetClassifier(
+        n_hidden=8, activation="tanh", learning_rate=0.3, batch_size=None, momentum=0.0,
+        alpha=0.0, max_iter=1, warm_start=True, random_state=0,
+    )
+    quiet_fit(clf, X, y)
+    params = params_of(clf)
+    if target == "binary":
+        Y, output = y[None, :], "sigmoid"
+    else:
+        Y, output = (clf.classes_[:, None] == y).astype(np.uint8), "softmax"
+    cost = fs.step(params, X.T, Y, 0.3, activation="tanh", output=output)
+    quiet_fit(clf, X, y)
+    assert clf.loss_ == cost
+    for name, value in params_of(clf).items():
+        np.testing.assert_array_equal(value, params[name], err_msg=name)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_mini_batch_epochs_match_the_numpy_reference(output, dtype):
+    # Momentum, Nesterov's momentum and the L2 penalty, on ragged batches (400 = 3·128 + 16).
+    X, y = binary_data(400) if output == "sigmoid" else multiclass_data(400)
+    clf = ShallowNetClassifier(
+        n_hidden=16, learning_rate=0.05, batch_size=128, momentum=0.9, alpha=0.01, max_iter=1,
+        warm_start=True, random_state=3, dtype=dtype,
+    )
+    quiet_fit(clf, X, y)
+    start = {k: v.astype(np.float64) for k, v in params_of(clf).items()}
+    # The next fit draws this epoch's order from the same generator state.
+    order = pickle.loads(pickle.dumps(clf._rng)).permutation(np.arange(400))
+    Y = y[None, :] if output == "sigmoid" else (clf.classes_[:, None] == y).astype(float)
+    velocity = {k: np.zeros_like(v) for k, v in start.items()}
+    losses = reference.sgd_epoch(start, velocity, X.T, Y, order, 128, 0.05, 0.9, True, 0.01, "relu", output)
+    quiet_fit(clf, X, y)
+    sizes = np.array([128, 128, 128, 16])
+    assert_close(clf.loss_, losses @ sizes / 400, dtype, "epoch loss", rtol=1e-9 if dtype == np.float64 else 1e-4)
+    for name, value in params_of(clf).items():
+        assert_close(value, start[name], dtype, name, rtol=1e-9 if dtype == np.float64 else 1e-4)
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_twenty_epochs_follow_mlpclassifier_from_the_same_weights(target):
+    # Same weights, same full batches: the same equations must give the same trajectory.
+    X, y = binary_data() if target == "binary" else multiclass_data()
+    settings = dict(momentum=0.9, nesterovs_momentum=True, alpha=1e-3, warm_start=True, random_state=0)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(10,), activation="tanh", solver="sgd", learning_rate_init=0.1,
+        batch_size=len(y), shuffle=False, max_iter=1, tol=0.0, n_iter_no_change=10**6, **settings
+    )
+    ours = ShallowNetClassifier(
+        n_hidden=10, activation="tanh", learning_rate=0.1, batch_size=None, max_iter=1,
+        tol=0.0, n_iter_no_change=10**6, **settings
+    )
+    quiet_fit(mlp, X, y)
+    quiet_fit(ours, X, y)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, mlp.coefs_ + mlp.intercepts_):
+        mine[...] = theirs  # views of the estimator's parameters
+    mlp.set_params(max_iter=20)
+    ours.set_params(max_iter=20)
+    quiet_fit(mlp, X, y)
+    quiet_fit(ours, X, y)
+    np.testing.assert_allclose(ours.loss_curve_[1:], mlp.loss_curve_[1:], rtol=1e-10)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, mlp.coefs_ + mlp.intercepts_):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_the_same_random_state_gives_the_same_bits_for_any_thread_count():
+    X, y = multiclass_data(9000)
+    batch = 4096
+    assert plan(batch, 8, 32, 4, 8, 2)[0] >= 2  # the batches really are split into chunks
+    fits = [
+        quiet_fit(ShallowNetClassifier(n_hidden=32, batch_size=batch, max_iter=3, random_state=7, n_threads=n), X, y)
+        for n in (1, 2, None)
+    ]
+    for other in fits[1:]:
+        assert other.loss_curve_ == fits[0].loss_curve_
+        for a, b in zip(other.coefs_ + other.intercepts_, fits[0].coefs_ + fits[0].intercepts_):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trips_exactly_and_training_continues_identically():
+    X, y = multiclass_data()
+    clf = quiet_fit(ShallowNetClassifier(n_hidden=12, max_iter=5, random_state=1), X, y)
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
+    clf.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    for a, b in zip(copy.coefs_ + copy.intercepts_, clf.coefs_ + clf.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_learns_binary_multiclass_and_multilabel_targets():
+    X, y = binary_data(600)
+    clf = quiet_fit(ShallowNetClassifier(random_state=0), X, y)
+    assert clf.score(X, y) > 0.9
+    assert clf.decision_function(X).shape == (600,) and clf.predict_proba(X).shape == (600, 2)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(clf.decision_function(X) > 0).astype(int)])
+
+    X, y = multiclass_data(600)
+    clf = quiet_fit(ShallowNetClassifier(random_state=0), X, y)
+    assert clf.score(X, y) > 0.85
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-9, atol=1e-12)
+
+    X, Y = make_multilabel_classification(n_samples=600, n_features=10, n_classes=4, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    clf = quiet_fit(ShallowNetClassifier(random_state=0), X, Y)
+    assert clf.predict(X).shape == (600, 4) and set(np.unique(clf.predict(X))) <= {0, 1}
+    assert np.mean(clf.predict(X) == Y) > 0.85  # per-label accuracy
+    proba = clf.predict_proba(X)
+    assert proba.shape == (600, 4) and not np.allclose(proba.sum(axis=1), 1)
+
+
+def test_string_labels_and_a_pipeline():
+    X, y = multiclass_data(300, n_classes=3)
+    names = np.array(["cat", "dog", "emu"])[y]
+    model = quiet_fit(make_pipeline(StandardScaler(), ShallowNetClassifier(random_state=0)), X, names)
+    assert set(model.predict(X)) <= set(names) and model.score(X, names) > 0.85
+
+
+def test_partial_fit_needs_classes_first_then_runs_one_epoch_per_call():
+    X, y = multiclass_data()
+    clf = ShallowNetClassifier(n_hidden=16, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[y < 2], y[y < 2], classes=np.arange(4))
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 2 and clf.t_ == (y < 2).sum() + len(y) and len(clf.loss_curve_) == 2
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not among classes_"):
+        clf.partial_fit(X, np.where(y == 0, 7, y))
+    with pytest.raises(ValueError, match="differs from the classes of the first call"):
+        clf.partial_fit(X, y, classes=np.arange(5))
+
+
+def test_early_stopping_scores_a_held_out_split_and_stops():
+    X, y = multiclass_data(1000)
+    clf = ShallowNetClassifier(early_stopping=True, max_iter=500, random_state=0).fit(X, y)
+    assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_loss_ is None and clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.t_ == clf.n_iter_ * 900  # 10% held out
+
+
+def test_reaching_max_iter_warns():
+    X, y = binary_data()
+    with pytest.warns(ConvergenceWarning, match="reached max_iter = 3 epochs"):
+        ShallowNetClassifier(max_iter=3, random_state=0).fit(X, y)
+
+
+def test_float32_is_kept_and_x_is_read_in_place():
+    X, y = binary_data()
+    X32 = X.astype(np.float32)
+    clf = quiet_fit(ShallowNetClassifier(dtype="float32", max_iter=5, random_state=0), X32, y)
+    assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
+    assert clf.predict_proba(X32).dtype == np.float32
+    for layout in (X, np.asfortranarray(X)):
+        assert np.shares_memory(_examples_as_columns(layout, X.shape[1], np.dtype(np.float64)), layout)
+
+
+def test_divergence_raises_and_keeps_the_state_before_the_epoch():
+    X, y = binary_data()
+    clf = quiet_fit(ShallowNetClassifier(max_iter=2, warm_start=True, random_state=0), X, y)
+    before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
+    clf.set_params(learning_rate=1e300)
+    with pytest.raises(fs.DivergenceError, match="diverged in epoch 3"):
+        clf.fit(X, y)
+    for a, b in zip(clf.coefs_ + clf.intercepts_, before):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (dict(activation="softplus"), "activation must be one of"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(momentum=1.5), "momentum"),
+        (dict(dtype="float16"), "dtype must be float32 or float64"),
+        (dict(n_hidden=2.5), "n_hidden must be an integer"),
+    ],
+)
+def test_bad_settings_are_named(setting, message):
+    X, y = binary_data(50)
+    with pytest.raises((ValueError, TypeError), match=message):
+        ShallowNetClassifier(**setting).fit(X, y)
+
+
+def test_verbose_reports_every_epoch(capsys):
+    X, y = binary_data()
+    quiet_fit(ShallowNetClassifier(max_iter=3, verbose=True, random_state=0), X, y)
+    out = capsys.readouterr()
+    assert "3/3" in out.err or "Epoch 3, loss" in out.out
+
+
+def test_grid_search_in_two_processes_matches_one_process():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:600])
+    y = y[:600]
+    grid = {"n_hidden": [16, 32], "learning_rate": [0.01, 0.05]}
+    model = ShallowNetClassifier(max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one = GridSearchCV(model, grid, cv=3, n_jobs=1).fit(X, y)
+        two = GridSearchCV(model, grid, cv=3, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"])
+    assert two.best_score_ > 0.85

@@ -230,3 +230,64 @@ class Denormals:
 
     def time_gradients_subnormal(self, dtype):
         fs.gradients(self.sub, self.X, self.Y)
+
+
+class Estimator:
+    """ShallowNetClassifier.fit: 3 epochs of 200-example mini-batch SGD on 20,000 × 50
+    standardised examples (binary and 4 classes), beside MLPClassifier and the NumPy
+    reference (reference.sgd_epoch) with the same settings. Full runs and accuracies:
+    benchmarks/mlp_comparison.py."""
+
+    params = (["binary", "multiclass"], list(DTYPES))
+    param_names = ["target", "dtype"]
+    timeout = 600
+    EPOCHS = 3
+
+    def setup(self, target, dtype):
+        from sklearn.datasets import make_classification
+        from sklearn.preprocessing import LabelBinarizer
+
+        n_classes = 2 if target == "binary" else 4
+        X, y = make_classification(
+            n_samples=20_000, n_features=50, n_informative=30, n_classes=n_classes, random_state=0
+        )
+        self.X = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(dtype)
+        self.y = y
+        self.dtype = dtype
+        self.Y = LabelBinarizer().fit_transform(y).T.astype(np.float64)  # (n_y, m)
+        self.output = "softmax" if n_classes > 2 else "sigmoid"
+        self._fit(1)  # compile, or load from the cache
+
+    def _fit(self, epochs):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fs.ShallowNetClassifier(max_iter=epochs, tol=0.0, random_state=0, dtype=self.dtype).fit(self.X, self.y)
+
+    def time_fit(self, target, dtype):
+        self._fit(self.EPOCHS)
+
+    def time_fit_mlpclassifier(self, target, dtype):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier(
+                hidden_layer_sizes=(100,), solver="sgd", learning_rate_init=0.01, batch_size=200,
+                max_iter=self.EPOCHS, tol=0.0, random_state=0,
+            ).fit(self.X, self.y)
+
+    def time_fit_reference(self, target, dtype):
+        rng = np.random.RandomState(0)
+        X = self.X.astype(np.float64).T
+        params = fs.init_params(50, 100, self.Y.shape[0], seed=rng, scale=0.1)
+        velocity = {k: np.zeros_like(v) for k, v in params.items()}
+        for _ in range(self.EPOCHS):
+            order = rng.permutation(X.shape[1])
+            reference.sgd_epoch(params, velocity, X, self.Y, order, 200, 0.01, 0.9, True, 1e-4, "relu", self.output)

@@ -1,0 +1,120 @@
+"""ShallowNetClassifier against scikit-learn's MLPClassifier and the NumPy reference.
+
+    python benchmarks/mlp_comparison.py [--repeat 3] [--threads N]
+
+The same network and optimiser on each data set: one hidden layer, relu, solver "sgd" with
+a constant learning rate, Nesterov's momentum 0.9, alpha 1e-4, batches of 200, and a fixed
+number of epochs (tol=0, so no run stops early). The NumPy reference runs the same epochs
+with fastshallow.reference.sgd_epoch. Accuracy is on a stratified held-out quarter; times
+are medians of interleaved repetitions of the whole fit. Not an asv benchmark (no time_
+functions): a one-off table for the README and the closing notes.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
+
+from fastshallow import ShallowNetClassifier, reference
+from fastshallow.estimator import _initial_params
+
+SETTINGS = {"learning_rate": 0.01, "momentum": 0.9, "alpha": 1e-4, "batch_size": 200}
+
+
+def synthetic():
+    return make_classification(
+        n_samples=100_000, n_features=50, n_informative=30, n_classes=2, random_state=0
+    )
+
+
+# name -> (loader, hidden units, epochs)
+DATASETS = {
+    "breast_cancer": (lambda: load_breast_cancer(return_X_y=True), 100, 200),
+    "digits": (lambda: load_digits(return_X_y=True), 100, 100),
+    "synthetic 100,000 x 50": (synthetic, 100, 10),
+}
+
+
+def fit_ours(X, y, n_hidden, epochs, n_threads):
+    return ShallowNetClassifier(
+        n_hidden=n_hidden, max_iter=epochs, tol=0.0, random_state=0, n_threads=n_threads, **SETTINGS
+    ).fit(X, y)
+
+
+def fit_mlp(X, y, n_hidden, epochs):
+    return MLPClassifier(
+        hidden_layer_sizes=(n_hidden,), activation="relu", solver="sgd", learning_rate="constant",
+        learning_rate_init=SETTINGS["learning_rate"], momentum=SETTINGS["momentum"],
+        nesterovs_momentum=True, alpha=SETTINGS["alpha"], batch_size=SETTINGS["batch_size"],
+        max_iter=epochs, tol=0.0, n_iter_no_change=10**6, random_state=0,
+    ).fit(X, y)
+
+
+def fit_reference(X, y, n_hidden, epochs):
+    """The same epochs in plain NumPy; returns a predict function."""
+    binarizer = LabelBinarizer().fit(y)
+    Y = binarizer.transform(y).T.astype(np.float64)  # (n_y, m)
+    output = "softmax" if Y.shape[0] > 1 else "sigmoid"
+    rng = np.random.RandomState(0)
+    params = _initial_params(X.shape[1], n_hidden, Y.shape[0], "relu", rng, np.float64)
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    XT = X.T
+    for _ in range(epochs):
+        order = rng.permutation(X.shape[0])
+        reference.sgd_epoch(
+            params, velocity, XT, Y, order, SETTINGS["batch_size"], SETTINGS["learning_rate"],
+            SETTINGS["momentum"], True, SETTINGS["alpha"], "relu", output,
+        )
+
+    def predict(X_new):
+        A2 = reference.forward(params, X_new.T, "relu", output)
+        return binarizer.classes_[A2.argmax(axis=0) if output == "softmax" else (A2[0] > 0.5).astype(int)]
+
+    return predict
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="ShallowNetClassifier's n_threads")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    print("| data | epochs | accuracy: fastshallow / MLPClassifier / reference | fit time: fastshallow | "
+          "MLPClassifier | NumPy reference | speed-up vs MLP | vs reference |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (load, n_hidden, epochs) in DATASETS.items():
+        X, y = load()
+        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+        scaler = StandardScaler().fit(X_train)
+        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        fit_ours(X_train[:400], y_train[:400], n_hidden, 1, args.threads)  # compile outside the timing
+        times = {"ours": [], "mlp": [], "ref": []}
+        for _ in range(args.repeat):
+            for key, fit in (
+                ("ours", lambda: fit_ours(X_train, y_train, n_hidden, epochs, args.threads)),
+                ("mlp", lambda: fit_mlp(X_train, y_train, n_hidden, epochs)),
+                ("ref", lambda: fit_reference(X_train, y_train, n_hidden, epochs)),
+            ):
+                start = time.perf_counter()
+                model = fit()
+                times[key].append(time.perf_counter() - start)
+                predict = model if key == "ref" else model.predict
+                accuracy = np.mean(predict(X_test) == y_test)
+                times[key + " accuracy"] = accuracy
+        med = {k: float(np.median(v)) for k, v in times.items() if "accuracy" not in k}
+        print(
+            f"| {name} | {epochs} | {times['ours accuracy']:.4f} / {times['mlp accuracy']:.4f} / "
+            f"{times['ref accuracy']:.4f} | {med['ours']:.3f} s | {med['mlp']:.3f} s | {med['ref']:.3f} s | "
+            f"{med['mlp'] / med['ours']:.1f}x | {med['ref'] / med['ours']:.1f}x |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

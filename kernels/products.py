@@ -137,7 +137,32 @@ def matmul_add(C, A, B):
     r, n = C.shape
     p = A.shape[1]
     p4 = p - p % 4
-    for i in range(r):
+    r4 = r - r % 4
+    # Four rows at a time share each load of B's rows: per vector of j, 8 loads, 4 stores
+    # and 16 FMAs instead of 5 loads and a store per 4 FMAs, which bound the one-row loop
+    # (22 GFLOP/s at 100x50 by 50x128). Each element is the same expression either way.
+    for i in range(0, r4, 4):
+        c0, c1, c2, c3 = C[i], C[i + 1], C[i + 2], C[i + 3]
+        for k in range(0, p4, 4):
+            b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+            a00, a01, a02, a03 = A[i, k], A[i, k + 1], A[i, k + 2], A[i, k + 3]
+            a10, a11, a12, a13 = A[i + 1, k], A[i + 1, k + 1], A[i + 1, k + 2], A[i + 1, k + 3]
+            a20, a21, a22, a23 = A[i + 2, k], A[i + 2, k + 1], A[i + 2, k + 2], A[i + 2, k + 3]
+            a30, a31, a32, a33 = A[i + 3, k], A[i + 3, k + 1], A[i + 3, k + 2], A[i + 3, k + 3]
+            for j in range(n):
+                c0[j] = c0[j] + a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
+                c1[j] = c1[j] + a10 * b0[j] + a11 * b1[j] + a12 * b2[j] + a13 * b3[j]
+                c2[j] = c2[j] + a20 * b0[j] + a21 * b1[j] + a22 * b2[j] + a23 * b3[j]
+                c3[j] = c3[j] + a30 * b0[j] + a31 * b1[j] + a32 * b2[j] + a33 * b3[j]
+        for k in range(p4, p):
+            b0 = B[k]
+            a00, a10, a20, a30 = A[i, k], A[i + 1, k], A[i + 2, k], A[i + 3, k]
+            for j in range(n):
+                c0[j] = c0[j] + a00 * b0[j]
+                c1[j] = c1[j] + a10 * b0[j]
+                c2[j] = c2[j] + a20 * b0[j]
+                c3[j] = c3[j] + a30 * b0[j]
+    for i in range(r4, r):
         c = C[i]  # a row slice: unit-stride vector loads, never a gather
         for k in range(0, p4, 4):
             a0, a1, a2, a3 = A[i, k], A[i, k + 1], A[i, k + 2], A[i, k + 3]

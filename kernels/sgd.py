@@ -65,6 +65,34 @@ def sgd_row(P, V, G, i, lr, momentum, decay, nesterov):
     return probe == 0
 
 
+@jit
+def descend_array(P, V, S, b, lr, momentum, decay, nesterov):
+    """P, V updated in place from S, the gradient's sums over b examples (overwritten with
+    their mean S / b). Returns True if every new parameter is finite. Shapes: P, V, S (r, k)."""
+    wide_vectors()
+    ok = True
+    for i in range(S.shape[0]):
+        s = S[i]
+        for k in range(s.shape[0]):
+            s[k] /= b  # as step.reduce_row divides, so a sum assembled elsewhere rounds the same
+        ok &= sgd_row(P, V, S, i, lr, momentum, decay, nesterov)
+    return ok
+
+
+@jit
+def descend(params, velocity, sums, b, lr, momentum, nesterov, alpha):
+    """One update, as in _epoch, from the gradient sums over a batch of b examples (which
+    become the mean gradient in place). For fastshallow.distributed, whose workers return
+    sums and whose client updates once. Returns True if every new parameter is finite."""
+    dt = params[0].dtype.type
+    lr, momentum, decay, zero = dt(lr), dt(momentum), dt(alpha / b), dt(0)
+    ok = descend_array(params[0], velocity[0], sums[0], b, lr, momentum, decay, nesterov)
+    ok &= descend_array(params[1], velocity[1], sums[1], b, lr, momentum, zero, nesterov)
+    ok &= descend_array(params[2], velocity[2], sums[2], b, lr, momentum, decay, nesterov)
+    ok &= descend_array(params[3], velocity[3], sums[3], b, lr, momentum, zero, nesterov)
+    return ok
+
+
 @jit(inline="always")
 def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan):
     """Run the epoch's len(losses) batches; losses[k] gets batch k's loss before its update.

@@ -204,7 +204,8 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
 
 @jit
 def reduce_row(G, S, i, m):
-    """G[i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... Shapes: G (r, k), S (C, r, k)."""
+    """G[i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... (m = 1 leaves the sums
+    as they are). Shapes: G (r, k), S (C, r, k)."""
     wide_vectors()
     g = G[i]
     g[:] = S[0, i]
@@ -217,8 +218,10 @@ def reduce_row(G, S, i, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots):
-    """Mean gradients into grads; returns the mean cost.
+def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True):
+    """Mean gradients into grads; returns the mean cost. With mean=False, the unnormalised
+    sums over the examples and the summed cost instead (for fastshallow.distributed, which
+    adds the sums of many chunks before dividing once).
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
     parallel in a parallel caller and in order in a serial one: one source for both.
@@ -226,6 +229,7 @@ def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_s
     dW1s, db1s, dW2s, db2s, costs = slabs
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
+    divisor = m if mean else 1  # x / 1 is exact: the sums come out unrounded by it
     W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
@@ -235,15 +239,15 @@ def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_s
     # The reduction: slabs added in chunk order, parallel over the rows being written.
     dW1, db1, dW2, db2 = grads
     for i in prange(dW1.shape[0]):
-        reduce_row(dW1, dW1s, i, m)
-        reduce_row(db1, db1s, i, m)
+        reduce_row(dW1, dW1s, i, divisor)
+        reduce_row(db1, db1s, i, divisor)
     for i in range(dW2.shape[0]):
-        reduce_row(dW2, dW2s, i, m)
-        reduce_row(db2, db2s, i, m)
+        reduce_row(dW2, dW2s, i, divisor)
+        reduce_row(db2, db2s, i, divisor)
     cost = 0.0
     for c in range(n_chunks):
         cost += costs[c]
-    return cost / m
+    return cost / divisor
 
 
 @jit(parallel=True)
@@ -254,6 +258,17 @@ def gradients(grads, params, X, Y, cols, code, out, plan):
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
     slabs = gradient_slabs(n_chunks, params)
     return accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
+
+
+@jit(parallel=True)
+def gradient_sums(grads, params, X, Y, cols, code, out, plan):
+    """Unnormalised gradient sums over the examples (into grads) and the summed cost: one
+    chunk's share of a gradient that is assembled elsewhere (fastshallow.distributed)."""
+    n_chunks, T, n_slots = plan
+    W1, b1, W2, b2 = params
+    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
+    slabs = gradient_slabs(n_chunks, params)
+    return accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots, False)
 
 
 @jit(parallel=True)

@@ -279,20 +279,24 @@ def train(
     ctrl_c.deliver(interrupt)
     if status != _train.OK:
         kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
-        what = (
-            f"the cost was {costs[done]}"
-            if status == _train.COST_NOT_FINITE
-            else "the update made a parameter non-finite"
-        )
-        raise DivergenceError(
-            f"training diverged at iteration {done}: {what}. params hold the last state with "
-            f"finite parameters and cost ({kept} update(s) into this call). Try a smaller "
-            f"learning_rate (was {learning_rate}) or standardise X.",
-            iteration=done,
-            costs=costs[: done + (status == _train.UPDATE_NOT_FINITE)].copy(),
-            kept=kept,
-        )
+        raise _divergence(status, done, kept, costs, learning_rate)
     return costs
+
+
+def _divergence(status, done, kept, costs, learning_rate):
+    """The DivergenceError for iteration `done` failing with `status` (train.COST_NOT_FINITE
+    or UPDATE_NOT_FINITE), params holding `kept` updates; costs has every iteration's."""
+    what = (
+        f"the cost was {costs[done]}" if status == _train.COST_NOT_FINITE else "the update made a parameter non-finite"
+    )
+    return DivergenceError(
+        f"training diverged at iteration {done}: {what}. params hold the last state with "
+        f"finite parameters and cost ({kept} update(s) into this call). Try a smaller "
+        f"learning_rate (was {learning_rate}) or standardise X.",
+        iteration=done,
+        costs=costs[: done + (status == _train.UPDATE_NOT_FINITE)].copy(),
+        kept=kept,
+    )
 
 
 def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_threads=None):

@@ -29,3 +29,23 @@ def test_every_module_level_kernel_is_cached():
             found += 1
             assert obj._cache.__class__.__name__ != "NullCache", f"{module.__name__}.{name} is not cached"
     assert found >= 20
+
+
+def _run(code):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_core_imports_no_optional_extra():
+    # scikit-learn and Dask are extras: importing fastshallow must not pull them in.
+    done = _run("import sys, fastshallow; print(sorted({'sklearn', 'dask', 'distributed'} & set(sys.modules)))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_distributed_without_dask_says_which_extra():
+    done = _run("import sys; sys.modules['dask'] = None\nimport fastshallow.distributed")
+    assert done.returncode != 0
+    assert "pip install 'fastshallow[dask]'" in done.stderr

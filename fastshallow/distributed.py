@@ -1,0 +1,492 @@
+"""Data-parallel training on a Dask cluster (``pip install fastshallow[dask]``).
+
+Dask moves data and partial sums; the compiled kernels of a single machine do the
+arithmetic. One iteration of ``train``:
+
+1. the parameters (small) are broadcast to every worker;
+2. each chunk of examples, persisted on its worker since the call began, computes the
+   unnormalised gradient sums and cost sum of its examples (kernels/step.gradient_sums);
+3. the chunks' sums are added pairwise in a tree whose shape is fixed by the chunk order
+   ((0+1)+(2+3))+..., never by which task finishes first;
+4. the client divides by the number of examples and updates once (kernels/sgd.descend).
+
+So a run gives identical bits every time, on any cluster with the same chunks. Against
+single-machine ``fastshallow.train`` only the grouping of the sums differs (by chunk here,
+by the kernels' own plan there): the results agree to rounding, not bit for bit.
+
+Layout. X is (n_x, m) and Y (n_y, m), chunked along m, as everywhere in fastshallow; or,
+with ``layout="rows"``, X is (m, n_x) and Y (m, n_y) or (m,), the dask-ml convention. A
+chunking across features is merged into one chunk per block of examples. Each chunk's
+examples are read by the kernels in place (a row-layout chunk is an F-ordered view).
+
+Threads. Each chunk task uses ``n_threads`` Numba threads (default 1): Dask runs one task
+per worker thread and its nanny sets OMP_NUM_THREADS=1 for the same reason. Raise it for
+workers that have one thread and many cores. Results do not depend on it.
+"""
+
+import math
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    import distributed
+except ImportError as exc:  # an optional extra
+    raise ImportError(
+        "fastshallow.distributed needs Dask: pip install 'fastshallow[dask]' (dask[array] and distributed)"
+    ) from exc
+
+from . import _divergence
+from ._threads import max_threads, using_threads
+from ._validation import (
+    activation_code,
+    check_params,
+    check_X,
+    check_Y,
+    finite_real,
+    output_code,
+    positive_int,
+)
+from .kernels import plan as _plan
+from .kernels import sgd as _sgd
+from .kernels import step as _step
+from .kernels import train as _train
+from .kernels._config import SERIAL_WORK
+
+__all__ = ["ClusterError", "train"]
+
+LAYOUTS = ("columns", "rows")
+
+
+class ClusterError(RuntimeError):
+    """The cluster failed during training (a worker lost beyond Dask's retries, data lost,
+    the connection closed). The caller's params hold the state after the last completed
+    iteration; the original error is the ``__cause__``.
+
+    Attributes, as DivergenceError's: ``iteration`` (the iteration that failed, from 0),
+    ``costs`` (the costs of the completed iterations) and ``kept`` (updates in params).
+    """
+
+    def __init__(self, message, iteration, costs, kept):
+        super().__init__(message)
+        self.iteration = iteration
+        self.costs = costs
+        self.kept = kept
+
+
+def train(
+    params,
+    X,
+    Y,
+    *,
+    learning_rate,
+    num_iterations,
+    client=None,
+    activation="tanh",
+    output="sigmoid",
+    layout="columns",
+    batch_size=None,
+    seed=None,
+    sync_every=None,
+    n_threads=1,
+    callback=None,
+):
+    """Gradient descent on Dask arrays X, Y over a Dask cluster; params updated in place.
+
+    The same network, cost and update as ``fastshallow.train``; returns a float64 array of
+    costs, each taken before its update. Arguments beyond fastshallow.train's:
+
+    client : distributed.Client, default: the current one (distributed.get_client()).
+    layout : "columns" (X (n_x, m), Y (n_y, m)) or "rows" (X (m, n_x), Y (m, n_y) or (m,)).
+    batch_size : None for full-batch gradient descent. An int makes every iteration one
+        mini-batch step: each epoch draws a permutation of the m examples from ``seed``
+        (numpy's default_rng) and takes its batches in turn, the last one shorter. Each
+        chunk sums its members of the batch, in the batch's order, read in place.
+    sync_every : None, or k >= 1 for local steps with averaging, a different algorithm:
+        each chunk takes k full-batch steps on its own examples from the broadcast
+        parameters, and the results are averaged, weighted by the chunks' sizes (k = 1 is
+        gradient descent again, up to rounding). One round trip per k steps, for clusters
+        where latency dominates. num_iterations must be a multiple of k; the costs are one
+        per round, the mean cost at the round's starting parameters. Not with batch_size.
+    n_threads : Numba threads per chunk task (see the module's notes).
+    callback : called as callback(iteration, cost) on the client after each completed
+        iteration (or round), for progress reports.
+
+    Failures. A non-finite cost or update raises DivergenceError, with params as
+    fastshallow.train leaves them. A task lost with its worker is run again by Dask (its
+    chunk is recomputed from the source when needed), which changes nothing in the result.
+    A failure beyond that raises ClusterError with params at the last completed iteration.
+    Ctrl-C leaves params there too, and is raised as KeyboardInterrupt with a ``costs``
+    attribute.
+    """
+    learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
+    n_threads = positive_int(n_threads, "n_threads")
+    code = activation_code(activation)
+    dtype, arrays = check_params(params, update=True)
+    n_h, n_x = arrays[0].shape
+    n_y = arrays[2].shape[0]
+    out = output_code(output, n_y)
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
+    if sync_every is not None:
+        sync_every = positive_int(sync_every, "sync_every")
+        if batch_size is not None:
+            raise ValueError("sync_every (local full-batch steps) cannot be combined with batch_size")
+        if num_iterations % sync_every:
+            raise ValueError(
+                f"num_iterations ({num_iterations}) must be a multiple of sync_every ({sync_every}): "
+                "each round takes sync_every local steps"
+            )
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
+    client = _client(client)
+    data = Chunks(client, X, Y, n_x=n_x, n_h=n_h, n_y=n_y, dtype=dtype, out=out, layout=layout, n_threads=n_threads)
+    try:
+        run = Descent(data, arrays, code, out, learning_rate)
+        if sync_every is None:
+            costs = np.empty(num_iterations)
+            outcome = run.steps(_batches(data.m, batch_size, num_iterations, seed), costs, callback)
+        else:
+            costs = np.empty(num_iterations // sync_every)
+            outcome = run.local_rounds(sync_every, costs, callback)
+        _finish(run, outcome, arrays, costs, learning_rate)
+    finally:
+        data.release()
+    return costs
+
+
+def _client(client):
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise TypeError(f"client must be a distributed.Client or None; got {type(client).__name__}")
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError:
+        raise ValueError(
+            "no Dask client: pass client=distributed.Client('tcp://scheduler:8786') or create a "
+            "Client before calling train"
+        ) from None
+
+
+def _batches(m, batch_size, n_steps, seed):
+    """The examples of each step: None (all of them) for full-batch descent, else int64
+    index arrays, the batches of a fresh permutation every epoch."""
+    if batch_size is None:
+        return [None] * n_steps
+    rng = np.random.default_rng(seed)
+    batch = min(batch_size, m)
+    per_epoch = -(-m // batch)
+    out = []
+    for s in range(n_steps):
+        k = s % per_epoch
+        if k == 0:
+            order = rng.permutation(m)
+        out.append(order[k * batch : (k + 1) * batch])
+    return out
+
+
+def _finish(run, outcome, arrays, costs, learning_rate):
+    """Copy the run's state into the caller's arrays, whatever happened; raise what must be."""
+    try:
+        done, status = outcome()
+    except BaseException as exc:
+        for target, source in zip(arrays, run.params):
+            target[...] = source
+        if not isinstance(exc, Exception):  # KeyboardInterrupt: params hold a whole state
+            exc.costs = costs[: run.done].copy()
+            raise
+        raise ClusterError(
+            f"the cluster failed in iteration {run.done} ({type(exc).__name__}: {exc}); params hold "
+            f"the state after {run.done} completed iteration(s)",
+            iteration=run.done,
+            costs=costs[: run.done].copy(),
+            kept=run.done,
+        ) from exc
+    for target, source in zip(arrays, run.params):
+        target[...] = source
+    if status != _train.OK:
+        raise _divergence(status, done, run.done, costs, learning_rate)
+
+
+# ---------------------------------------------------------------------------------------
+# The data on the cluster
+# ---------------------------------------------------------------------------------------
+
+
+class Chunks:
+    """Training data persisted on a cluster: one future per chunk of examples, holding
+    (X_c (n_x, m_c), Y_c (n_y, m_c)), validated and converted to the params' dtype once.
+
+    encode, if given, turns a chunk of Y as it arrives (rows: (m_c,) or (m_c, k)) into
+    (n_y, m_c) on the worker; ShallowNetClassifier passes its label binarizer this way.
+    """
+
+    def __init__(self, client, X, Y, *, n_x, n_h, n_y, dtype, out, layout="columns", n_threads=1, encode=None):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
+        rows = layout == "rows"
+        X, Y = _as_dask(X, "X"), _as_dask(Y, "Y")
+        axis = 0 if rows else 1  # the examples' axis of X
+        expected = f"(m, n_x) = (m, {n_x})" if rows else f"(n_x, m) = ({n_x}, m)"
+        if X.ndim != 2 or X.shape[1 - axis] != n_x:
+            raise ValueError(
+                f"X must be a 2-D Dask array of shape {expected} for layout={layout!r} and params['W1'] "
+                f"(n_x = {n_x}); got shape {X.shape}"
+                + ("" if rows or X.ndim != 2 or X.shape[1] != n_x else "; for (m, n_x) data pass layout='rows'")
+            )
+        m = X.shape[axis]
+        if any(math.isnan(c) for c in X.chunks[axis]):
+            raise ValueError("X has chunks of unknown size; call X.compute_chunk_sizes() first")
+        if m == 0:
+            raise ValueError(f"X has no examples: shape {X.shape}")
+        y_axis = 0 if (rows or Y.ndim == 1) else 1
+        if Y.ndim not in (1, 2) or Y.shape[y_axis] != m:
+            raise ValueError(
+                f"Y must have the m = {m} examples of X along axis {y_axis}: (n_y, m) for layout='columns', "
+                f"(m, n_y) or (m,) for layout='rows'; got shape {Y.shape}"
+            )
+        # One block per chunk of examples: features merged, Y cut where X is.
+        X = X.rechunk({1 - axis: -1})
+        Y = Y.rechunk({y_axis: X.chunks[axis]} | ({1 - y_axis: -1} if Y.ndim == 2 else {}))
+        xs = X.to_delayed().ravel()
+        ys = Y.to_delayed().ravel()
+        sizes = np.array(X.chunks[axis], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        load = dask.delayed(_load_chunk, pure=True)
+        parts = [
+            load(x, y, c, int(self.offsets[c]), n_x, n_y, dtype, out, rows, encode)
+            for c, (x, y) in enumerate(zip(xs, ys))
+        ]
+        self.client = client
+        self.futures = client.compute(parts)
+        self.m = int(m)
+        self.sizes = sizes
+        self.n_threads = n_threads
+        self.part_bytes = (n_h * (n_x + 1) + n_y * (n_h + 1)) * dtype.itemsize  # one set of sums
+        distributed.wait(self.futures)
+        for f in self.futures:  # the first bad chunk, in chunk order, raises its error here
+            if f.status == "error":
+                try:
+                    f.result()
+                finally:
+                    self.release()
+
+    def release(self):
+        """Let the workers drop the data."""
+        for f in self.futures:
+            f.release()
+        self.futures = []
+
+    def split(self, batch):
+        """The members of a global batch (int64 indices) by chunk: [(c, local cols)], in
+        chunk order, each in the batch's order; chunks without members left out."""
+        owner = np.searchsorted(self.offsets, batch, side="right") - 1
+        by_chunk = np.argsort(owner, kind="stable")
+        counts = np.bincount(owner, minlength=len(self.sizes))
+        out, start = [], 0
+        for c, k in enumerate(counts):
+            if k:
+                idx = by_chunk[start : start + k]
+                out.append((c, (batch[idx] - self.offsets[c]).astype(np.int64)))
+                start += k
+        return out
+
+    def gradient_sums(self, params_future, code, out, batch=None):
+        """(cost sum, dW1, db1, dW2, db2 sums) over the batch (None: every example)."""
+        members = [(c, None) for c in range(len(self.futures))] if batch is None else self.split(batch)
+        parts = [
+            self.client.submit(_chunk_sums, self.futures[c], params_future, cols, code, out, self.n_threads)
+            for c, cols in members
+        ]
+        return _reduce(self.client, parts, self.part_bytes)
+
+    def local_steps(self, params_future, code, out, learning_rate, k):
+        """(chunks that diverged, Σ m_c·cost_c, Σ m_c·W1_c, ... b2) after k local steps."""
+        parts = [
+            self.client.submit(_chunk_local_steps, f, params_future, code, out, learning_rate, k, self.n_threads)
+            for f in self.futures
+        ]
+        return _reduce(self.client, parts, 2 * self.part_bytes)  # float64 parameters
+
+
+def _as_dask(a, name):
+    if isinstance(a, da.Array):
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
+        return a
+    raise TypeError(
+        f"{name} must be a dask.array.Array (fastshallow.train takes NumPy arrays); got {type(a).__name__}"
+    )
+
+
+# The reduction tree: each node adds FAN_IN consecutive partial sums. Its shape depends
+# only on the number of partial sums, so where it runs cannot change a bit. Where: on the
+# client when all the partial sums together are at most CLIENT_REDUCE_BYTES (gathering
+# them is one round trip; on this 2-core VM a task round trip costs about 10 ms, while a
+# level of tasks on the cluster costs another round trip plus a transfer), else as tasks
+# on the cluster, which keeps the client's traffic to one set of sums for big networks.
+FAN_IN = 8
+CLIENT_REDUCE_BYTES = 32 * 2**20
+
+
+def _tree(parts, add, fan_in=FAN_IN):
+    """Σ parts in a fixed tree: level by level, each run of fan_in consecutive partial sums
+    added left to right by add(*run), a shorter run at the end."""
+    while len(parts) > 1:
+        parts = [
+            parts[i] if i + 1 == len(parts) else add(*parts[i : i + fan_in]) for i in range(0, len(parts), fan_in)
+        ]
+    return parts[0]
+
+
+def _reduce(client, futures, part_bytes):
+    """The sum of the futures' partial sums (tuples of numbers and arrays), gathered."""
+    if len(futures) * part_bytes <= CLIENT_REDUCE_BYTES:
+        return _tree(client.gather(futures), _add)
+    return client.gather(_tree(futures, lambda *run: client.submit(_add, *run)))
+
+
+# Worker-side functions: module-level, so that workers import them rather than unpickle code.
+
+
+def _load_chunk(x, y, c, start, n_x, n_y, dtype, out, rows, encode):
+    """A chunk's (X_c (n_x, m_c), Y_c (n_y, m_c)), checked as fastshallow.train checks."""
+    try:
+        X = check_X(x.T if rows else x, n_x, dtype)
+        if encode is not None:
+            y = encode(y)
+        elif y.ndim == 1:
+            y = y[None, :]
+        elif rows:
+            y = y.T
+        Y = check_Y(np.asarray(y), n_y, X.shape[1], dtype, out)
+    except (ValueError, TypeError) as exc:
+        size = x.shape[0 if rows else 1]
+        raise type(exc)(f"chunk {c} (examples {start} to {start + size - 1}): {exc}") from None
+    return X, Y
+
+
+def _add(first, *rest):
+    """The element-wise sum of tuples of partial sums, added left to right. NumPy's
+    additions are IEEE-exact per element; only their grouping matters, and _tree_sum
+    fixes it."""
+    total = list(first)
+    for part in rest:
+        total = [t + p for t, p in zip(total, part)]
+    return tuple(total)
+
+
+def _chunk_plan(X, params, cols):
+    m = X.shape[1] if cols is None else cols.shape[0]
+    W1, W2 = params[0], params[2]
+    return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, max_threads())
+
+
+def _chunk_sums(data, params, cols, code, out, n_threads):
+    X, Y = data
+    grads = tuple(np.empty_like(a) for a in params)
+    with using_threads(n_threads):
+        cost = _step.gradient_sums(grads, params, X, Y, cols, code, out, _chunk_plan(X, params, cols))
+    return (cost,) + grads
+
+
+def _chunk_local_steps(data, params, code, out, learning_rate, k, n_threads):
+    X, Y = data
+    work = tuple(np.array(a, order="C", copy=True) for a in params)
+    spare = tuple(np.empty_like(a) for a in work)
+    costs = np.empty(k)
+    n_h, n_x = work[0].shape
+    m = X.shape[1]
+    with using_threads(n_threads) as n:
+        serial = n == 1 or n_h * (n_x + work[2].shape[0]) * m < SERIAL_WORK
+        kernel = _train.train_serial if serial else _train.train_parallel
+        _, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, _chunk_plan(X, work, None))
+    final = work if in_work else spare
+    # Weighted by the chunk's size, in float64, so that the average is exact to float64.
+    return (int(status != _train.OK), m * costs[0]) + tuple(m * a.astype(np.float64) for a in final)
+
+
+# ---------------------------------------------------------------------------------------
+# The optimiser's loop, on the client
+# ---------------------------------------------------------------------------------------
+
+
+class Descent:
+    """The state of a distributed descent: the parameters (a tuple, replaced whole after
+    each completed step, so an exception never finds it half-updated), the velocity, and
+    the number of completed steps."""
+
+    def __init__(self, data, params, code, out, learning_rate, *, momentum=0.0, nesterov=False, alpha=0.0, velocity=None):
+        self.data = data
+        self.params = tuple(np.array(a, order="C", copy=True) for a in params)
+        self.velocity = velocity if velocity is not None else tuple(np.zeros_like(a) for a in self.params)
+        self.code, self.out = code, out
+        self.learning_rate, self.momentum, self.nesterov, self.alpha = learning_rate, momentum, nesterov, alpha
+        self.done = 0
+
+    def _broadcast(self):
+        [future] = self.data.client.scatter([self.params], broadcast=True, hash=False)
+        return future
+
+    def steps(self, batches, losses, callback=None):
+        """A deferred run of one update per batch; losses[i] gets batch i's loss (with the L2
+        penalty) before its update. Returns a callable giving (steps completed, status)."""
+
+        def run():
+            previous = self.params, self.velocity
+            for i, batch in enumerate(batches):
+                future = self._broadcast()
+                cost, *sums = self.data.gradient_sums(future, self.code, self.out, batch)
+                future.release()
+                b = self.data.m if batch is None else batch.shape[0]
+                loss = cost / b
+                if self.alpha > 0:
+                    W1, W2 = self.params[0], self.params[2]
+                    loss += 0.5 * self.alpha * (_sgd.sum_of_squares(W1) + _sgd.sum_of_squares(W2)) / b
+                losses[i] = loss
+                if not np.isfinite(loss):
+                    if i > 0:  # the last state whose parameters and cost were both finite
+                        self.params, self.velocity = previous
+                        self.done -= 1
+                    return i, _train.COST_NOT_FINITE
+                params = tuple(a.copy() for a in self.params)
+                velocity = tuple(a.copy() for a in self.velocity)
+                if not _sgd.descend(params, velocity, tuple(sums), b, self.learning_rate, self.momentum, self.nesterov, self.alpha):
+                    return i, _train.UPDATE_NOT_FINITE
+                previous = self.params, self.velocity
+                self.params, self.velocity, self.done = params, velocity, self.done + 1
+                if callback is not None:
+                    callback(i, loss)
+            return len(losses), _train.OK
+
+        return run
+
+    def local_rounds(self, k, costs, callback=None):
+        """A deferred run of len(costs) rounds of k local steps with averaging."""
+
+        def run():
+            m = self.data.m
+            dtype = self.params[0].dtype
+            previous = self.params
+            for r in range(costs.shape[0]):
+                future = self._broadcast()
+                failed, cost, *weighted = self.data.local_steps(future, self.code, self.out, self.learning_rate, k)
+                future.release()
+                costs[r] = cost / m
+                if not np.isfinite(costs[r]):
+                    if r > 0:  # as in steps: the last state with finite parameters and cost
+                        self.params, self.done = previous, self.done - 1
+                    return r, _train.COST_NOT_FINITE
+                params = tuple((w / m).astype(dtype) for w in weighted)
+                if failed or not all(np.isfinite(a).all() for a in params):
+                    return r, _train.UPDATE_NOT_FINITE
+                previous = self.params
+                self.params, self.done = params, self.done + 1
+                if callback is not None:
+                    callback(r, costs[r])
+            return costs.shape[0], _train.OK
+
+        return run

@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from ._progress import Progress
+
 EXIT_DATA = 1
 EXIT_USAGE = 2
 
@@ -188,35 +190,6 @@ class _StopOnInterrupt:
         return False
 
 
-class _Progress:
-    """tqdm when available, else a plain line every few seconds (or nothing, quiet)."""
-
-    def __init__(self, total, unit, quiet):
-        self.quiet, self.total, self.done, self.last = quiet, total, 0, 0.0
-        self.bar = None
-        if not quiet:
-            try:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
-            except ImportError:
-                pass
-
-    def update(self, n, **stats):
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            self.bar.set_postfix(stats, refresh=False)
-        elif not self.quiet and (time.perf_counter() - self.last > 2 or self.done >= self.total):
-            self.last = time.perf_counter()
-            parts = ", ".join(f"{k} {v}" for k, v in stats.items())
-            print(f"  {self.done}/{self.total}: {parts}", file=sys.stderr)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_train(args):
     import fastshallow as fs
     from fastshallow.model_file import Model, save_model
@@ -269,7 +242,14 @@ def cmd_train(args):
     stall = 0
     mini = args.epochs is not None
     total = args.epochs if mini else args.iters
-    progress = _Progress(total, "epoch" if mini else "it", args.quiet)
+    progress = Progress(
+        total,
+        "epoch" if mini else "it",
+        enabled=not args.quiet,
+        line=lambda done, total, stats: f"  {done}/{total}: " + ", ".join(f"{k} {v}" for k, v in stats.items()),
+        stream=sys.stderr,
+        every=2.0,
+    )
     t_train = time.perf_counter()
     done = 0
     block = 10

@@ -16,6 +16,7 @@ The optimiser is kernels/sgd.py, which documents the equations.
 """
 
 import warnings
+from functools import partial
 
 import numpy as np
 from scipy.special import log_expit, log_softmax
@@ -29,6 +30,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import DivergenceError, _check_memory
+from ._progress import Progress
 from ._threads import max_threads, using_threads
 from ._validation import PARAM_NAMES, check_X, finite_real, float_dtype, positive_int
 from .kernels import loss as _loss
@@ -167,6 +169,23 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, incremental=True, classes=classes)
 
     def _fit(self, X, y, *, incremental, classes=None):
+        prepare = self._prepare_dask if _is_dask(X) or _is_dask(y) else self._prepare
+        saved = self.__dict__.copy()
+        try:
+            settings, epoch, m, score, release = prepare(X, y, incremental, classes)
+        except BaseException:
+            # Bad input loses nothing: a fitted model stays as it was.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        try:
+            return self._epochs(epoch, m, score, incremental, settings)
+        finally:
+            release()
+
+    def _prepare(self, X, y, incremental, classes):
+        """Check NumPy-like input and make the model ready to train on it. Returns
+        (settings, epoch, m, score, release) for _epochs: see there."""
         settings = self._settings()
         dtype = settings["dtype"]
         fresh = not hasattr(self, "_params") or not (incremental or self.warm_start)
@@ -174,56 +193,162 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        XT = _examples_as_columns(X, X.shape[1], dtype)
         if fresh:
             self._start(y, X.shape[1], classes, settings, incremental)
         else:
             self._check_targets(y, classes)
-        XT = _examples_as_columns(X, self.n_features_in_, dtype)
         Y = np.ascontiguousarray(self._label_binarizer.transform(y).T, dtype=dtype)  # (n_y, m)
         train_idx, val_idx = self._split(y, incremental, settings)
+
+        def epoch():
+            return self._epoch(XT, Y, train_idx, settings)
+
+        def score():
+            return accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
+
+        return settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None
+
+    def _epochs(self, epoch, m, score, incremental, settings):
+        """Run epoch() (which trains one epoch on m examples and returns its mean loss) until
+        converged or max_iter, or once for partial_fit; score() is the validation accuracy
+        with early stopping, else None. Returns self."""
         if not incremental:
             # Every fit is a new run of the optimiser from the current weights (MLPClassifier
             # does the same under warm_start); partial_fit calls continue one run.
             for v in self._velocity.values():
                 v[...] = 0
             self._no_improvement_count = 0
-            if val_idx is not None:
+            if score is not None:
                 self.validation_scores_ = getattr(self, "validation_scores_", [])
                 self.best_validation_score_ = -np.inf
                 self._best_params = {k: v.copy() for k, v in self._params.items()}
         epochs = 1 if incremental else settings["max_iter"]
-        progress = _Progress(self.verbose, epochs)
+        progress = Progress(epochs, "epoch", enabled=self.verbose, desc="ShallowNetClassifier", line=partial(_epoch_line, self.n_iter_))
         converged = False
         try:
             for _ in range(epochs):
-                loss = self._epoch(XT, Y, train_idx, settings)
+                loss = epoch()
                 self.n_iter_ += 1
-                self.t_ += train_idx.shape[0]
+                self.t_ += m
                 self.loss_ = loss
                 self.loss_curve_.append(loss)
-                score = None
-                if val_idx is not None:
-                    score = accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
-                    self.validation_scores_.append(score)
-                progress.update(self.n_iter_, loss, score)
-                if self._no_improvement(loss, score, settings["tol"]) and not incremental:
+                accuracy = None
+                if score is not None:
+                    accuracy = score()
+                    self.validation_scores_.append(accuracy)
+                progress.update(1, loss=f"{loss:.6g}", **({} if accuracy is None else {"val": f"{accuracy:.4f}"}))
+                if self._no_improvement(loss, accuracy, settings["tol"]) and not incremental:
                     converged = True
                     break
         finally:
             progress.close()
-        if val_idx is not None:
+        if score is not None:
             self._params = self._best_params  # the best epoch's, as MLPClassifier keeps
             del self._best_params
         if not incremental and not converged:
             warnings.warn(
                 f"ShallowNetClassifier: reached max_iter = {settings['max_iter']} epochs without "
-                f"converging (the {'validation score' if val_idx is not None else 'loss'} still "
+                f"converging (the {'validation score' if score is not None else 'loss'} still "
                 f"improved by more than tol = {settings['tol']} within n_iter_no_change = "
                 f"{settings['n_iter_no_change']} epochs); raise max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
+
+    def _prepare_dask(self, X, y, incremental, classes):
+        """_prepare for Dask arrays: the data is checked and persisted on the cluster
+        (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
+        import dask.array as da
+
+        from . import distributed as fsd
+
+        settings = self._settings()
+        if self.early_stopping:
+            raise ValueError(
+                "early_stopping is not supported with Dask arrays: hold out a validation set and "
+                "use partial_fit, or fit on NumPy data"
+            )
+        if not _is_dask(X) or not _is_dask(y):
+            raise TypeError(
+                f"X and y must both be Dask arrays, or neither; got {type(X).__name__} and {type(y).__name__}"
+            )
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        fresh = not hasattr(self, "_params") or not (incremental or self.warm_start)
+        if not fresh and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but ShallowNetClassifier is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        # The labels, without bringing y to the client: its distinct values, or for an
+        # indicator matrix its first rows (every chunk's values are checked where it is
+        # binarised, on its worker).
+        labels = y[:1000].compute() if y.ndim == 2 else np.unique(da.unique(y).compute())
+        check_classification_targets(labels)
+        if fresh:
+            self._start(labels, X.shape[1], classes, settings, incremental)
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            self._check_targets(labels, classes)
+        n_h, n_x = self._params["W1"].shape
+        data = fsd.Chunks(
+            fsd._client(None),
+            X,
+            y,
+            n_x=n_x,
+            n_h=n_h,
+            n_y=self._params["W2"].shape[0],
+            dtype=settings["dtype"],
+            out=self._output,
+            layout="rows",
+            n_threads=settings["n_threads"] or 1,
+            encode=partial(_binarize, self._label_binarizer),
+        )
+        return settings, partial(self._dask_epoch, data, settings), data.m, None, data.release
+
+    def _dask_epoch(self, data, settings):
+        """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
+        _epoch, so the two paths take the same steps, up to the rounding of the sums."""
+        from . import distributed as fsd
+
+        m = data.m
+        batch = m if settings["batch_size"] is None else min(settings["batch_size"], m)
+        order = None if settings["batch_size"] is None else self._rng.permutation(m)
+        batches = [None] if order is None else [order[k : k + batch] for k in range(0, m, batch)]
+        run = fsd.Descent(
+            data,
+            tuple(self._params[k] for k in PARAM_NAMES),
+            settings["code"],
+            self._output,
+            settings["learning_rate"],
+            momentum=settings["momentum"],
+            nesterov=bool(self.nesterovs_momentum),
+            alpha=settings["alpha"],
+            velocity=tuple(self._velocity[k] for k in PARAM_NAMES),
+        )
+        losses = np.empty(len(batches))
+        try:
+            done, status = run.steps(batches, losses)()
+        except Exception as exc:
+            raise fsd.ClusterError(
+                f"the cluster failed in epoch {self.n_iter_ + 1} ({type(exc).__name__}: {exc}); the "
+                f"model keeps its state after epoch {self.n_iter_}",
+                iteration=self.n_iter_,
+                costs=np.asarray(self.loss_curve_, dtype=np.float64),
+                kept=self.n_iter_,
+            ) from exc
+        if status != OK:
+            _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
+        self._params = dict(zip(PARAM_NAMES, run.params))
+        self._velocity = dict(zip(PARAM_NAMES, run.velocity))
+        sizes = np.array([m if b is None else b.shape[0] for b in batches], dtype=np.float64)
+        return float(losses @ sizes / m)
 
     def _settings(self):
         """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
@@ -350,15 +475,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if status != OK:
             for target, saved in zip(params + velocity, before):
                 target[...] = saved
-            what = "the loss was not finite" if status == COST_NOT_FINITE else "an update was not finite"
-            raise DivergenceError(
-                f"training diverged in epoch {self.n_iter_ + 1}, batch {done}: {what}. The model "
-                f"keeps its state from before that epoch. Try a smaller learning_rate (was "
-                f"{settings['learning_rate']}) or standardise X.",
-                iteration=self.n_iter_,
-                costs=np.asarray(self.loss_curve_, dtype=np.float64),
-                kept=self.n_iter_,
-            )
+            _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
         sizes = np.full(n_batches, batch, dtype=np.float64)
         sizes[-1] = m - batch * (n_batches - 1)
         return float(losses @ sizes / m)
@@ -447,6 +564,30 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         return log_expit(Z)
 
 
+def _is_dask(a):
+    """True for a Dask collection; tested by module so that dask is never imported here."""
+    return type(a).__module__.split(".")[0] == "dask"
+
+
+def _binarize(label_binarizer, y):
+    """Labels (m_c,) or an indicator matrix (m_c, k) -> targets (n_y, m_c); run on workers."""
+    return label_binarizer.transform(y).T
+
+
+def _diverged(epochs, batch, status, settings, loss_curve):
+    """Raise DivergenceError for batch `batch` of epoch epochs + 1; the model is back at
+    its state after `epochs` epochs."""
+    what = "the loss was not finite" if status == COST_NOT_FINITE else "an update was not finite"
+    raise DivergenceError(
+        f"training diverged in epoch {epochs + 1}, batch {batch}: {what}. The model keeps its "
+        f"state from before that epoch. Try a smaller learning_rate (was "
+        f"{settings['learning_rate']}) or standardise X.",
+        iteration=epochs,
+        costs=np.asarray(loss_curve, dtype=np.float64),
+        kept=epochs,
+    )
+
+
 def _examples_as_columns(X, n_x, dtype):
     """X (m, n_x) -> (n_x, m) for the kernels: a view when X is C- or F-ordered, otherwise a
     copy (a strided view would make every tile load a gather)."""
@@ -469,29 +610,8 @@ def _initial_params(n_x, n_h, n_y, activation, rng, dtype):
     return params
 
 
-class _Progress:
-    """verbose's report: a tqdm bar when tqdm is installed, else a line per epoch."""
-
-    def __init__(self, verbose, total):
-        self.verbose = bool(verbose)
-        self.bar = None
-        if self.verbose:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                return
-            self.bar = tqdm(total=total, unit="epoch", desc="ShallowNetClassifier")
-
-    def update(self, epoch, loss, score):
-        if not self.verbose:
-            return
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.6g}", **({} if score is None else {"val": f"{score:.4f}"}))
-        else:
-            extra = "" if score is None else f", validation accuracy = {score:.6f}"
-            print(f"Epoch {epoch}, loss = {loss:.8f}{extra}")
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+def _epoch_line(before, done, total, stats):
+    """verbose's line without tqdm, in MLPClassifier's manner; `before` epochs were run by
+    earlier calls."""
+    extra = f", validation accuracy = {stats['val']}" if "val" in stats else ""
+    return f"Epoch {before + done}, loss = {stats['loss']}{extra}"

@@ -2,6 +2,7 @@
 MLPClassifier's equations; targets; reproducibility; the scikit-learn workflow around it."""
 
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -225,6 +226,28 @@ def test_divergence_raises_and_keeps_the_state_before_the_epoch():
 
 
 @pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda X, y: (X * 1e17, y), "standardise X"),  # fastshallow's own check of X
+        (lambda X, y: (X, np.zeros_like(y)), "only one class"),  # found while starting afresh
+        (lambda X, y: (np.where(X > 2, np.inf, X), y), "infinity"),  # scikit-learn's check
+    ],
+)
+def test_a_fitted_model_survives_bad_data_unchanged(bad, message):
+    X, y = binary_data()
+    clf = quiet_fit(ShallowNetClassifier(max_iter=2, random_state=0), X, y)
+    state = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in clf.__dict__.items()}
+    params = {k: v.copy() for k, v in clf._params.items()}
+    with pytest.raises(ValueError, match=message):
+        clf.fit(*bad(X, y))
+    assert clf.__dict__.keys() == state.keys()
+    assert clf.n_iter_ == 2 and clf.n_features_in_ == X.shape[1]
+    for k, v in params.items():
+        np.testing.assert_array_equal(clf._params[k], v)
+    np.testing.assert_array_equal(clf.predict(X), quiet_fit(ShallowNetClassifier(max_iter=2, random_state=0), X, y).predict(X))
+
+
+@pytest.mark.parametrize(
     "setting, message",
     [
         (dict(activation="softplus"), "activation must be one of"),
@@ -246,6 +269,17 @@ def test_verbose_reports_every_epoch(capsys):
     quiet_fit(ShallowNetClassifier(max_iter=3, verbose=True, random_state=0), X, y)
     out = capsys.readouterr()
     assert "3/3" in out.err or "Epoch 3, loss" in out.out
+
+
+def test_verbose_without_tqdm_prints_a_line_per_epoch_counting_on(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    X, y = binary_data()
+    clf = quiet_fit(ShallowNetClassifier(max_iter=2, verbose=True, random_state=0), X, y)
+    clf.partial_fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
+    assert lines[-1].endswith(f"loss = {clf.loss_:.6g}")
 
 
 def test_grid_search_in_two_processes_matches_one_process():

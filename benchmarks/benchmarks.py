@@ -291,3 +291,53 @@ class Estimator:
         for _ in range(self.EPOCHS):
             order = rng.permutation(X.shape[1])
             reference.sgd_epoch(params, velocity, X, self.Y, order, 200, 0.01, 0.9, True, 1e-4, "relu", self.output)
+
+
+class Distributed:
+    """fastshallow.distributed.train on a LocalCluster of 2 worker processes (1 thread
+    each) beside fastshallow.train in this process, at the mnist network on 20,000
+    examples in chunks of 5,000, and the per-iteration cost of the cluster on a problem
+    whose arithmetic is negligible (2 chunks of 64 examples). The data is persisted on the
+    workers before timing; each timed call also validates and persists its chunks once.
+    The full-size run (m = 200,000, a memory-limited run): benchmarks/dask_scaling.py."""
+
+    timeout = 600
+    ITERATIONS = 3
+
+    def setup(self):
+        from distributed import Client, LocalCluster
+
+        from fastshallow import distributed as fsd
+
+        self.fsd = fsd
+        self.cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=40
+        )
+        self.client = Client(self.cluster)
+        from .dask_scaling import dataset
+
+        self.Xd, self.Yd = (a.persist() for a in dataset(20_000, chunk=5_000))  # made on the workers
+        self.X, self.Y = self.Xd.compute(), self.Yd.compute()
+        self.tiny = (self.Xd[:, :128].rechunk((784, 64)).persist(), self.Yd[:, :128].rechunk((10, 64)).persist())
+        self.params = fs.init_params(784, 128, 10, seed=0)
+        self._cluster(self.Xd, self.Yd, 1)  # compile on the workers, or load from the cache
+        fs.train(self._copy(), self.X, self.Y, num_iterations=1)
+
+    def teardown(self):
+        self.client.close()
+        self.cluster.close()
+
+    def _copy(self):
+        return {k: v.copy() for k, v in self.params.items()}
+
+    def _cluster(self, X, Y, iterations):
+        self.fsd.train(self._copy(), X, Y, learning_rate=0.1, num_iterations=iterations, client=self.client)
+
+    def time_train_cluster(self):
+        self._cluster(self.Xd, self.Yd, self.ITERATIONS)
+
+    def time_train_single_process(self):
+        fs.train(self._copy(), self.X, self.Y, learning_rate=0.1, num_iterations=self.ITERATIONS)
+
+    def time_train_cluster_overhead(self):
+        self._cluster(*self.tiny, self.ITERATIONS)

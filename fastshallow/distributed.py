@@ -195,6 +195,8 @@ def _finish(run, outcome, arrays, costs, learning_rate):
     except BaseException as exc:
         for target, source in zip(arrays, run.params):
             target[...] = source
+        if isinstance(exc, _CallbackError):  # the caller's own error, as it was raised
+            raise exc.__cause__ from None
         if not isinstance(exc, Exception):  # KeyboardInterrupt: params hold a whole state
             exc.costs = costs[: run.done].copy()
             raise
@@ -332,7 +334,7 @@ FAN_IN = 8
 CLIENT_REDUCE_BYTES = 32 * 2**20
 
 
-def _tree(parts, add, fan_in=FAN_IN):
+def _tree(parts, add, fan_in):
     """Σ parts in a fixed tree: level by level, each run of fan_in consecutive partial sums
     added left to right by add(*run), a shorter run at the end."""
     while len(parts) > 1:
@@ -345,8 +347,8 @@ def _tree(parts, add, fan_in=FAN_IN):
 def _reduce(client, futures, part_bytes):
     """The sum of the futures' partial sums (tuples of numbers and arrays), gathered."""
     if len(futures) * part_bytes <= CLIENT_REDUCE_BYTES:
-        return _tree(client.gather(futures), _add)
-    return client.gather(_tree(futures, lambda *run: client.submit(_add, *run)))
+        return _tree(client.gather(futures), _add, FAN_IN)
+    return client.gather(_tree(futures, lambda *run: client.submit(_add, *run), FAN_IN))
 
 
 # Worker-side functions: module-level, so that workers import them rather than unpickle code.
@@ -414,6 +416,19 @@ def _chunk_local_steps(data, params, code, out, learning_rate, k, n_threads):
 # ---------------------------------------------------------------------------------------
 
 
+class _CallbackError(Exception):
+    """Carries an exception raised by the caller's callback past the handling of the
+    cluster's failures; its __cause__ is the original."""
+
+
+def _report(callback, iteration, cost):
+    if callback is not None:
+        try:
+            callback(iteration, cost)
+        except Exception as exc:
+            raise _CallbackError from exc
+
+
 class Descent:
     """The state of a distributed descent: the parameters (a tuple, replaced whole after
     each completed step, so an exception never finds it half-updated), the velocity, and
@@ -458,8 +473,7 @@ class Descent:
                     return i, _train.UPDATE_NOT_FINITE
                 previous = self.params, self.velocity
                 self.params, self.velocity, self.done = params, velocity, self.done + 1
-                if callback is not None:
-                    callback(i, loss)
+                _report(callback, i, loss)
             return len(losses), _train.OK
 
         return run
@@ -485,8 +499,7 @@ class Descent:
                     return r, _train.UPDATE_NOT_FINITE
                 previous = self.params
                 self.params, self.done = params, self.done + 1
-                if callback is not None:
-                    callback(r, costs[r])
+                _report(callback, r, costs[r])
             return costs.shape[0], _train.OK
 
         return run

@@ -165,6 +165,36 @@ def test_callback_sees_every_iteration(client):
     assert seen == list(enumerate(costs))
 
 
+@pytest.mark.parametrize("fan_in", [2, 8])
+def test_the_reduction_gives_the_same_bits_on_the_client_and_on_the_workers(client, monkeypatch, fan_in):
+    params, X, Y = problem()
+    Xd, Yd = da.from_array(X, chunks=(12, 180)), da.from_array(Y, chunks=(1, 180))  # 12 chunks
+    monkeypatch.setattr(fsd, "FAN_IN", fan_in)
+    results = []
+    for limit in (fsd.CLIENT_REDUCE_BYTES, 0):  # 0: every addition is a task on the cluster
+        monkeypatch.setattr(fsd, "CLIENT_REDUCE_BYTES", limit)
+        p = copy(params)
+        results.append((p, fsd.train(p, Xd, Yd, learning_rate=0.5, num_iterations=4)))
+    assert np.array_equal(results[0][1], results[1][1])
+    assert_params_equal(results[0][0], results[1][0])
+
+
+def test_an_error_in_the_callback_propagates_as_itself_with_params_kept(client):
+    params, X, Y = problem(m=600)
+    Xd, Yd = da.from_array(X, chunks=(12, 250)), da.from_array(Y, chunks=(1, 250))
+    start = copy(params)
+
+    def stop_after_two(i, cost):
+        if i == 1:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough") as err:
+        fsd.train(params, Xd, Yd, learning_rate=0.5, num_iterations=5, callback=stop_after_two)
+    assert not isinstance(err.value, fsd.ClusterError)
+    fsd.train(start, Xd, Yd, learning_rate=0.5, num_iterations=2)
+    assert_params_equal(params, start)
+
+
 # -- errors: raised before any update, params untouched -----------------------------------
 
 

@@ -536,18 +536,45 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     def _predict_columns(self, XT, cols):
         return self._labels_from_logits(self._outputs(XT, cols, _loss.IDENTITY))
 
+    def _per_block(self, X, method):
+        """method (a prediction method's name) on each block of rows of the Dask array X,
+        as a lazy Dask array: the model goes to the workers, the data stays there."""
+        check_is_fitted(self)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) = (n_samples, {self.n_features_in_})")
+        n_y = self._params["W2"].shape[0]
+        y_type = self._label_binarizer.y_type_
+        if method == "predict":
+            columns = n_y if y_type == "multilabel-indicator" else None
+            dtype = np.dtype(int) if y_type == "multilabel-indicator" else self.classes_.dtype
+        else:
+            two = 2 if method != "decision_function" else None  # binary: [1 - p, p], or one logit
+            columns = two if y_type == "binary" else n_y
+            dtype = self._params["W1"].dtype
+        X = X.rechunk({1: -1})
+        if columns is None:
+            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
+        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
+
     def decision_function(self, X):
         """The logits: shape (n_samples,) for binary targets, else (n_samples, n_y)."""
+        if _is_dask(X):
+            return self._per_block(X, "decision_function")
         Z = self._outputs(self._columns(X), None, _loss.IDENTITY)
         return Z[:, 0] if self._label_binarizer.y_type_ == "binary" else Z
 
     def predict(self, X):
-        """Class labels (n_samples,), or a 0/1 indicator matrix for multilabel targets."""
+        """Class labels (n_samples,), or a 0/1 indicator matrix for multilabel targets.
+        Prediction methods take Dask arrays too, and return lazy Dask arrays."""
+        if _is_dask(X):
+            return self._per_block(X, "predict")
         return self._predict_columns(self._columns(X), None)
 
     def predict_proba(self, X):
         """Probabilities (n_samples, n_classes): softmax, or sigmoid per label, or
         [1 - p, p] for binary targets."""
+        if _is_dask(X):
+            return self._per_block(X, "predict_proba")
         A = self._outputs(self._columns(X), None, self._output)
         if self._label_binarizer.y_type_ == "binary":
             return np.hstack([1 - A, A])
@@ -556,6 +583,8 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     def predict_log_proba(self, X):
         """log of predict_proba, computed from the logits so that it stays finite where a
         probability rounds to 0."""
+        if _is_dask(X):
+            return self._per_block(X, "predict_log_proba")
         Z = self.decision_function(X)
         if self._label_binarizer.y_type_ == "binary":
             return np.column_stack([log_expit(-Z), log_expit(Z)])
@@ -567,6 +596,11 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
 def _is_dask(a):
     """True for a Dask collection; tested by module so that dask is never imported here."""
     return type(a).__module__.split(".")[0] == "dask"
+
+
+def _call(block, model, method):
+    """model.method(block), for Dask's map_blocks."""
+    return getattr(model, method)(block)
 
 
 def _binarize(label_binarizer, y):

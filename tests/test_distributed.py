@@ -331,6 +331,30 @@ def test_estimator_fit_on_dask_matches_numpy(client, batch_size, n_classes):
     for p, q in zip(b.coefs_ + b.intercepts_, a.coefs_ + a.intercepts_):
         np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(b.predict(X), a.predict(X))
+    # Prediction on Dask arrays: lazy, block by block on the workers, equal to NumPy's.
+    Xd = da.from_array(X, chunks=(600, 5))
+    for method in ("predict", "predict_proba", "predict_log_proba", "decision_function"):
+        lazy = getattr(b, method)(Xd)
+        assert isinstance(lazy, da.Array), method
+        expected = getattr(b, method)(X)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype, method
+        np.testing.assert_array_equal(lazy.compute(), expected, err_msg=method)
+
+
+def test_estimator_fit_on_dask_multilabel_matches_numpy(client):
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(900, 8, n_classes=3, random_state=0)
+    kwargs = {"n_hidden": 8, "max_iter": 3, "random_state": 0, "batch_size": 200, "tol": 0.0}
+    with pytest.warns(Warning):
+        a = fs.ShallowNetClassifier(**kwargs).fit(X, Y)
+    with pytest.warns(Warning):
+        b = fs.ShallowNetClassifier(**kwargs).fit(da.from_array(X, chunks=(250, 8)), da.from_array(Y, chunks=(250, 2)))
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-10)
+    lazy = b.predict(da.from_array(X, chunks=(250, 8)))
+    assert lazy.shape == (900, 3)
+    np.testing.assert_array_equal(lazy.compute(), a.predict(X))
 
 
 def test_estimator_dask_errors(client):

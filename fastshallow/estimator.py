@@ -81,6 +81,8 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     n_threads : int or None, default=None
         The most threads to use; None, or a number above the threads available
         (NUMBA_NUM_THREADS, which joblib lowers in its worker processes), means all.
+        With Dask arrays: the threads of each chunk task on the workers, None meaning 1
+        (Dask runs one task per worker thread).
     dtype : "float64" or "float32", default="float64"
         The precision of the parameters and of all arithmetic.
     warm_start : bool, default=False

@@ -32,7 +32,7 @@ from ._version import __version__
 from .kernels import plan as _plan
 from .kernels import step as _step
 from .kernels import train as _train
-from .kernels._config import SERIAL_WORK
+from .kernels._config import SERIAL_WORK, param_count
 
 select_threading_layer()  # before anything launches a parallel kernel; see _threads.py
 
@@ -177,7 +177,7 @@ def _check_memory(plan, n_x, n_h, n_y, m, dtype, update):
     copies (work, spare and gradients when training), one gradient slab per chunk, the tile
     scratch of each slot, and the (n_y, m) output."""
     n_chunks, tile, n_slots = plan
-    n_params = n_h * (n_x + 1) + n_y * (n_h + 1)
+    n_params = param_count(n_x, n_h, n_y)
     per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
     values = (3 if update else 2) * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
     check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}")
@@ -259,12 +259,9 @@ def train(
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs
-    n_h, n_x = work[0].shape
-    n_y, m = Y.shape
     with deferred_interrupt() as ctrl_c:
         with using_threads(n_threads) as n:
-            serial = n == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK
-            kernel = _train.train_serial if serial else _train.train_parallel
+            kernel = _train_kernel(n, work, X.shape[1])
             done, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, plan)
         final = work if in_work else spare
         for target, source in zip(arrays, final):
@@ -281,6 +278,15 @@ def train(
         kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
         raise _divergence(status, done, kept, costs, learning_rate)
     return costs
+
+
+def _train_kernel(n_threads, params, m):
+    """train's compiled loop for params on m examples with n_threads threads: serial on one
+    thread, or below SERIAL_WORK multiply-adds per pass, where launching a parallel region
+    costs more than a step; else parallel. Both give identical bits."""
+    n_h, n_x = params[0].shape
+    serial = n_threads == 1 or n_h * (n_x + params[2].shape[0]) * m < SERIAL_WORK
+    return _train.train_serial if serial else _train.train_parallel
 
 
 def _divergence(status, done, kept, costs, learning_rate):

@@ -37,7 +37,7 @@ except ImportError as exc:  # an optional extra
         "fastshallow.distributed needs Dask: pip install 'fastshallow[dask]' (dask[array] and distributed)"
     ) from exc
 
-from . import _divergence
+from . import _divergence, _train_kernel
 from ._threads import max_threads, using_threads
 from ._validation import (
     activation_code,
@@ -52,7 +52,7 @@ from .kernels import plan as _plan
 from .kernels import sgd as _sgd
 from .kernels import step as _step
 from .kernels import train as _train
-from .kernels._config import SERIAL_WORK
+from .kernels._config import param_count
 
 __all__ = ["ClusterError", "train"]
 
@@ -189,17 +189,13 @@ def _batches(m, batch_size, n_steps, seed):
 
 
 def _finish(run, outcome, arrays, costs, learning_rate):
-    """Copy the run's state into the caller's arrays, whatever happened; raise what must be."""
+    """Run outcome(); copy the run's state into the caller's arrays, whatever happened
+    (the state is always a whole one, see Descent); raise what must be raised."""
     try:
         done, status = outcome()
-    except BaseException as exc:
-        for target, source in zip(arrays, run.params):
-            target[...] = source
-        if isinstance(exc, _CallbackError):  # the caller's own error, as it was raised
-            raise exc.__cause__ from None
-        if not isinstance(exc, Exception):  # KeyboardInterrupt: params hold a whole state
-            exc.costs = costs[: run.done].copy()
-            raise
+    except _CallbackError as exc:  # the caller's own error, as it was raised
+        raise exc.__cause__ from None
+    except Exception as exc:
         raise ClusterError(
             f"the cluster failed in iteration {run.done} ({type(exc).__name__}: {exc}); params hold "
             f"the state after {run.done} completed iteration(s)",
@@ -207,8 +203,12 @@ def _finish(run, outcome, arrays, costs, learning_rate):
             costs=costs[: run.done].copy(),
             kept=run.done,
         ) from exc
-    for target, source in zip(arrays, run.params):
-        target[...] = source
+    except BaseException as exc:  # KeyboardInterrupt
+        exc.costs = costs[: run.done].copy()
+        raise
+    finally:
+        for target, source in zip(arrays, run.params):
+            target[...] = source
     if status != _train.OK:
         raise _divergence(status, done, run.done, costs, learning_rate)
 
@@ -267,7 +267,7 @@ class Chunks:
         self.m = int(m)
         self.sizes = sizes
         self.n_threads = n_threads
-        self.part_bytes = (n_h * (n_x + 1) + n_y * (n_h + 1)) * dtype.itemsize  # one set of sums
+        self.part_bytes = param_count(n_x, n_h, n_y) * dtype.itemsize  # one set of sums
         distributed.wait(self.futures)
         for f in self.futures:  # the first bad chunk, in chunk order, raises its error here
             if f.status == "error":
@@ -400,11 +400,9 @@ def _chunk_local_steps(data, params, code, out, learning_rate, k, n_threads):
     work = tuple(np.array(a, order="C", copy=True) for a in params)
     spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(k)
-    n_h, n_x = work[0].shape
     m = X.shape[1]
     with using_threads(n_threads) as n:
-        serial = n == 1 or n_h * (n_x + work[2].shape[0]) * m < SERIAL_WORK
-        kernel = _train.train_serial if serial else _train.train_parallel
+        kernel = _train_kernel(n, work, m)
         _, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, _chunk_plan(X, work, None))
     final = work if in_work else spare
     # Weighted by the chunk's size, in float64, so that the average is exact to float64.
@@ -459,8 +457,7 @@ class Descent:
                 b = self.data.m if batch is None else batch.shape[0]
                 loss = cost / b
                 if self.alpha > 0:
-                    W1, W2 = self.params[0], self.params[2]
-                    loss += 0.5 * self.alpha * (_sgd.sum_of_squares(W1) + _sgd.sum_of_squares(W2)) / b
+                    loss += _sgd.l2_penalty(self.params[0], self.params[2], self.alpha, b)
                 losses[i] = loss
                 if not np.isfinite(loss):
                     if i > 0:  # the last state whose parameters and cost were both finite

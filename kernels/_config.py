@@ -58,6 +58,11 @@ def tile_width(n_x, n_h, n_y, itemsize):
     return max(MIN_TILE, min(MAX_TILE, t))
 
 
+def param_count(n_x, n_h, n_y):
+    """The network's parameters: W1 and b1, W2 and b2 (one gradient slab holds as many)."""
+    return n_h * (n_x + 1) + n_y * (n_h + 1)
+
+
 def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     """(n_chunks, tile, n_slots) for a problem.
 
@@ -73,8 +78,7 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     """
     tile = tile_width(n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
-    n_params = n_h * (n_x + 1) + n_y * (n_h + 1)
-    by_budget = SLAB_BUDGET // (n_params * itemsize)
+    by_budget = SLAB_BUDGET // (param_count(n_x, n_h, n_y) * itemsize)
     limit = max(1, min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, by_budget))
     c = 1
     while c * 2 <= limit:

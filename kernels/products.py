@@ -184,6 +184,16 @@ def row_sums_add(s, A):
 
 
 @jit
+def divide(G, m):
+    """G /= m in place, sums into means. Shapes: G (r, k)."""
+    wide_vectors()
+    for i in range(G.shape[0]):
+        g = G[i]
+        for j in range(g.shape[0]):
+            g[j] /= m
+
+
+@jit
 def _fill_bias(Z, b):
     for i in range(Z.shape[0]):
         Z[i, :] = b[i, 0]

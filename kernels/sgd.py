@@ -23,6 +23,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, wide_vectors
+from .products import divide
 from .step import accumulate_gradients, gradient_slabs, workspace
 from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
 
@@ -66,15 +67,18 @@ def sgd_row(P, V, G, i, lr, momentum, decay, nesterov):
 
 
 @jit
+def l2_penalty(W1, W2, alpha, b):
+    """The L2 term of a batch of b examples' loss, alpha/(2b)·(ΣW1² + ΣW2²), in float64."""
+    return 0.5 * alpha * (sum_of_squares(W1) + sum_of_squares(W2)) / b
+
+
+@jit
 def descend_array(P, V, S, b, lr, momentum, decay, nesterov):
     """P, V updated in place from S, the gradient's sums over b examples (overwritten with
     their mean S / b). Returns True if every new parameter is finite. Shapes: P, V, S (r, k)."""
-    wide_vectors()
+    divide(S, b)  # as step.reduce_row divides, so a sum assembled elsewhere rounds the same
     ok = True
     for i in range(S.shape[0]):
-        s = S[i]
-        for k in range(s.shape[0]):
-            s[k] /= b  # as step.reduce_row divides, so a sum assembled elsewhere rounds the same
         ok &= sgd_row(P, V, S, i, lr, momentum, decay, nesterov)
     return ok
 
@@ -118,7 +122,7 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
         b = cols.shape[0]
         loss = accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
         if alpha > 0:
-            loss += 0.5 * alpha * (sum_of_squares(W1) + sum_of_squares(W2)) / b
+            loss += l2_penalty(W1, W2, alpha, b)
         losses[k] = loss
         if not np.isfinite(loss):
             return k, COST_NOT_FINITE

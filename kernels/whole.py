@@ -12,7 +12,14 @@ import numpy as np
 
 from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
-from .products import DOT_MIN_K, linear_backward_input, linear_backward_weights, linear_forward, linear_forward_xt
+from .products import (
+    DOT_MIN_K,
+    divide,
+    linear_backward_input,
+    linear_backward_weights,
+    linear_forward,
+    linear_forward_xt,
+)
 
 
 @jit
@@ -48,7 +55,7 @@ def backward(grads, params, A1, A2, X, Y, code):
     activation_backward(dZ1, dA1, A1, code)  # dZ1 = dA1 ∘ g'(A1)
     linear_backward_weights(dW1, db1, dZ1, X)  # m·dW1, m·db1
     for g in grads:
-        _scale(g, m)
+        divide(g, m)
     restore_fp_mode(fp_mode)
 
 
@@ -60,16 +67,6 @@ def _difference(out, A, B):
         o, a, b = out[i], A[i], B[i]
         for j in range(a.shape[0]):
             o[j] = a[j] - b[j]
-
-
-@jit
-def _scale(G, m):
-    """G /= m. Shapes: G (r, k)."""
-    wide_vectors()
-    for i in range(G.shape[0]):
-        g = G[i]
-        for j in range(g.shape[0]):
-            g[j] /= m
 
 
 @jit

@@ -190,7 +190,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         (settings, epoch, m, score, release) for _epochs: see there."""
         settings = self._settings()
         dtype = settings["dtype"]
-        fresh = not hasattr(self, "_params") or not (incremental or self.warm_start)
+        fresh = self._afresh(incremental)
         X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -211,6 +211,10 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
 
         return settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None
 
+    def _afresh(self, incremental):
+        """True when this fit starts a new model rather than continuing the current one."""
+        return not hasattr(self, "_params") or not (incremental or self.warm_start)
+
     def _epochs(self, epoch, m, score, incremental, settings):
         """Run epoch() (which trains one epoch on m examples and returns its mean loss) until
         converged or max_iter, or once for partial_fit; score() is the validation accuracy
@@ -226,7 +230,9 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
                 self.best_validation_score_ = -np.inf
                 self._best_params = {k: v.copy() for k, v in self._params.items()}
         epochs = 1 if incremental else settings["max_iter"]
-        progress = Progress(epochs, "epoch", enabled=self.verbose, desc="ShallowNetClassifier", line=partial(_epoch_line, self.n_iter_))
+        progress = Progress(
+            epochs, "epoch", enabled=self.verbose, desc="ShallowNetClassifier", line=partial(_epoch_line, self.n_iter_)
+        )
         converged = False
         try:
             for _ in range(epochs):
@@ -280,7 +286,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
-        fresh = not hasattr(self, "_params") or not (incremental or self.warm_start)
+        fresh = self._afresh(incremental)
         if not fresh and X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but ShallowNetClassifier is expecting "
@@ -320,7 +326,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         from . import distributed as fsd
 
         m = data.m
-        batch = m if settings["batch_size"] is None else min(settings["batch_size"], m)
+        batch = _batch_size(settings, m)
         order = None if settings["batch_size"] is None else self._rng.permutation(m)
         batches = [None] if order is None else [order[k : k + batch] for k in range(0, m, batch)]
         run = fsd.Descent(
@@ -349,8 +355,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
         self._params = dict(zip(PARAM_NAMES, run.params))
         self._velocity = dict(zip(PARAM_NAMES, run.velocity))
-        sizes = np.array([m if b is None else b.shape[0] for b in batches], dtype=np.float64)
-        return float(losses @ sizes / m)
+        return _mean_loss(losses, m, batch)
 
     def _settings(self):
         """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
@@ -444,7 +449,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         On divergence the model goes back to its state before the epoch, and
         DivergenceError says so."""
         m = train_idx.shape[0]
-        batch = m if settings["batch_size"] is None else min(settings["batch_size"], m)
+        batch = _batch_size(settings, m)
         order = train_idx if settings["batch_size"] is None else self._rng.permutation(train_idx)
         n_batches = -(-m // batch)
         losses = np.empty(n_batches)
@@ -478,9 +483,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             for target, saved in zip(params + velocity, before):
                 target[...] = saved
             _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
-        sizes = np.full(n_batches, batch, dtype=np.float64)
-        sizes[-1] = m - batch * (n_batches - 1)
-        return float(losses @ sizes / m)
+        return _mean_loss(losses, m, batch)
 
     def _no_improvement(self, loss, score, tol):
         """Track the best epoch; True once more than n_iter_no_change epochs in a row have
@@ -598,6 +601,18 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
 def _is_dask(a):
     """True for a Dask collection; tested by module so that dask is never imported here."""
     return type(a).__module__.split(".")[0] == "dask"
+
+
+def _batch_size(settings, m):
+    """Examples per batch of an epoch over m: batch_size capped at m, or m (full batch)."""
+    return m if settings["batch_size"] is None else min(settings["batch_size"], m)
+
+
+def _mean_loss(losses, m, batch):
+    """An epoch's loss: its batches' losses weighted by their sizes (the last may be short)."""
+    sizes = np.full(len(losses), batch, dtype=np.float64)
+    sizes[-1] = m - batch * (len(losses) - 1)
+    return float(losses @ sizes / m)
 
 
 def _call(block, model, method):

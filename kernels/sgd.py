@@ -48,13 +48,14 @@ def sgd_row(P, V, G, i, lr, momentum, decay, nesterov):
     """
     wide_vectors()
     p, v, g = P[i], V[i], G[i]
-    probe = p.dtype.type(0)
+    inf = p.dtype.type(np.inf)
+    finite = True  # an AND of comparisons, which vectorises; see train.update_row
     if momentum == 0:
         # The velocity stays 0; the update is the seed's P - lr·g.
         for k in range(p.shape[0]):
             new = p[k] - lr * (g[k] + decay * p[k])
             p[k] = new
-            probe += new * 0  # NaN if new is inf or NaN; see train.update_row
+            finite &= abs(new) < inf
     else:
         for k in range(p.shape[0]):
             gk = g[k] + decay * p[k]
@@ -62,8 +63,8 @@ def sgd_row(P, V, G, i, lr, momentum, decay, nesterov):
             v[k] = vk
             new = p[k] + (momentum * vk - lr * gk if nesterov else vk)
             p[k] = new
-            probe += new * 0
-    return probe == 0
+            finite &= abs(new) < inf
+    return finite
 
 
 @jit

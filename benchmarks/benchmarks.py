@@ -19,7 +19,7 @@ from fastshallow import reference
 from fastshallow.bench import DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
 from fastshallow.kernels import activations, loss, products
 from fastshallow.kernels import plan
-from fastshallow.kernels.products import DOT_MIN_K
+from fastshallow.kernels.products import TRANSPOSE_MIN_K
 
 SIZES = [p.name for p in GRID]
 
@@ -123,23 +123,24 @@ class Kernels:
         self.dW1, self.db1 = np.zeros((p.n_h, p.n_x), dtype), np.zeros((p.n_h, 1), dtype)
         self.W2T, self.G = np.ascontiguousarray(self.W2.T), r(p.n_y, T)
         self.O, self.L, self.Yt = r(p.n_y, T), np.empty((p.n_y, T), dtype), (r(p.n_y, T) > 0).astype(dtype)
-        self.dense = p.n_x >= DOT_MIN_K  # the step's choice of first-layer product
+        self.wide = p.n_x >= TRANSPOSE_MIN_K  # the step's choice of product for dW1
         # numba compilation: every kernel once, on these same dtypes and layouts
         for name in dir(self):
             if name.startswith("time_"):
                 getattr(self, name)(size, dtype)
 
     def time_linear_forward(self, size, dtype):
-        if self.dense:
-            products.linear_forward_xt(self.out, self.W1, self.XT, self.b1)
-        else:
-            products.linear_forward(self.out, self.W1, self.Xp, self.b1)
+        products.linear_forward(self.out, self.W1, self.Xp, self.b1)
 
     def time_linear_forward_reference(self, size, dtype):
         reference.linear_forward(self.W1, self.Xp, self.b1)
 
     def time_linear_backward_weights(self, size, dtype):
-        products.linear_backward_weights(self.dW1, self.db1, self.D, self.Xp)
+        if self.wide:  # the tile's transpose is part of this path's cost
+            products.transpose(self.XT, self.Xp)
+            products.linear_backward_weights_xt(self.dW1, self.db1, self.D, self.XT)
+        else:
+            products.linear_backward_weights(self.dW1, self.db1, self.D, self.Xp)
 
     def time_linear_backward_weights_reference(self, size, dtype):
         reference.linear_backward_weights(self.D, self.Xp)

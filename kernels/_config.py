@@ -9,7 +9,7 @@ import platform
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 # Floating-point contract for every kernel.
 # - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
@@ -187,6 +187,40 @@ def wide_vectors(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+def panel_width(A):
+    """Columns of one register panel for A's dtype: two vectors (16 float64, 32 float32)."""
+
+
+# A compile-time constant per dtype, so that loops of this many iterations vectorise and
+# unroll completely (see products._panel).
+@overload(panel_width, inline="always")
+def _panel_width(A):
+    width = 2 * VECTOR_BITS // A.dtype.bitwidth
+    return lambda A: width
+
+
+# Register panels hold at most this many rows of accumulators (products._panel).
+PANEL_ROWS = 8
+
+
+@intrinsic
+def stack_panel(typingctx, like):
+    """A pointer to PANEL_ROWS · panel_width(like) elements of like's dtype on the stack
+    (1 KiB), for products._panel's accumulators.
+
+    Accumulators there, unlike ones in an array passed in, cannot alias any argument, so
+    LLVM keeps them in registers across a loop. Memory from the heap escapes through the
+    allocator's call and stays in memory, and with it every load and store of the sums.
+    """
+    dtype = like.dtype
+
+    def codegen(context, builder, sig, args):
+        size = PANEL_ROWS * 2 * VECTOR_BITS // dtype.bitwidth
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
+
+    return types.CPointer(dtype)(like), codegen
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,33 +3,38 @@
 Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
 
     linear_forward              Z  = W·X + b      Z (r, T), W (r, k), X (k, T), b (r, 1)
-    linear_forward_xt           the same, given XT = Xᵀ (T, k)
     linear_backward_weights     dW += dZ·Xᵀ       dW (r, k), dZ (r, T), X (k, T)
                                 db += Σ_cols dZ   db (r, 1)
+    linear_backward_weights_xt  the same, given XT = Xᵀ (T, k)
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
 Two loop shapes do all the work:
 
+- matmul_add, C += A·B, in register panels: PANEL_ROWS rows × panel_width columns of C
+  (8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators) stay in registers over
+  the whole inner dimension. Each step loads two vectors of a row of B and broadcasts 8
+  elements of A, for 16 FMAs, and nothing is summed across lanes. This is the hot path:
+  W1·X and dZ1·Xᵀ (2·n_h·n_x·T flops each), and every other product into a tile.
 - matmul_nt_add, C += A·Bᵀ: a dot product over the contiguous rows of A and B for each
-  element, computed for a 4 × 4 block of C at once. Sixteen vector accumulators stay in
-  registers for the whole sum, and each step loads 8 vectors for 16 FMAs. This is the hot
-  first-layer path (W1·X and dZ1·Xᵀ, both 2·n_h·n_x·T flops) and dW2.
-- matmul_add, C += A·B: for short inner dimensions (n_y, or a small n_x), where a dot
-  product would be shorter than a vector; the vector loop runs along a row of C instead.
+  element, for a 4 × 4 block of C at once. For dW2 = dZ2·A1ᵀ (n_y rows, small), and for
+  dW1 when n_x is narrower than a panel.
 
-Both sum each element in an order fixed by the compiled loop, never by the data or the
-thread (see _config.REDUCTION_FASTMATH).
+matmul_add sums each element in the order k = 0, 1, 2, ...; matmul_nt_add in an order
+fixed by the compiled loop (see _config.REDUCTION_FASTMATH). Neither depends on the data
+or the thread.
 """
 
-from ._config import REDUCTION_FASTMATH, jit, wide_vectors
+import numpy as np
+from numba import carray
+
+from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, wide_vectors
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
 
-# Below this inner dimension, Z1 = W1·X takes matmul_add: a dot product over fewer
-# elements than a few vectors spends more on horizontal sums than on FMAs. Measured at
-# n_x = 50, n_h = 100 on 200-example batches: matmul_add took 181 µs per SGD batch, the
-# dot-product path 226 µs; at 784 inputs the dot products win.
-DOT_MIN_K = 64
+# From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
+# (linear_backward_weights_xt); below it, a panel would be mostly padding and the dot
+# products over T win.
+TRANSPOSE_MIN_K = 32
 
 
 @_reduce
@@ -128,10 +133,81 @@ def matmul_nt_add(C, A, B):
 
 
 @jit
+def _panel(C, A, B, i, j0, skip):
+    """C[i:i+8, j0+skip:j0+w] += (A[i:i+8]·B[:, j0:j0+w])[:, skip:], w = panel_width(A): one
+    register panel. Rows past C's last are computed from its last row and dropped.
+
+    Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
+    """
+    wide_vectors()
+    w = panel_width(A)
+    acc = carray(stack_panel(A), (PANEL_ROWS, w))
+    s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
+    for j in range(w):
+        s0[j] = s1[j] = s2[j] = s3[j] = s4[j] = s5[j] = s6[j] = s7[j] = 0
+    last = C.shape[0] - 1
+    a0, a1, a2, a3 = A[i], A[min(i + 1, last)], A[min(i + 2, last)], A[min(i + 3, last)]
+    a4, a5, a6, a7 = A[min(i + 4, last)], A[min(i + 5, last)], A[min(i + 6, last)], A[min(i + 7, last)]
+    # Unsigned column indices: Numba wraps negative indices, and that per-element select
+    # turns the loads of B into gathers.
+    j0u, wu = np.uint64(j0), np.uint64(w)
+    for k in range(A.shape[1]):
+        b = B[k]
+        y0, y1, y2, y3, y4, y5, y6, y7 = a0[k], a1[k], a2[k], a3[k], a4[k], a5[k], a6[k], a7[k]
+        for j in range(wu):
+            x = b[j0u + j]
+            s0[j] += y0 * x
+            s1[j] += y1 * x
+            s2[j] += y2 * x
+            s3[j] += y3 * x
+            s4[j] += y4 * x
+            s5[j] += y5 * x
+            s6[j] += y6 * x
+            s7[j] += y7 * x
+    # The first `skip` columns belong to the previous panel: add zeros there, so that the
+    # loop below has a constant trip count and vectorises like the one above.
+    for q in range(PANEL_ROWS):
+        s = acc[q]
+        for j in range(skip):
+            s[j] = 0
+    for q in range(min(PANEL_ROWS, last + 1 - i)):
+        c, s = C[i + q], acc[q]
+        for j in range(wu):
+            c[j0u + j] += s[j]
+
+
+@jit
 def matmul_add(C, A, B):
+    """C += A·B. Shapes: C (r, n), A (r, p), B (p, n).
+
+    Register panels (_panel) cover C, one block of w columns at a time, so that every row
+    panel reads that block of B from cache. The last block is moved left to end at
+    column n and stores only its new columns. Each element is C + (A[i, 0]·B[0, j] +
+    A[i, 1]·B[1, j] + ..., summed in that order).
+
+    Copying each block of B into contiguous rows first (so that it stays in L1) was
+    measured and was no faster: the loop is bound by its broadcasts of A, not by B's loads.
+    """
+    r, n = C.shape
+    w = panel_width(A)
+    # A panel pays for zeroing and adding back its accumulators, which a sum shorter than
+    # its width does not repay (measured: 16 inner elements, 8 % slower in float64 panels
+    # and 32 % faster in float32 rows); nor does a panel of mostly padding.
+    if r < PANEL_ROWS or A.shape[1] < w or n < w:
+        _matmul_add_rows(C, A, B)
+        return
+    for j_from in range(0, n, w):
+        j0 = min(j_from, n - w)
+        for i in range(0, r, PANEL_ROWS):
+            _panel(C, A, B, i, j0, j_from - j0)
+
+
+@jit
+def _matmul_add_rows(C, A, B):
     """C += A·B, the vector loop along the rows of C. Shapes: C (r, n), A (r, p), B (p, n).
 
-    For short inner dimensions p; each element is summed in the order p = 0, 1, 2, ...
+    For the products a register panel does not suit (see matmul_add). Each element is
+    summed into C in the order p = 0, 1, 2, ...
     """
     wide_vectors()
     r, n = C.shape
@@ -208,19 +284,23 @@ def linear_forward(Z, W, X, b):
 
 
 @jit
-def linear_forward_xt(Z, W, XT, b):
-    """Z = W·X + b given XT = Xᵀ (T, k): dot products along k. Shapes: Z (r, T), W (r, k)."""
-    _fill_bias(Z, b)
-    matmul_nt_add(Z, W, XT)
-
-
-@jit
 def linear_backward_weights(dW, db, dZ, X):
     """dW += dZ·Xᵀ and db += Σ_cols dZ (unnormalised: the caller divides by m).
 
     Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T).
     """
     matmul_nt_add(dW, dZ, X)
+    row_sums_add(db, dZ)
+
+
+@jit
+def linear_backward_weights_xt(dW, db, dZ, XT):
+    """linear_backward_weights given XT = Xᵀ (T, k), in register panels: dW's rows are
+    wide, and with Xᵀ the sum over T is the panels' inner dimension, not a dot product.
+
+    Shapes: dW (r, k), db (r, 1), dZ (r, T), XT (T, k).
+    """
+    matmul_add(dW, dZ, XT)
     row_sums_add(db, dZ)
 
 
@@ -233,10 +313,21 @@ def linear_backward_input(dX, WT, dZ):
 
 @jit
 def transpose(out, A):
-    """out = Aᵀ. Shapes: out (n, r), A (r, n)."""
-    wide_vectors()
+    """out = Aᵀ. Shapes: out (n, r), A (r, n).
+
+    Eight rows of A at a time: column j of those rows is 8 consecutive elements of row j
+    of out, so reads stream along 8 rows and writes fill whole cache lines (3x faster
+    than one element per row of out at 784 × 128).
+    """
     r, n = A.shape
-    for j in range(n):
-        o = out[j]
-        for i in range(r):
-            o[i] = A[i, j]
+    r8 = r - r % 8
+    for i in range(0, r8, 8):
+        a0, a1, a2, a3, a4, a5, a6, a7 = A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
+        for j in range(n):
+            o = out[j]
+            o[i], o[i + 1], o[i + 2], o[i + 3] = a0[j], a1[j], a2[j], a3[j]
+            o[i + 4], o[i + 5], o[i + 6], o[i + 7] = a4[j], a5[j], a6[j], a7[j]
+    for i in range(r8, r):
+        a = A[i]
+        for j in range(n):
+            out[j, i] = a[j]

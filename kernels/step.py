@@ -31,11 +31,11 @@ from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
-    DOT_MIN_K,
+    TRANSPOSE_MIN_K,
     linear_backward_input,
     linear_backward_weights,
+    linear_backward_weights_xt,
     linear_forward,
-    linear_forward_xt,
     transpose,
 )
 
@@ -75,7 +75,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     """
     dt = dtype_like.dtype
     xp = np.empty((n_slots, n_x * T), dt)  # X tile              (n_x, T)
-    xt = np.empty((n_slots, T * n_x if n_x >= DOT_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
+    xt = np.empty((n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
     yp = np.empty((n_slots, n_y * T), dt)  # Y tile              (n_y, T)
     z = np.empty((n_slots, n_h * T), dt)  # Z1, then dA1         (n_h, T)
     h = np.empty((n_slots, n_h * T), dt)  # A1                   (n_h, T)
@@ -154,13 +154,7 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     H = h[s, : n_h * n].reshape(n_h, n)
     O = o[s, : n_y * n].reshape(n_y, n)
     load_tile(Xp, X, cols, j0)
-    # Z1 = W1·X + b1, as dot products along n_x when n_x is long enough for them.
-    if n_x >= DOT_MIN_K:
-        XT = xt[s, : n * n_x].reshape(n, n_x)
-        transpose(XT, Xp)
-        linear_forward_xt(Z, W1, XT, b1)
-    else:
-        linear_forward(Z, W1, Xp, b1)
+    linear_forward(Z, W1, Xp, b1)  # Z1 = W1·X + b1
     activation_forward(H, Z, code)  # A1 = g(Z1)
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
     return Xp, Z, H, O
@@ -197,7 +191,12 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
         activation_backward(D, Z, H, code)  # dZ1 = dA1 ∘ g'(A1)
-        linear_backward_weights(dW1, db1, D, Xp)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+        if n_x >= TRANSPOSE_MIN_K:  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+            XT = xt[s, : n * n_x].reshape(n, n_x)
+            transpose(XT, Xp)
+            linear_backward_weights_xt(dW1, db1, D, XT)
+        else:
+            linear_backward_weights(dW1, db1, D, Xp)
     restore_fp_mode(fp_mode)
     return cost
 

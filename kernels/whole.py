@@ -13,12 +13,10 @@ import numpy as np
 from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .products import (
-    DOT_MIN_K,
     divide,
     linear_backward_input,
     linear_backward_weights,
     linear_forward,
-    linear_forward_xt,
 )
 
 
@@ -27,10 +25,7 @@ def forward(Z1, A1, Z2, A2, params, X, code):
     """Z1 = W1·X + b1, A1 = g(Z1), Z2 = W2·A1 + b2, A2 = sigmoid(Z2). Shapes: see legend."""
     W1, b1, W2, b2 = params
     fp_mode = enter_flush_to_zero()  # see _config: subnormals are zero here
-    if X.shape[0] >= DOT_MIN_K:
-        linear_forward_xt(Z1, W1, np.ascontiguousarray(X.T), b1)
-    else:
-        linear_forward(Z1, W1, X, b1)
+    linear_forward(Z1, W1, X, b1)
     activation_forward(A1, Z1, code)
     linear_forward(Z2, W2, A1, b2)
     sigmoid_forward(A2, Z2)

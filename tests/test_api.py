@@ -6,14 +6,14 @@ import pytest
 
 import fastshallow as fs
 from fastshallow import reference as ref
-from fastshallow.kernels.products import DOT_MIN_K
+from fastshallow.kernels.products import TRANSPOSE_MIN_K
 from helpers import ACTIVATIONS, DTYPES, LAYOUTS, as_float64, assert_close, network
 
 # (n_x, n_h, n_y, m): the flower problem; m = 1 with n_h = 1; n_y = 3 with m not divisible
 # by the tile or by any thread count; two chunks (of 1,024-wide tiles) with a ragged last
 # tile; n_x past
-# DOT_MIN_K, so Z1 = W1·X takes the dot-product path; a large m with 16 chunks.
-SHAPES = [(2, 4, 1, 400), (3, 1, 1, 1), (5, 7, 3, 130), (4, 6, 2, 2500), (DOT_MIN_K + 3, 9, 2, 300)]
+# TRANSPOSE_MIN_K, so dW1 = dZ1·Xᵀ takes the transposed-tile path; a large m with 16 chunks.
+SHAPES = [(2, 4, 1, 400), (3, 1, 1, 1), (5, 7, 3, 130), (4, 6, 2, 2500), (TRANSPOSE_MIN_K + 3, 9, 2, 300)]
 LARGE = (3, 5, 2, 20_011)
 
 

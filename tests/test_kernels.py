@@ -16,9 +16,10 @@ from fastshallow.kernels._config import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
-# (r, k, n): output rows, inner dimension, columns. Covers 1s, remainders of the 4 × 4
-# blocks in each direction, exact multiples of 4, and inner dimensions past DOT_MIN_K.
-SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33)]
+# (r, k, n): output rows, inner dimension, columns. Covers 1s; rows and columns that do
+# and do not fill products.matmul_add's register panels (8 rows; 16 or 32 columns), and
+# matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel.
+SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (19, 70, 150)]
 
 
 def _rand(rng, shape, dtype, layout="C", positive=False):
@@ -42,11 +43,26 @@ def _linear_backward_weights(rng, r, k, n, dt, lay):
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
 
 
-def _linear_forward_xt(rng, r, k, n, dt, lay):
-    W, X, b = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt), _rand(rng, (r, 1), dt, lay)
-    Z = np.empty((r, n), dt)
-    products.linear_forward_xt(Z, W, in_layout(X.T, lay), b)
-    return Z, ref.linear_forward(W, X, b)
+def _linear_backward_weights_xt(rng, r, k, n, dt, lay):
+    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt)
+    dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
+    products.linear_backward_weights_xt(dW, db, dZ, in_layout(X.T, lay))
+    return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
+
+
+def _matmul_add(rng, r, k, n, dt, lay):
+    # Accumulates into C: start from ones. Covers full, clamped and shifted panels.
+    A, B = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt, lay)
+    C = np.ones((r, n), dt)
+    products.matmul_add(C, A, B)
+    return C, 1 + A.astype(np.float64) @ B
+
+
+def _transpose(rng, r, k, n, dt, lay):
+    A = _rand(rng, (r, n), dt, lay)
+    out = np.empty((n, r), dt)
+    products.transpose(out, A)
+    return out, A.T
 
 
 def _matmul_nt_add(rng, r, k, n, dt, lay):
@@ -157,8 +173,10 @@ def _ce_forward_backward(rng, r, k, n, dt, lay):
 KERNELS = {
     "linear_forward": _linear_forward,
     "linear_backward_weights": _linear_backward_weights,
-    "linear_forward_xt": _linear_forward_xt,
+    "linear_backward_weights_xt": _linear_backward_weights_xt,
+    "matmul_add": _matmul_add,
     "matmul_nt_add": _matmul_nt_add,
+    "transpose": _transpose,
     "linear_backward_input": _linear_backward_input,
     "row_sums_add": _row_sums,
     **{f"{a}_{d}": _activation(a, d) for a in ("tanh", "sigmoid", "relu") for d in ("forward", "backward")},

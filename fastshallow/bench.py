@@ -7,8 +7,9 @@ tests that smoke-check them all read it.
 PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
 interleaved (one of each implementation per round), so slow drifts of a shared machine
 hit all of them alike. It reports the median time per step with the spread of the
-repetitions, GFLOP/s, ratios, and the peak extra memory of one step measured in a fresh
-process for each implementation.
+repetitions, GFLOP/s and its fraction of the machine's FMA peak (measured first by a probe,
+kernels/probe.py, with the same threads), ratios, and the peak extra memory of one step
+measured in a fresh process for each implementation.
 """
 
 import dataclasses
@@ -199,6 +200,30 @@ def time_point(point, dtype, threads, repeat, impls):
     return samples
 
 
+PEAK_ROUNDS = 4_000_000  # per worker: about 10 ms of FMAs at 100 GFLOP/s a core
+PEAK_REPEAT = 5
+
+
+def fma_peak_gflops(dtype, threads):
+    """The FMA peak of `threads` cores in dtype, in GFLOP/s: the best of PEAK_REPEAT timed
+    calls of kernels.probe.fma_peak (independent vector FMAs, one worker per thread)."""
+    from fastshallow._threads import using_threads
+    from fastshallow.kernels import probe
+
+    dt = np.dtype(dtype).type
+    out = np.empty(threads, dt)
+    s, t = dt(0.999), dt(0.001)  # acc -> 0.999·acc + 0.001 stays near 1: no overflow
+    flops = 2 * threads * PEAK_ROUNDS * probe.ACCUMULATORS * probe.lanes(dtype)
+    best = np.inf
+    with using_threads(threads):
+        probe.fma_peak(out, 10, s, t)  # compile or load from the cache
+        for _ in range(PEAK_REPEAT):
+            t0 = time.perf_counter()
+            probe.fma_peak(out, PEAK_ROUNDS, s, t)
+            best = min(best, time.perf_counter() - t0)
+    return flops / best / 1e9
+
+
 def _peak_rss_kib():
     with open("/proc/self/status") as f:
         status = f.read()
@@ -280,8 +305,9 @@ def _fmt_bytes(b):
     return f"{b / 2**20:.1f} MiB"
 
 
-def summarise(point, dtype, samples, memory):
-    """One result row per implementation, as plain data (also what --json writes)."""
+def summarise(point, dtype, samples, memory, peak=None):
+    """One result row per implementation, as plain data (also what --json writes). peak is
+    the FMA peak in GFLOP/s for this dtype, or None."""
     med = {k: statistics.median(v) for k, v in samples.items()}
     rows = []
     for name, times in samples.items():
@@ -297,6 +323,7 @@ def summarise(point, dtype, samples, memory):
                 "min": min(times),
                 "max": max(times),
                 "gflops": point.flops_per_step / med[name] / 1e9,
+                "fraction_of_peak": point.flops_per_step / med[name] / 1e9 / peak if peak else None,
                 "speedup_vs_numpy": med["numpy"] / med[name] if "numpy" in med else None,
                 "speedup_vs_pytorch": med["pytorch"] / med[name] if "pytorch" in med else None,
                 "peak_extra_bytes": memory.get(name),
@@ -312,14 +339,18 @@ def print_table(point, dtype, rows, out=sys.stdout):
         f"of {point.iterations} step(s)",
         file=out,
     )
-    header = f"  {'implementation':<12} {'time/step: median [min, max]':<32} {'GFLOP/s':>8} {'vs NumPy':>9} {'vs PyTorch':>11} {'peak extra mem':>15}"
+    header = (
+        f"  {'implementation':<12} {'time/step: median [min, max]':<32} {'GFLOP/s':>8} {'of peak':>8} "
+        f"{'vs NumPy':>9} {'vs PyTorch':>11} {'peak extra mem':>15}"
+    )
     print(header, file=out)
     for r in rows:
         spread = f"{_fmt_time(r['median'])} [{_fmt_time(r['min'])}, {_fmt_time(r['max'])}]"
+        of_peak = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] else "-"
         vs_np = f"{r['speedup_vs_numpy']:.2f}x" if r["speedup_vs_numpy"] else "-"
         vs_pt = f"{r['speedup_vs_pytorch']:.2f}x" if r["speedup_vs_pytorch"] else "-"
         print(
-            f"  {r['implementation']:<12} {spread:<32} {r['gflops']:>8.2f} {vs_np:>9} {vs_pt:>11} "
+            f"  {r['implementation']:<12} {spread:<32} {r['gflops']:>8.2f} {of_peak:>8} {vs_np:>9} {vs_pt:>11} "
             f"{_fmt_bytes(r['peak_extra_bytes']):>15}",
             file=out,
         )
@@ -382,18 +413,24 @@ def run(args):
     print(machine_line())
     print(f"threads: {threads} for every implementation; implementations: {', '.join(i.name for i in impls)}"
           + ("" if any(i is PyTorch for i in impls) else " (PyTorch not importable)"))
+    peaks = {dtype: fma_peak_gflops(dtype, threads) for dtype in dtypes}
+    print(
+        f"FMA peak, {threads} thread(s), measured by the probe: "
+        + ", ".join(f"{peaks[d]:.1f} GFLOP/s {d}" for d in dtypes)
+        + " ('of peak' below is GFLOP/s over this)"
+    )
     results = []
     for name in sizes:
         point = POINTS[name]
         for dtype in dtypes:
             samples = time_point(point, dtype, threads, args.repeat, impls)
             memory = {} if args.no_memory else {i.name: measure_memory(i.name, point, dtype, threads) for i in impls}
-            rows = summarise(point, dtype, samples, memory)
+            rows = summarise(point, dtype, samples, memory, peaks[dtype])
             print_table(point, dtype, rows)
             results.extend(rows)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine_line(), "threads": threads, "results": results}, f, indent=1)
+            json.dump({"machine": machine_line(), "threads": threads, "peak_gflops": peaks, "results": results}, f, indent=1)
     if args.plot:
         plot(results, args.plot)
     return 0

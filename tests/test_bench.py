@@ -44,14 +44,37 @@ def test_bench_command_prints_a_table_and_writes_json(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "CPU:" in run.stdout and "threading layer" in run.stdout and "BLAS" in run.stdout
     assert "tiny (n_x, n_h, n_y, m) = (2, 4, 1, 400) float64" in run.stdout
+    assert "FMA peak" in run.stdout and "of peak" in run.stdout
     data = json.loads(out.read_text())
+    peak = data["peak_gflops"]["float64"]
+    assert peak > 0
     rows = {r["implementation"]: r for r in data["results"]}
     assert {"fastshallow", "numpy"} <= set(rows)
     for r in rows.values():
         assert len(r["seconds_per_step"]) == 2 and r["min"] <= r["median"] <= r["max"]
         assert r["gflops"] > 0
+        assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / peak)
     assert rows["numpy"]["speedup_vs_numpy"] == 1.0
     assert rows["fastshallow"]["speedup_vs_numpy"] == pytest.approx(rows["numpy"]["median"] / rows["fastshallow"]["median"])
+
+
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+def test_fma_probe_counts_its_flops_and_computes_the_chains(dtype):
+    # The value: every lane of every accumulator runs acc -> s·acc + t from acc = t, so the
+    # probe's sum is known in closed form; a wrong count of chains or rounds changes it.
+    from fastshallow.kernels import probe
+
+    dt = np.dtype(dtype).type
+    out = np.empty(2, dt)
+    rounds, s, t = 3, dt(0.5), dt(0.25)
+    probe.fma_peak(out, rounds, s, t)
+    acc = 0.25
+    for _ in range(rounds):
+        acc = 0.5 * acc + 0.25
+    lanes = probe.lanes(dtype)
+    assert lanes * np.dtype(dtype).itemsize * 8 == probe.VECTOR_BITS
+    np.testing.assert_array_equal(out, dt(probe.ACCUMULATORS * lanes * acc))
+    assert bench.fma_peak_gflops(dtype, 1) > 0
 
 
 def test_bench_command_rejects_unknown_sizes():

@@ -48,6 +48,12 @@ MIN_EXAMPLES_PER_CHUNK = 1024
 # Upper bound on the bytes held by all gradient slabs together (16 MiB: two slabs of the
 # 784-1024-10 float64 network, which keeps its step within a tenth of NumPy's memory).
 SLAB_BUDGET = 16 * 2**20
+# ...unless the slabs of one chunk per tile all fit in this many bytes: then zeroing and
+# adding them stays in cache and costs little next to a tile's work, and a chunk may be a
+# single tile. That lets a mini-batch of a few hundred examples use more than one core
+# (the estimator's 200-example batches of a 50-100-1 network: 155 against 190 µs a batch
+# on 2 threads, the same on 1).
+CACHED_SLABS = 2**20
 
 
 def tile_width(n_x, n_h, n_y, itemsize):
@@ -68,9 +74,10 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
 
     n_chunks and tile depend only on the shapes and dtype: they decide every sum, so they
     must not depend on threads. n_chunks is a power of two (so it divides evenly over 2, 4,
-    8... threads), at most one chunk per tile and per MIN_EXAMPLES_PER_CHUNK examples, at
-    most MAX_CHUNKS, and at most what SLAB_BUDGET allows (but at least 1). A call's
-    parallelism is capped at it.
+    8... threads), at most one chunk per tile and at most MAX_CHUNKS; within that, at most
+    one per MIN_EXAMPLES_PER_CHUNK examples and what SLAB_BUDGET allows, or as many as
+    CACHED_SLABS holds if that is more (and at least 1). A call's parallelism is capped at
+    it.
 
     n_slots is how many copies of the tile scratch to allocate: one per chunk, or one per
     thread of Numba's pool (pool_size, NUMBA_NUM_THREADS) when that is fewer. Scratch is
@@ -78,8 +85,10 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     """
     tile = tile_width(n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
-    by_budget = SLAB_BUDGET // (param_count(n_x, n_h, n_y) * itemsize)
-    limit = max(1, min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, by_budget))
+    slab = param_count(n_x, n_h, n_y) * itemsize
+    limit = min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, SLAB_BUDGET // slab)
+    cached = min(n_tiles, MAX_CHUNKS, CACHED_SLABS // slab)
+    limit = max(1, limit, cached)
     c = 1
     while c * 2 <= limit:
         c *= 2

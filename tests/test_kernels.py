@@ -201,6 +201,23 @@ def test_kernel_matches_reference(name, dtype, layout):
 
 
 
+@pytest.mark.parametrize("shape", [(2, 4, 1), (50, 100, 1), (20, 64, 1), (784, 128, 10)])
+def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
+    # A mini-batch of a few hundred examples can still use more than one core when its
+    # network is small; a network whose slabs do not fit keeps MIN_EXAMPLES_PER_CHUNK.
+    from fastshallow.kernels._config import CACHED_SLABS, MIN_EXAMPLES_PER_CHUNK, param_count
+
+    for itemsize in (4, 8):
+        for m in (200, 700, 5000):
+            C, T, _ = plan(m, *shape, itemsize, 4)
+            slab = param_count(*shape) * itemsize
+            n_tiles = -(-m // T)
+            if 2 * slab <= CACHED_SLABS and n_tiles >= 2:
+                assert C >= 2, (shape, itemsize, m)
+            elif m < 2 * MIN_EXAMPLES_PER_CHUNK:
+                assert C == 1, (shape, itemsize, m)
+
+
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):

@@ -44,10 +44,10 @@ def test_bench_command_prints_a_table_and_writes_json(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "CPU:" in run.stdout and "threading layer" in run.stdout and "BLAS" in run.stdout
     assert "tiny (n_x, n_h, n_y, m) = (2, 4, 1, 400) float64" in run.stdout
-    assert "FMA peak" in run.stdout and "of peak" in run.stdout
+    assert "FMA peak" in run.stdout and "of peak" in run.stdout and "FMA peak again after the grid" in run.stdout
     data = json.loads(out.read_text())
     peak = data["peak_gflops"]["float64"]
-    assert peak > 0
+    assert peak > 0 and data["peak_gflops_after"]["float64"] > 0
     rows = {r["implementation"]: r for r in data["results"]}
     assert {"fastshallow", "numpy"} <= set(rows)
     for r in rows.values():

@@ -6,7 +6,8 @@ tests that smoke-check them all read it.
 `fastshallow bench` runs fastshallow, the NumPy reference and, when it can be imported,
 PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
 interleaved (one of each implementation per round), so slow drifts of a shared machine
-hit all of them alike. It reports the median time per step with the spread of the
+hit all of them alike, each after a short pause that lets the others' idle threads stop
+spinning. It reports the median time per step with the spread of the
 repetitions, GFLOP/s and its fraction of the machine's FMA peak (measured first by a probe,
 kernels/probe.py, with the same threads), ratios, and the peak extra memory of one step
 measured in a fresh process for each implementation.
@@ -187,6 +188,13 @@ def _blas_threads(n):
     return threadpool_limits(n)
 
 
+# A pause before each timed run. OpenBLAS's threads and PyTorch's OpenMP pool keep
+# spinning on their cores for a while after their last task (OpenBLAS: about 2^28 cycles),
+# and a run that starts then shares its cores with them: fastshallow's small-point step
+# ranged from 1.5 to 4.9 ms when it followed PyTorch directly, against 1.3-1.4 ms alone.
+SETTLE_SECONDS = 0.25
+
+
 def time_point(point, dtype, threads, repeat, impls):
     """Interleaved repetitions: {name: [seconds per step, ...]}."""
     runners = [impl(point, dtype, threads) for impl in impls]
@@ -194,6 +202,7 @@ def time_point(point, dtype, threads, repeat, impls):
     with _blas_threads(threads):
         for _ in range(repeat):
             for r in runners:
+                time.sleep(SETTLE_SECONDS)
                 t0 = time.perf_counter()
                 r.run()
                 samples[r.name].append((time.perf_counter() - t0) / point.iterations)

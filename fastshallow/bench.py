@@ -6,8 +6,8 @@ tests that smoke-check them all read it.
 `fastshallow bench` runs fastshallow, the NumPy reference and, when it can be imported,
 PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
 interleaved (one of each implementation per round), so slow drifts of a shared machine
-hit all of them alike, each after a short pause that lets the others' idle threads stop
-spinning. It reports the median time per step with the spread of the
+hit all of them alike, and each timed run follows an untimed one of the same
+implementation (see time_point). It reports the median time per step with the spread of the
 repetitions, GFLOP/s and its fraction of the machine's FMA peak (measured first by a probe,
 kernels/probe.py, with the same threads), ratios, and the peak extra memory of one step
 measured in a fresh process for each implementation.
@@ -188,13 +188,12 @@ def _blas_threads(n):
     return threadpool_limits(n)
 
 
-# A pause before each timed run. OpenBLAS's threads and PyTorch's OpenMP pool keep
-# spinning on their cores for a while after their last task (OpenBLAS: about 2^28 cycles),
-# and a run that starts then shares its cores with them: fastshallow's small-point step
-# ranged from 1.5 to 4.9 ms when it followed PyTorch directly, against 1.3-1.4 ms alone.
-SETTLE_SECONDS = 0.25
-
-
+# Each timed run follows an untimed run of the same implementation. OpenBLAS's threads
+# and PyTorch's OpenMP pool keep spinning on the cores for a while after their last task,
+# and a run that starts then shares the cores with them; a pool that has gone to sleep
+# must be woken. The untimed run absorbs both. Measured here: PyTorch's mnist step took
+# 56-73 ms in the round robin without it and 37 ms alone; a 0.25 s pause instead left
+# fastshallow's small step at 2.6 ms against 1.3 ms alone (its threads had gone to sleep).
 def time_point(point, dtype, threads, repeat, impls):
     """Interleaved repetitions: {name: [seconds per step, ...]}."""
     runners = [impl(point, dtype, threads) for impl in impls]
@@ -202,7 +201,7 @@ def time_point(point, dtype, threads, repeat, impls):
     with _blas_threads(threads):
         for _ in range(repeat):
             for r in runners:
-                time.sleep(SETTLE_SECONDS)
+                r.run()  # untimed: see above
                 t0 = time.perf_counter()
                 r.run()
                 samples[r.name].append((time.perf_counter() - t0) / point.iterations)

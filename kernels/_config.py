@@ -198,20 +198,27 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
+def vector_lanes(bitwidth):
+    """Elements of `bitwidth` bits in one VECTOR_BITS vector (8 float64, 16 float32)."""
+    return VECTOR_BITS // bitwidth
+
+
+# Register panels (products._panel) hold at most PANEL_ROWS rows of accumulators, each
+# PANEL_VECTORS vectors wide.
+PANEL_ROWS = 8
+PANEL_VECTORS = 2
+
+
 def panel_width(A):
-    """Columns of one register panel for A's dtype: two vectors (16 float64, 32 float32)."""
+    """Columns of one register panel for A's dtype (16 float64, 32 float32)."""
 
 
 # A compile-time constant per dtype, so that loops of this many iterations vectorise and
 # unroll completely (see products._panel).
 @overload(panel_width, inline="always")
 def _panel_width(A):
-    width = 2 * VECTOR_BITS // A.dtype.bitwidth
+    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
     return lambda A: width
-
-
-# Register panels hold at most this many rows of accumulators (products._panel).
-PANEL_ROWS = 8
 
 
 @intrinsic
@@ -226,7 +233,7 @@ def stack_panel(typingctx, like):
     dtype = like.dtype
 
     def codegen(context, builder, sig, args):
-        size = PANEL_ROWS * 2 * VECTOR_BITS // dtype.bitwidth
+        size = PANEL_ROWS * PANEL_VECTORS * vector_lanes(dtype.bitwidth)
         return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
 
     return types.CPointer(dtype)(like), codegen

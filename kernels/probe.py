@@ -14,12 +14,13 @@ as a Python loop: whether LLVM vectorises a loop is exactly what the kernels' as
 checks are about, and a probe that depended on it could under-report the peak.
 """
 
+import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._config import VECTOR_BITS, jit, wide_vectors
+from ._config import jit, vector_lanes, wide_vectors
 
 ACCUMULATORS = 16
 
@@ -34,7 +35,7 @@ def _fma_chains(typingctx, rounds, s, t):
     def codegen(context, builder, sig, args):
         n, s_val, t_val = args
         fty = context.get_value_type(sig.return_type)
-        lanes = VECTOR_BITS // (sig.return_type.bitwidth)
+        lanes = vector_lanes(sig.return_type.bitwidth)
         vty = ir.VectorType(fty, lanes)
         suffix = f"v{lanes}f{sig.return_type.bitwidth}"  # llvmlite names scalar intrinsics only
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{suffix}")
@@ -83,7 +84,5 @@ def fma_peak(out, rounds, s, t):
 
 
 def lanes(dtype):
-    """L for a NumPy dtype: the elements in one VECTOR_BITS vector."""
-    import numpy as np
-
-    return VECTOR_BITS // (8 * np.dtype(dtype).itemsize)
+    """L for a NumPy dtype: the elements in one vector."""
+    return vector_lanes(8 * np.dtype(dtype).itemsize)

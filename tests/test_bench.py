@@ -63,6 +63,7 @@ def test_fma_probe_counts_its_flops_and_computes_the_chains(dtype):
     # The value: every lane of every accumulator runs acc -> s·acc + t from acc = t, so the
     # probe's sum is known in closed form; a wrong count of chains or rounds changes it.
     from fastshallow.kernels import probe
+    from fastshallow.kernels._config import VECTOR_BITS
 
     dt = np.dtype(dtype).type
     out = np.empty(2, dt)
@@ -72,7 +73,7 @@ def test_fma_probe_counts_its_flops_and_computes_the_chains(dtype):
     for _ in range(rounds):
         acc = 0.5 * acc + 0.25
     lanes = probe.lanes(dtype)
-    assert lanes * np.dtype(dtype).itemsize * 8 == probe.VECTOR_BITS
+    assert lanes * np.dtype(dtype).itemsize * 8 == VECTOR_BITS
     np.testing.assert_array_equal(out, dt(probe.ACCUMULATORS * lanes * acc))
     assert bench.fma_peak_gflops(dtype, 1) > 0
 

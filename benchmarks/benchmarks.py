@@ -19,7 +19,6 @@ from fastshallow import reference
 from fastshallow.bench import DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
 from fastshallow.kernels import activations, loss, products
 from fastshallow.kernels import plan
-from fastshallow.kernels.products import TRANSPOSE_MIN_K
 
 SIZES = [p.name for p in GRID]
 
@@ -117,13 +116,12 @@ class Kernels:
 
         self.W1, self.b1, self.W2 = r(p.n_h, p.n_x), r(p.n_h, 1), r(p.n_y, p.n_h)
         self.Xp = r(p.n_x, T)
-        self.XT = np.ascontiguousarray(self.Xp.T)
+        self.xt = np.empty(T * p.n_x, dtype)  # scratch for the transposed tile
         self.Z, self.A, self.D = r(p.n_h, T), np.tanh(r(p.n_h, T)), r(p.n_h, T)
         self.out = np.empty((p.n_h, T), dtype)
         self.dW1, self.db1 = np.zeros((p.n_h, p.n_x), dtype), np.zeros((p.n_h, 1), dtype)
         self.W2T, self.G = np.ascontiguousarray(self.W2.T), r(p.n_y, T)
         self.O, self.L, self.Yt = r(p.n_y, T), np.empty((p.n_y, T), dtype), (r(p.n_y, T) > 0).astype(dtype)
-        self.wide = p.n_x >= TRANSPOSE_MIN_K  # the step's choice of product for dW1
         # numba compilation: every kernel once, on these same dtypes and layouts
         for name in dir(self):
             if name.startswith("time_"):
@@ -136,11 +134,8 @@ class Kernels:
         reference.linear_forward(self.W1, self.Xp, self.b1)
 
     def time_linear_backward_weights(self, size, dtype):
-        if self.wide:  # the tile's transpose is part of this path's cost
-            products.transpose(self.XT, self.Xp)
-            products.linear_backward_weights_xt(self.dW1, self.db1, self.D, self.XT)
-        else:
-            products.linear_backward_weights(self.dW1, self.db1, self.D, self.Xp)
+        # the step's choice of product, with the tile's transpose when it takes one
+        products.linear_backward_weights_tile(self.dW1, self.db1, self.D, self.Xp, self.xt)
 
     def time_linear_backward_weights_reference(self, size, dtype):
         reference.linear_backward_weights(self.D, self.Xp)

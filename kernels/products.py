@@ -6,6 +6,7 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
     linear_backward_weights     dW += dZ·Xᵀ       dW (r, k), dZ (r, T), X (k, T)
                                 db += Σ_cols dZ   db (r, 1)
     linear_backward_weights_xt  the same, given XT = Xᵀ (T, k)
+    linear_backward_weights_tile  either, whichever is faster for k
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
 Two loop shapes do all the work:
@@ -305,6 +306,24 @@ def linear_backward_weights_xt(dW, db, dZ, XT):
     """
     matmul_add(dW, dZ, XT)
     row_sums_add(db, dZ)
+
+
+@jit
+def linear_backward_weights_tile(dW, db, dZ, X, xt):
+    """linear_backward_weights on one tile, by the faster product for its width: from
+    TRANSPOSE_MIN_K inputs, X is transposed into the scratch xt and the panels run over
+    it; narrower, dot products over T.
+
+    Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt (>= T·k,) flat
+    scratch, overwritten (may be empty when k < TRANSPOSE_MIN_K).
+    """
+    k, n = X.shape
+    if k >= TRANSPOSE_MIN_K:
+        XT = xt[: n * k].reshape(n, k)
+        transpose(XT, X)
+        linear_backward_weights_xt(dW, db, dZ, XT)
+    else:
+        linear_backward_weights(dW, db, dZ, X)
 
 
 @jit

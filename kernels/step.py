@@ -34,9 +34,8 @@ from .products import (
     TRANSPOSE_MIN_K,
     linear_backward_input,
     linear_backward_weights,
-    linear_backward_weights_xt,
+    linear_backward_weights_tile,
     linear_forward,
-    transpose,
 )
 
 
@@ -191,12 +190,7 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
         activation_backward(D, Z, H, code)  # dZ1 = dA1 ∘ g'(A1)
-        if n_x >= TRANSPOSE_MIN_K:  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
-            XT = xt[s, : n * n_x].reshape(n, n_x)
-            transpose(XT, Xp)
-            linear_backward_weights_xt(dW1, db1, D, XT)
-        else:
-            linear_backward_weights(dW1, db1, D, Xp)
+        linear_backward_weights_tile(dW1, db1, D, Xp, xt[s])  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     restore_fp_mode(fp_mode)
     return cost
 

@@ -50,6 +50,16 @@ def _linear_backward_weights_xt(rng, r, k, n, dt, lay):
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
 
 
+def _linear_backward_weights_tile(rng, r, k, n, dt, lay):
+    # Both of its paths: the table's shapes have inner dimensions k on both sides of
+    # TRANSPOSE_MIN_K. The scratch starts as NaN, so a read before the write would show.
+    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
+    dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
+    xt = np.full(n * k if k >= products.TRANSPOSE_MIN_K else 0, np.nan, dt)
+    products.linear_backward_weights_tile(dW, db, dZ, X, xt)
+    return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
+
+
 def _matmul_add(rng, r, k, n, dt, lay):
     # Accumulates into C: start from ones. Covers full, clamped and shifted panels.
     A, B = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt, lay)
@@ -174,6 +184,7 @@ KERNELS = {
     "linear_forward": _linear_forward,
     "linear_backward_weights": _linear_backward_weights,
     "linear_backward_weights_xt": _linear_backward_weights_xt,
+    "linear_backward_weights_tile": _linear_backward_weights_tile,
     "matmul_add": _matmul_add,
     "matmul_nt_add": _matmul_nt_add,
     "transpose": _transpose,

@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
+from ._config import aligned_empty, aligned_slots, enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
@@ -66,23 +66,24 @@ def _n_examples(X, cols):
 def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
     one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice.
+    Each slot starts on a cache line (_config.aligned_slots), and so, T being a multiple of
+    64, does every row of a full tile.
 
     No kernel call below writes an array it also reads through another argument (Z1 and
     A1 live in different buffers, and so on). Numba passes every array as its own pointer,
     and where two point at the same memory LLVM's run-time overlap check sends the loop
     down its scalar path: tanh in place ran 4x slower than into another buffer.
     """
-    dt = dtype_like.dtype
-    xp = np.empty((n_slots, n_x * T), dt)  # X tile              (n_x, T)
-    xt = np.empty((n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0), dt)  # X tile, transposed (T, n_x)
-    yp = np.empty((n_slots, n_y * T), dt)  # Y tile              (n_y, T)
-    z = np.empty((n_slots, n_h * T), dt)  # Z1, then dA1         (n_h, T)
-    h = np.empty((n_slots, n_h * T), dt)  # A1                   (n_h, T)
-    d = np.empty((n_slots, n_h * T), dt)  # dZ1                  (n_h, T)
-    o = np.empty((n_slots, n_y * T), dt)  # Z2                   (n_y, T)
-    g = np.empty((n_slots, n_y * T), dt)  # A2 or dZ2            (n_y, T)
-    lo = np.empty((n_slots, n_y * T), dt)  # loss per element    (n_y, T)
-    cs = np.empty((n_slots, 2 * T), dt)  # softmax column stats (2, T)
+    xp = aligned_slots(n_slots, n_x * T, dtype_like)  # X tile              (n_x, T)
+    xt = aligned_slots(n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0, dtype_like)  # X tile, transposed (T, n_x)
+    yp = aligned_slots(n_slots, n_y * T, dtype_like)  # Y tile              (n_y, T)
+    z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1, then dA1         (n_h, T)
+    h = aligned_slots(n_slots, n_h * T, dtype_like)  # A1                   (n_h, T)
+    d = aligned_slots(n_slots, n_h * T, dtype_like)  # dZ1                  (n_h, T)
+    o = aligned_slots(n_slots, n_y * T, dtype_like)  # Z2                   (n_y, T)
+    g = aligned_slots(n_slots, n_y * T, dtype_like)  # A2 or dZ2            (n_y, T)
+    lo = aligned_slots(n_slots, n_y * T, dtype_like)  # loss per element    (n_y, T)
+    cs = aligned_slots(n_slots, 2 * T, dtype_like)  # softmax column stats (2, T)
     return xp, xt, yp, z, h, d, o, g, lo, cs
 
 
@@ -90,7 +91,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
 def gradient_slabs(n_chunks, params):
     """One unnormalised gradient accumulator per chunk, plus each chunk's cost sum."""
     W1, b1, W2, b2 = params
-    dW1s = np.empty((n_chunks,) + W1.shape, W1.dtype)  # (C, n_h, n_x)
+    dW1s = aligned_empty(n_chunks * W1.size, W1).reshape((n_chunks,) + W1.shape)  # (C, n_h, n_x)
     db1s = np.empty((n_chunks,) + b1.shape, W1.dtype)  # (C, n_h, 1)
     dW2s = np.empty((n_chunks,) + W2.shape, W1.dtype)  # (C, n_y, n_h)
     db2s = np.empty((n_chunks,) + b2.shape, W1.dtype)  # (C, n_y, 1)
@@ -121,20 +122,25 @@ def load_tile(Xt, X, cols, j0):
     view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
     """
     wide_vectors()
+    # Unsigned column indices into a row view: with signed ones, Numba's select for
+    # negative indices turned the loads into gathers, and a C-contiguous 784 × 128 tile
+    # took 57 µs to copy from L2 (see products._panel).
+    j0u = np.uint64(j0)
     for q in range(Xt.shape[0]):
-        xq = Xt[q]
-        for j in range(Xt.shape[1]):
-            xq[j] = X[q, example_index(cols, j0 + j)]
+        xq, x = Xt[q], X[q]
+        for j in range(np.uint64(Xt.shape[1])):
+            xq[j] = x[example_index(cols, j0u + j)]
 
 
 @jit
 def store_tile(X, Xt, j0):
     """X[:, j0 : j0 + n] = Xt for Xt (r, n): the inverse of load_tile."""
     wide_vectors()
+    j0u = np.uint64(j0)
     for q in range(Xt.shape[0]):
-        xq = Xt[q]
-        for j in range(Xt.shape[1]):
-            X[q, j0 + j] = xq[j]
+        xq, x = Xt[q], X[q]
+        for j in range(np.uint64(Xt.shape[1])):
+            x[j0u + j] = xq[j]
 
 
 @jit

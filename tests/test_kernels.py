@@ -229,6 +229,26 @@ def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
                 assert C == 1, (shape, itemsize, m)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scratch_rows_start_on_cache_lines(dtype):
+    # Numba aligns new arrays to 32 bytes only; a 64-byte vector load from a row that is
+    # not on a line touches two lines (see _config.aligned_empty).
+    from fastshallow.kernels._config import CACHE_LINE, aligned_empty, aligned_slots
+    from fastshallow.kernels.step import gradient_slabs, workspace
+
+    like = np.zeros(1, dtype)
+    for size in (0, 1, 7, 16, 1000):
+        a = aligned_empty(size, like)
+        assert a.shape == (size,) and a.dtype == dtype and a.ctypes.data % CACHE_LINE == 0
+        slots = aligned_slots(3, size, like)
+        assert slots.shape[0] == 3 and slots.shape[1] >= size
+        assert size == 0 or all(slots[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
+    for buf in workspace(3, 19, 70, 3, 128, like):
+        assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
+    params = (np.zeros((70, 19), dtype), np.zeros((70, 1), dtype), np.zeros((3, 70), dtype), np.zeros((3, 1), dtype))
+    assert gradient_slabs(2, params)[0].ctypes.data % CACHE_LINE == 0
+
+
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):

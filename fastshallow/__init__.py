@@ -164,7 +164,7 @@ def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=F
     if Y is not None:
         Y = check_Y(Y, n_y, m, dtype, out)
     plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-    _check_memory(plan, n_x, n_h, n_y, m, dtype, update)
+    _check_memory(plan, n_x, n_h, n_y, m, dtype)
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
@@ -172,14 +172,15 @@ def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=F
     return dtype, arrays, work, X, Y, (code, out), plan
 
 
-def _check_memory(plan, n_x, n_h, n_y, m, dtype, update):
-    """Fail with MemoryError before allocating, if the call's scratch cannot fit: parameter
-    copies (work, spare and gradients when training), one gradient slab per chunk, the tile
-    scratch of each slot, and the (n_y, m) output."""
+def _check_memory(plan, n_x, n_h, n_y, m, dtype):
+    """Fail with MemoryError before allocating, if the call's scratch cannot fit: two sets of
+    parameters (train's work and spare copies; the gradients and a contiguous copy; the
+    estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
+    of each slot, and the (n_y, m) output."""
     n_chunks, tile, n_slots = plan
     n_params = param_count(n_x, n_h, n_y)
     per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
-    values = (3 if update else 2) * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
+    values = 2 * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
     check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}")
 
 

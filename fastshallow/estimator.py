@@ -459,7 +459,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         n_y = params[2].shape[0]
         dtype = settings["dtype"]
         plan = _plan(batch, n_x, n_h, n_y, dtype.itemsize, max_threads())
-        _check_memory(plan, n_x, n_h, n_y, 0, dtype, True)
+        _check_memory(plan, n_x, n_h, n_y, 0, dtype)
         before = [a.copy() for a in params + velocity]
         with using_threads(settings["n_threads"]) as n:
             kernel = _sgd.epoch_serial if n == 1 or plan[0] == 1 else _sgd.epoch_parallel

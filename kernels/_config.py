@@ -46,9 +46,11 @@ MAX_CHUNKS = 32
 # gets at least this many examples (measured at the mnist size, 784-128-10 with
 # m = 10,000: 32 chunks of 2-3 tiles spent 40 of 165 ms on slabs; 8 chunks, 10 of 135).
 MIN_EXAMPLES_PER_CHUNK = 1024
-# Upper bound on the bytes held by all gradient slabs together (16 MiB: two slabs of the
-# 784-1024-10 float64 network, which keeps its step within a tenth of NumPy's memory).
-SLAB_BUDGET = 16 * 2**20
+# Upper bound on the values held by all gradient slabs together: two slabs of the
+# 784-1024-10 network, which keeps its step within a tenth of NumPy's memory. Counted in
+# values, not bytes, because NumPy's memory halves in float32 too (a byte budget gave
+# float32 four slabs there, and 13% of NumPy's memory).
+SLAB_VALUES = 2 * 2**20
 # ...unless the slabs of one chunk per tile all fit in this many bytes: then zeroing and
 # adding them stays in cache and costs little next to a tile's work, and a chunk may be a
 # single tile. That lets a mini-batch of a few hundred examples use more than one core
@@ -76,7 +78,7 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     n_chunks and tile depend only on the shapes and dtype: they decide every sum, so they
     must not depend on threads. n_chunks is a power of two (so it divides evenly over 2, 4,
     8... threads), at most one chunk per tile and at most MAX_CHUNKS; within that, at most
-    one per MIN_EXAMPLES_PER_CHUNK examples and what SLAB_BUDGET allows, or as many as
+    one per MIN_EXAMPLES_PER_CHUNK examples and what SLAB_VALUES allows, or as many as
     CACHED_SLABS holds if that is more (and at least 1). A call's parallelism is capped at
     it.
 
@@ -86,9 +88,9 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     """
     tile = tile_width(n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
-    slab = param_count(n_x, n_h, n_y) * itemsize
-    limit = min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, SLAB_BUDGET // slab)
-    cached = min(n_tiles, MAX_CHUNKS, CACHED_SLABS // slab)
+    n_params = param_count(n_x, n_h, n_y)  # one slab's values
+    limit = min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, SLAB_VALUES // n_params)
+    cached = min(n_tiles, MAX_CHUNKS, CACHED_SLABS // (n_params * itemsize))
     limit = max(1, limit, cached)
     c = 1
     while c * 2 <= limit:

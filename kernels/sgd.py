@@ -114,14 +114,14 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     n_chunks, T, n_slots = plan
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
-    grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
+    grads = (slabs[0][0], slabs[1][0], slabs[2][0], slabs[3][0])  # where the mean gradients land
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     n = order.shape[0]
     zero = dt(0)
     for k in range(losses.shape[0]):
         cols = order[k * batch : min((k + 1) * batch, n)]
         b = cols.shape[0]
-        loss = accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
+        loss = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots)
         if alpha > 0:
             loss += l2_penalty(W1, W2, alpha, b)
         losses[k] = loss

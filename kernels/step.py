@@ -202,12 +202,11 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
 
 
 @jit
-def reduce_row(G, S, i, m):
-    """G[i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... (m = 1 leaves the sums
-    as they are). Shapes: G (r, k), S (C, r, k)."""
+def reduce_row(S, i, m):
+    """S[0, i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... (m = 1 leaves the sums
+    as they are). Shapes: S (C, r, k)."""
     wide_vectors()
-    g = G[i]
-    g[:] = S[0, i]
+    g = S[0, i]
     for c in range(1, S.shape[0]):
         s = S[c, i]
         for k in range(g.shape[0]):
@@ -217,10 +216,14 @@ def reduce_row(G, S, i, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True):
-    """Mean gradients into grads; returns the mean cost. With mean=False, the unnormalised
-    sums over the examples and the summed cost instead (for fastshallow.distributed, which
-    adds the sums of many chunks before dividing once).
+def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True):
+    """The mean gradients, left in the first chunk's slab (dW1s[0], db1s[0], dW2s[0],
+    db2s[0]); returns the mean cost. With mean=False, the unnormalised sums over the
+    examples and the summed cost instead (for fastshallow.distributed, which adds the sums
+    of many chunks before dividing once).
+
+    The result stays in the slabs so that training needs no gradient arrays of its own: at
+    784-1024-10 in float64 those are 6 MiB, next to NumPy's 393 MiB for the whole step.
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
     parallel in a parallel caller and in order in a serial one: one source for both.
@@ -236,38 +239,44 @@ def accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_s
         slot = slot_of(c, n_chunks, n_slots)
         costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
     # The reduction: slabs added in chunk order, parallel over the rows being written.
-    dW1, db1, dW2, db2 = grads
-    for i in prange(dW1.shape[0]):
-        reduce_row(dW1, dW1s, i, divisor)
-        reduce_row(db1, db1s, i, divisor)
-    for i in range(dW2.shape[0]):
-        reduce_row(dW2, dW2s, i, divisor)
-        reduce_row(db2, db2s, i, divisor)
+    for i in prange(dW1s.shape[1]):
+        reduce_row(dW1s, i, divisor)
+        reduce_row(db1s, i, divisor)
+    for i in range(dW2s.shape[1]):
+        reduce_row(dW2s, i, divisor)
+        reduce_row(db2s, i, divisor)
     cost = 0.0
     for c in range(n_chunks):
         cost += costs[c]
     return cost / divisor
 
 
-@jit(parallel=True)
-def gradients(grads, params, X, Y, cols, code, out, plan):
-    """Mean cost and gradients (into grads) of the network on X, Y."""
+@jit(inline="always")
+def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
     n_chunks, T, n_slots = plan
     W1, b1, W2, b2 = params
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
     slabs = gradient_slabs(n_chunks, params)
-    return accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots)
+    cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
+    dW1s, db1s, dW2s, db2s, _ = slabs
+    grads[0][:, :] = dW1s[0]
+    grads[1][:, :] = db1s[0]
+    grads[2][:, :] = dW2s[0]
+    grads[3][:, :] = db2s[0]
+    return cost
+
+
+@jit(parallel=True)
+def gradients(grads, params, X, Y, cols, code, out, plan):
+    """Mean cost and gradients (into grads) of the network on X, Y."""
+    return _gradients(grads, params, X, Y, cols, code, out, plan, True)
 
 
 @jit(parallel=True)
 def gradient_sums(grads, params, X, Y, cols, code, out, plan):
     """Unnormalised gradient sums over the examples (into grads) and the summed cost: one
     chunk's share of a gradient that is assembled elsewhere (fastshallow.distributed)."""
-    n_chunks, T, n_slots = plan
-    W1, b1, W2, b2 = params
-    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
-    slabs = gradient_slabs(n_chunks, params)
-    return accumulate_gradients(grads, params, X, Y, cols, code, out, ws, slabs, T, n_slots, False)
+    return _gradients(grads, params, X, Y, cols, code, out, plan, False)
 
 
 @jit(parallel=True)

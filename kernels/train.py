@@ -58,12 +58,12 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     n_chunks, T, n_slots = plan
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
-    grads = (np.empty_like(W1), np.empty_like(b1), np.empty_like(W2), np.empty_like(b2))
+    grads = (slabs[0][0], slabs[1][0], slabs[2][0], slabs[3][0])  # where the mean gradients land
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
-        cost = accumulate_gradients(grads, cur, X, Y, cols, code, out, ws, slabs, T, n_slots)
+        cost = accumulate_gradients(cur, X, Y, cols, code, out, ws, slabs, T, n_slots)
         costs[it] = cost
         if not np.isfinite(cost):
             if it == 0:

@@ -24,7 +24,7 @@ from numba import prange
 
 from ._config import jit, wide_vectors
 from .products import divide
-from .step import accumulate_gradients, gradient_slabs, workspace
+from .step import accumulate_gradients, gradient_slabs, slab_gradients, workspace
 from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
 
 
@@ -114,7 +114,7 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     n_chunks, T, n_slots = plan
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
-    grads = (slabs[0][0], slabs[1][0], slabs[2][0], slabs[3][0])  # where the mean gradients land
+    grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     n = order.shape[0]
     zero = dt(0)

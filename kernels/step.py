@@ -251,6 +251,14 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
     return cost / divisor
 
 
+@jit
+def slab_gradients(slabs):
+    """The views (dW1, db1, dW2, db2) of the first chunk's slab, where accumulate_gradients
+    leaves its result."""
+    dW1s, db1s, dW2s, db2s, _ = slabs
+    return dW1s[0], db1s[0], dW2s[0], db2s[0]
+
+
 @jit(inline="always")
 def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
     n_chunks, T, n_slots = plan
@@ -258,11 +266,11 @@ def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
     slabs = gradient_slabs(n_chunks, params)
     cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
-    dW1s, db1s, dW2s, db2s, _ = slabs
-    grads[0][:, :] = dW1s[0]
-    grads[1][:, :] = db1s[0]
-    grads[2][:, :] = dW2s[0]
-    grads[3][:, :] = db2s[0]
+    dW1, db1, dW2, db2 = slab_gradients(slabs)
+    grads[0][:, :] = dW1
+    grads[1][:, :] = db1
+    grads[2][:, :] = dW2
+    grads[3][:, :] = db2
     return cost
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, wide_vectors
-from .step import accumulate_gradients, gradient_slabs, workspace
+from .step import accumulate_gradients, gradient_slabs, slab_gradients, workspace
 
 OK = 0
 COST_NOT_FINITE = 1
@@ -58,7 +58,7 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     n_chunks, T, n_slots = plan
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
-    grads = (slabs[0][0], slabs[1][0], slabs[2][0], slabs[3][0])  # where the mean gradients land
+    grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
     cur, prev = params, spare
     cur_is_params = True

@@ -28,7 +28,7 @@ or the thread.
 import numpy as np
 from numba import carray
 
-from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, wide_vectors
+from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, view, wide_vectors
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
 
@@ -320,7 +320,7 @@ def linear_backward_weights_tile(dW, db, dZ, X, xt):
     """
     k, n = X.shape
     if k >= TRANSPOSE_MIN_K:
-        XT = xt[: n * k].reshape(n, k)
+        XT = view(xt, (n, k))
         transpose(XT, X)
         linear_backward_weights_xt(dW, db, dZ, XT)
     else:

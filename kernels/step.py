@@ -27,7 +27,16 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._config import aligned_empty, aligned_slots, enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
+from ._config import (
+    BLOCK,
+    aligned_empty,
+    aligned_slots,
+    enter_flush_to_zero,
+    jit,
+    restore_fp_mode,
+    view,
+    wide_vectors,
+)
 from .activations import activation_backward, activation_forward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
@@ -65,7 +74,8 @@ def _n_examples(X, cols):
 @jit
 def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
-    one is narrower) reshapes into a C-contiguous (rows, n) view, never a strided slice.
+    one is narrower) is a C-contiguous (rows, n) view of a slot (_config.view), never a
+    strided slice.
     Each slot starts on a cache line (_config.aligned_slots), and so, T being a multiple of
     64, does every row of a full tile.
 
@@ -155,10 +165,10 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     xp, xt, yp, z, h, d, o, g, lo, cs = ws
-    Xp = xp[s, : n_x * n].reshape(n_x, n)
-    Z = z[s, : n_h * n].reshape(n_h, n)
-    H = h[s, : n_h * n].reshape(n_h, n)
-    O = o[s, : n_y * n].reshape(n_y, n)
+    Xp = view(xp[s], (n_x, n))
+    Z = view(z[s], (n_h, n))
+    H = view(h[s], (n_h, n))
+    O = view(o[s], (n_y, n))
     load_tile(Xp, X, cols, j0)
     linear_forward(Z, W1, Xp, b1)  # Z1 = W1·X + b1
     activation_forward(H, Z, code)  # A1 = g(Z1)
@@ -187,12 +197,12 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         j0 = t * T
         n = min(T, m - j0)
         Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, s)
-        Yt = yp[s, : n_y * n].reshape(n_y, n)
-        L = lo[s, : n_y * n].reshape(n_y, n)
-        G = g[s, : n_y * n].reshape(n_y, n)
-        D = d[s, : n_h * n].reshape(n_h, n)
+        Yt = view(yp[s], (n_y, n))
+        L = view(lo[s], (n_y, n))
+        G = view(g[s], (n_y, n))
+        D = view(d[s], (n_h, n))
         load_tile(Yt, Y, cols, j0)
-        output_loss_backward(L, G, O, Yt, out, cs[s, : 2 * n].reshape(2, n))  # loss; dZ2 = A2 - Y
+        output_loss_backward(L, G, O, Yt, out, view(cs[s], (2, n)))  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
@@ -203,17 +213,50 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
 
 
 @jit
-def reduce_row(S, i, m):
-    """S[0, i] = (Σ_c S[c, i]) / m, chunks added in order c = 0, 1, ... (m = 1 leaves the sums
-    as they are). Shapes: S (C, r, k)."""
+def flat(A):
+    """A C-contiguous array as one (A.size,) view."""
+    return view(A, (A.size,))
+
+
+@jit
+def n_blocks(size):
+    """How many blocks of _config.BLOCK values cover `size` values."""
+    return (size + BLOCK - 1) // BLOCK
+
+
+@jit
+def block(a, q):
+    """Block q of the flat (size,) array a: a[q·BLOCK : (q + 1)·BLOCK], the last shorter."""
+    return a[q * BLOCK : min((q + 1) * BLOCK, a.shape[0])]
+
+
+@jit
+def reduce_block(S, q, m):
+    """S[0, v] = (Σ_c S[c, v]) / m for the values v of block q, chunks added in order
+    c = 0, 1, ... (m = 1 leaves the sums as they are). Shapes: S (C, size), one flat slab a
+    row."""
     wide_vectors()
-    g = S[0, i]
+    g = block(S[0], q)
     for c in range(1, S.shape[0]):
-        s = S[c, i]
+        s = block(S[c], q)
         for k in range(g.shape[0]):
             g[k] += s[k]
     for k in range(g.shape[0]):
         g[k] /= m
+
+
+@jit
+def flat_slabs(S):
+    """The slabs S (C, r, k) as (C, r·k): one flat slab a row."""
+    return view(S, (S.shape[0], S[0].size))
+
+
+@jit
+def reduce_slabs(S, m):
+    """reduce_block over every block of the slabs S (C, r, k), on this thread."""
+    S = flat_slabs(S)
+    for q in range(n_blocks(S.shape[1])):
+        reduce_block(S, q, m)
 
 
 @jit(inline="always")
@@ -239,13 +282,14 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
         slot = slot_of(c, n_chunks, n_slots)
         costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
-    # The reduction: slabs added in chunk order, parallel over the rows being written.
-    for i in prange(dW1s.shape[1]):
-        reduce_row(dW1s, i, divisor)
-        reduce_row(db1s, i, divisor)
-    for i in range(dW2s.shape[1]):
-        reduce_row(dW2s, i, divisor)
-        reduce_row(db2s, i, divisor)
+    # The reduction: slabs added in chunk order, dW1's parallel over the blocks being
+    # written; the others are small.
+    dW1f = flat_slabs(dW1s)
+    for q in prange(n_blocks(dW1f.shape[1])):
+        reduce_block(dW1f, q, divisor)
+    reduce_slabs(db1s, divisor)
+    reduce_slabs(dW2s, divisor)
+    reduce_slabs(db2s, divisor)
     cost = 0.0
     for c in range(n_chunks):
         cost += costs[c]
@@ -313,14 +357,14 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
             j0 = t * T
             n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, slot)
-            stats = cs[slot, : 2 * n].reshape(2, n)
+            stats = view(cs[slot], (2, n))
             if want_a2:
-                G = g[slot, : n_y * n].reshape(n_y, n)
+                G = view(g[slot], (n_y, n))
                 output_forward(G, O, out, stats)
                 store_tile(A2, G, j0)
             if want_cost:
-                Yt = yp[slot, : n_y * n].reshape(n_y, n)
-                L = lo[slot, : n_y * n].reshape(n_y, n)
+                Yt = view(yp[slot], (n_y, n))
+                L = view(lo[slot], (n_y, n))
                 load_tile(Yt, Y, cols, j0)
                 output_loss(L, O, Yt, out, stats)
                 sums[c] += loss_sum(L)

@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, wide_vectors
-from .step import accumulate_gradients, gradient_slabs, slab_gradients, workspace
+from .step import accumulate_gradients, block, flat, gradient_slabs, n_blocks, slab_gradients, workspace
 
 OK = 0
 COST_NOT_FINITE = 1
@@ -31,16 +31,28 @@ UPDATE_NOT_FINITE = 2
 
 
 @jit
-def update_row(new, P, G, i, lr):
-    """new[i] = P[i] - lr·G[i]; True if every new value is finite. Shapes: new, P, G (r, k)."""
+def update_block(new, P, G, q, lr):
+    """new = P - lr·G over block q (step.block) of the flat (size,) arrays new, P and G;
+    True if every new value is finite."""
     wide_vectors()
-    n, p, g = new[i], P[i], G[i]
+    n, p, g = block(new, q), block(P, q), block(G, q)
     inf = p.dtype.type(np.inf)
     finite = True
     for k in range(p.shape[0]):
         v = p[k] - lr * g[k]
         n[k] = v
         finite &= abs(v) < inf  # False for inf and NaN
+    return finite
+
+
+@jit
+def update(new, P, G, lr):
+    """new = P - lr·G for C-contiguous (r, k) arrays, on this thread; True if every new
+    value is finite."""
+    new, P, G = flat(new), flat(P), flat(G)
+    finite = True
+    for q in range(n_blocks(P.shape[0])):
+        finite &= update_block(new, P, G, q, lr)
     return finite
 
 
@@ -59,7 +71,7 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
-    first_ok = np.empty(n_h, np.bool_)  # (n_h,): row i of W1 and b1 stayed finite
+    first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
@@ -69,14 +81,13 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
             if it == 0:
                 return it, COST_NOT_FINITE, cur_is_params
             return it, COST_NOT_FINITE, not cur_is_params
-        for i in prange(n_h):
-            first_ok[i] = update_row(prev[0], cur[0], grads[0], i, lr) & update_row(
-                prev[1], cur[1], grads[1], i, lr
-            )
+        new_W1, W1_now, dW1 = flat(prev[0]), flat(cur[0]), flat(grads[0])
+        for q in prange(first_ok.shape[0]):
+            first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
         ok = first_ok.all()
-        for i in range(n_y):
-            ok &= update_row(prev[2], cur[2], grads[2], i, lr)
-            ok &= update_row(prev[3], cur[3], grads[3], i, lr)
+        ok &= update(prev[1], cur[1], grads[1], lr)
+        ok &= update(prev[2], cur[2], grads[2], lr)
+        ok &= update(prev[3], cur[3], grads[3], lr)
         if not ok:
             return it, UPDATE_NOT_FINITE, cur_is_params
         cur, prev = prev, cur

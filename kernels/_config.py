@@ -31,10 +31,11 @@ REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 
 # Tiles. A tile is T consecutive examples; every scratch buffer is (rows, T), so memory
-# never grows with m. T is chosen per problem from its shapes and dtype (tile_width): as
-# wide as keeps one tile's scratch within TILE_BUDGET bytes, so that a small network
-# runs in few tiles (a tiny problem in one), but never narrower than MIN_TILE, where the
-# dot products over T would be too short for the vector units.
+# never grows with m. T is chosen per problem from its shapes and dtype (tile_width). The
+# widest tile keeps one tile's scratch within TILE_BUDGET bytes, so that a small network
+# runs in few tiles (a tiny problem in one), but is never narrower than MIN_TILE, where the
+# dot products over T would be too short for the vector units. The m examples then share
+# that many tiles evenly.
 MIN_TILE = 128
 MAX_TILE = 4096
 TILE_BUDGET = 512 * 2**10
@@ -68,12 +69,22 @@ CACHED_SLABS = 2**20
 BLOCK = 512
 
 
-def tile_width(n_x, n_h, n_y, itemsize):
-    """Examples per tile: a multiple of 64 in [MIN_TILE, MAX_TILE] whose scratch, about
-    (3·n_h + 2·n_x + 4·n_y)·T values, fits TILE_BUDGET."""
+def tile_width(m, n_x, n_h, n_y, itemsize):
+    """Examples per tile.
+
+    The widest tile is a multiple of 64 in [MIN_TILE, MAX_TILE] whose scratch, about
+    (3·n_h + 2·n_x + 4·n_y)·T values, fits TILE_BUDGET. m needs n = ceil(m / widest)
+    tiles, and T is m / n rounded up to whole cache lines (so that every row of a full
+    tile's scratch starts on a line), so the tiles come out nearly equal: a 200-example
+    batch in tiles of 104 and 96 rather than 128 and 72, which left one of two threads
+    idle for a third of the batch (two 200-example chunks of a 50-100-1 network, float64:
+    88 against 95 µs a batch).
+    """
     per_example = (3 * n_h + 2 * n_x + 4 * n_y) * itemsize
-    t = TILE_BUDGET // per_example // 64 * 64
-    return max(MIN_TILE, min(MAX_TILE, t))
+    widest = max(MIN_TILE, min(MAX_TILE, TILE_BUDGET // per_example // 64 * 64))
+    n_tiles = max(1, -(-m // widest))
+    per_line = CACHE_LINE // itemsize
+    return max(1, -(-m // (n_tiles * per_line))) * per_line
 
 
 def param_count(n_x, n_h, n_y):
@@ -95,7 +106,7 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     thread of Numba's pool (pool_size, NUMBA_NUM_THREADS) when that is fewer. Scratch is
     fully overwritten before it is read, so this changes memory, never results.
     """
-    tile = tile_width(n_x, n_h, n_y, itemsize)
+    tile = tile_width(m, n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
     n_params = param_count(n_x, n_h, n_y)  # one slab's values
     limit = min(n_tiles, m // MIN_EXAMPLES_PER_CHUNK, MAX_CHUNKS, SLAB_VALUES // n_params)
@@ -330,6 +341,36 @@ def view(a, shape):
     if n > a.size:
         raise ValueError("view: the array is smaller than the shape")
     return _view(a, shape)
+
+
+# ---------------------------------------------------------------------------------------
+# Prefetching
+# ---------------------------------------------------------------------------------------
+
+
+@intrinsic
+def prefetch(typingctx, a, i, j):
+    """Ask for the cache line holding a[i, j] (a 2-D array) to be brought into every
+    cache level, without waiting for it. The indices must be in bounds; nothing is
+    read."""
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+    if not (isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=fnty)
+        # read (0), keep in all levels (locality 3), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(a, i, j), codegen
 
 
 # ---------------------------------------------------------------------------------------

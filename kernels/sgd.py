@@ -134,8 +134,9 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     zero = dt(0)
     for k in range(losses.shape[0]):
         cols = order[k * batch : min((k + 1) * batch, n)]
+        upcoming = order[min((k + 1) * batch, n) : min((k + 2) * batch, n)]  # empty at the end
         b = cols.shape[0]
-        loss = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots)
+        loss = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, True, upcoming)
         if alpha > 0:
             loss += l2_penalty(W1, W2, alpha, b)
         losses[k] = loss

@@ -12,7 +12,7 @@ import pytest
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products
-from fastshallow.kernels._config import MAX_TILE, MIN_TILE, TILE_BUDGET
+from fastshallow.kernels._config import CACHE_LINE, MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
@@ -233,7 +233,7 @@ def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
 def test_scratch_rows_start_on_cache_lines(dtype):
     # Numba aligns new arrays to 32 bytes only; a 64-byte vector load from a row that is
     # not on a line touches two lines (see _config.aligned_empty).
-    from fastshallow.kernels._config import CACHE_LINE, aligned_empty, aligned_slots
+    from fastshallow.kernels._config import aligned_empty, aligned_slots
     from fastshallow.kernels.step import gradient_slabs, workspace
 
     like = np.zeros(1, dtype)
@@ -255,8 +255,11 @@ def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
         C, T, S = plan(m, *shape, itemsize, 4)
         assert S == min(C, 4)
-        assert MIN_TILE <= T <= MAX_TILE and T % 64 == 0
+        per_line = CACHE_LINE // itemsize
+        assert T <= MAX_TILE and T % per_line == 0  # full tiles' scratch rows start on lines
         n_tiles = -(-m // T)
+        assert n_tiles <= -(-m // MIN_TILE)  # no more tiles than MIN_TILE-wide ones need
+        assert (T - per_line) * n_tiles < m  # even tiles: a line narrower, and they'd not cover m
         assert C & (C - 1) == 0 and 1 <= C <= n_tiles
         ranges = [chunk_tiles(c, C, m, T) for c in range(C)]
         assert ranges[0][0] == 0 and ranges[-1][1] == n_tiles

@@ -328,7 +328,9 @@ def _view(typingctx, a, shape):
     return result(a, shape), codegen
 
 
-@jit(inline="always")
+# Not inlined at Numba's level: its raise would then sit in the callers' prange bodies,
+# and Numba runs a loop with more than one exit serially. LLVM inlines it anyway.
+@jit
 def view(a, shape):
     """a's first prod(shape) elements as a C-contiguous array of `shape` (a tuple of
     ints), sharing a's memory; a must be C-contiguous. Raises ValueError if a is too small

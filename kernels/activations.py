@@ -104,6 +104,26 @@ def activation_forward(A, Z, code):
         relu_forward(A, Z)
 
 
+@jit(inline="always")
+def bias_activation_forward(a, s, bias, code):
+    """a = g(bias + s) for one row's stretch, with s (n,) the products' sums and bias a
+    scalar: the layer finished where its block of W·X is still in registers (see
+    products.dense_forward). Each element is the same expression as linear_forward's
+    bias plus sum followed by activation_forward. Shapes: a, s (n,)."""
+    wide_vectors()
+    if code == TANH:
+        for j in range(s.shape[0]):
+            a[j] = em.tanh(bias + s[j])
+    elif code == SIGMOID:
+        for j in range(s.shape[0]):
+            a[j] = em.sigmoid(bias + s[j])
+    else:
+        zero = s.dtype.type(0)
+        for j in range(s.shape[0]):
+            z = bias + s[j]
+            a[j] = zero if z < zero else z  # as relu_forward: NaN passes
+
+
 @jit
 def activation_backward(dZ, dA, A, code):
     """dZ = dA ∘ g'(A) for the activation with the given code. Shapes: dZ, dA, A (r, n)."""

@@ -29,6 +29,7 @@ import numpy as np
 from numba import carray
 
 from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, view, wide_vectors
+from .activations import activation_forward, bias_activation_forward
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
 
@@ -134,9 +135,12 @@ def matmul_nt_add(C, A, B):
 
 
 @jit
-def _panel(C, A, B, i, j0, skip):
+def _panel(C, A, B, i, j0, skip, bias, code):
     """C[i:i+8, j0+skip:j0+w] += (A[i:i+8]·B[:, j0:j0+w])[:, skip:], w = panel_width(A): one
     register panel. Rows past C's last are computed from its last row and dropped.
+
+    With a bias (r, 1) instead of None, the panel finishes a layer instead:
+    C[i:i+8, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward).
 
     Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
     """
@@ -165,6 +169,12 @@ def _panel(C, A, B, i, j0, skip):
             s5[j] += y5 * x
             s6[j] += y6 * x
             s7[j] += y7 * x
+    if bias is not None:
+        # Overwriting the previous panel's `skip` columns writes the values it wrote: the
+        # same sums, in the same order.
+        for q in range(min(PANEL_ROWS, last + 1 - i)):
+            bias_activation_forward(C[i + q, j0 : j0 + w], acc[q], bias[i + q, 0], code)
+        return
     # The first `skip` columns belong to the previous panel: add zeros there, so that the
     # loop below has a constant trip count and vectorises like the one above.
     for q in range(PANEL_ROWS):
@@ -192,19 +202,33 @@ def matmul_add(C, A, B):
     broadcasts hoisted out of it and at 92 with B's two loads hoisted instead: the loads
     of both hold it there, not one kind. (MKL's dgemm reached 89 on one core here.)
     """
-    r, n = C.shape
-    w = panel_width(A)
+    if not panels_suit(C, A):
+        _matmul_add_rows(C, A, B)
+        return
+    _panels(C, A, B, None, 0)
+
+
+@jit
+def panels_suit(C, A):
+    """True if C += A·B should run in register panels. Shapes: C (r, n), A (r, p)."""
     # A panel pays for zeroing and adding back its accumulators, which a sum shorter than
     # its width does not repay (at 16 to 20 inner elements the row loop was 1.4x faster in
     # float32, whose panels are 32 wide; in float64, 16 wide, the two were level at 16);
     # nor does a panel of mostly padding.
-    if r < PANEL_ROWS or A.shape[1] < w or n < w:
-        _matmul_add_rows(C, A, B)
-        return
+    w = panel_width(A)
+    return C.shape[0] >= PANEL_ROWS and A.shape[1] >= w and C.shape[1] >= w
+
+
+@jit
+def _panels(C, A, B, bias, code):
+    """Register panels over all of C, one block of w columns at a time (see matmul_add);
+    bias and code as in _panel."""
+    r, n = C.shape
+    w = panel_width(A)
     for j_from in range(0, n, w):
         j0 = min(j_from, n - w)
         for i in range(0, r, PANEL_ROWS):
-            _panel(C, A, B, i, j0, j_from - j0)
+            _panel(C, A, B, i, j0, j_from - j0, bias, code)
 
 
 @jit
@@ -286,6 +310,25 @@ def linear_forward(Z, W, X, b):
     wide_vectors()
     _fill_bias(Z, b)
     matmul_add(Z, W, X)
+
+
+@jit
+def dense_forward(A, Z, W, X, b, code):
+    """A = g(W·X + b), g the activation `code`; Z is scratch of A's shape, used only where
+    the product does not run in register panels. Shapes: A, Z (r, T), W (r, k), X (k, T),
+    b (r, 1); A and Z distinct.
+
+    In panels, each block of W·X is finished (bias, activation) while still in registers
+    (_panel), so Z is neither filled with the bias nor written and read back. Measured
+    in float64 against linear_forward then activation_forward: a 50-100 layer on 104
+    examples, relu 19.7 -> 16.9 µs and tanh 25.3 -> 22.4 µs; 784-128 on 128 examples,
+    tanh 364 -> 346 µs. Otherwise it is those two calls. Both ways give the same bits.
+    """
+    if panels_suit(A, W):
+        _panels(A, W, X, b, code)
+    else:
+        linear_forward(Z, W, X, b)
+        activation_forward(A, Z, code)
 
 
 @jit

@@ -39,10 +39,11 @@ from ._config import (
     view,
     wide_vectors,
 )
-from .activations import activation_backward, activation_forward
+from .activations import activation_backward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
     TRANSPOSE_MIN_K,
+    dense_forward,
     linear_backward_input,
     linear_backward_weights,
     linear_backward_weights_tile,
@@ -193,8 +194,8 @@ def store_tile(X, Xt, j0):
 def forward_tile(params, X, cols, j0, n, code, ws, s):
     """Forward pass of the n examples from column j0, in scratch slot s.
 
-    Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z the free (n_h, n) buffer
-    that held Z1, H = A1 (n_h, n) and O the logits Z2 (n_y, n).
+    Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z a free (n_h, n) buffer
+    (scratch for dense_forward), H = A1 (n_h, n) and O the logits Z2 (n_y, n).
     """
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
@@ -205,8 +206,7 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     H = view(h[s], (n_h, n))
     O = view(o[s], (n_y, n))
     load_tile(Xp, X, cols, j0)
-    linear_forward(Z, W1, Xp, b1)  # Z1 = W1·X + b1
-    activation_forward(H, Z, code)  # A1 = g(Z1)
+    dense_forward(H, Z, W1, Xp, b1, code)  # A1 = g(W1·X + b1)
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
     return Xp, Z, H, O
 

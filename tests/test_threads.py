@@ -78,3 +78,36 @@ def test_thread_setting_is_restored():
     finally:
         numba.set_num_threads(previous)
     assert np.isfinite(fs.cost(params, X, Y))
+
+
+_COMPILE_PARALLEL = textwrap.dedent(
+    """
+    import warnings
+    import numpy as np
+    from numba.core.errors import NumbaPerformanceWarning
+    warnings.simplefilter("error", NumbaPerformanceWarning)
+    import fastshallow as fs
+    from fastshallow import ShallowNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 600))
+    Y = (rng.random((1, 600)) < 0.5).astype(np.uint8)
+    p = fs.init_params(50, 100, 1, seed=0)
+    fs.forward(p, X)                               # step.evaluate
+    fs.gradients(p, X, Y)                          # step.gradients
+    fs.train(p, X, Y, num_iterations=2)            # train.train_parallel
+    ShallowNetClassifier(n_hidden=100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # sgd.epoch_parallel
+    print("compiled")
+    """
+)
+
+
+def test_parallel_loops_stay_parallel(tmp_path):
+    # Numba runs a prange loop serially, with only a NumbaPerformanceWarning at compile
+    # time, when its body can leave the loop early (a raise inlined into it, say). Every
+    # parallel kernel is compiled here afresh, into an empty cache, with that warning an
+    # error. A ConvergenceWarning from max_iter=1 is expected and harmless.
+    run = subprocess.run([sys.executable, "-c", _COMPILE_PARALLEL], capture_output=True, text=True,
+                         timeout=900, env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split()[-1] == "compiled"

@@ -3,7 +3,7 @@ compiled call, for fastshallow.ShallowNetClassifier.
 
 Legend as in step.py. `order` is an int64 array of example indices (columns of X and Y):
 the epoch visits them in batches order[0:B], order[B:2B], ..., the last one shorter. For a
-batch of b examples, with g the mean gradient of its loss (step.accumulate_gradients):
+batch of b examples, with g the mean gradient of its loss (as step.accumulate_gradients):
 
     loss = mean loss + alpha/(2b)·(ΣW1² + ΣW2²)     the L2 penalty, on weights only
     gW   = g + (alpha/b)·W,   gb = g                 its gradient
@@ -24,7 +24,18 @@ from numba import prange
 
 from ._config import REDUCTION_FASTMATH, jit, wide_vectors
 from .products import divide
-from .step import accumulate_gradients, block, flat, gradient_slabs, n_blocks, slab_gradients, workspace
+from .step import (
+    block,
+    chunk_sums,
+    flat,
+    flat_slabs,
+    gradient_slabs,
+    n_blocks,
+    reduce_block,
+    reduce_small_slabs,
+    slab_gradients,
+    workspace,
+)
 from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
@@ -130,20 +141,24 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     W1f, V1f, dW1 = flat(W1), flat(velocity[0]), flat(grads[0])
+    dW1s = flat_slabs(slabs[0])  # (C, n_h·n_x)
     n = order.shape[0]
     zero = dt(0)
     for k in range(losses.shape[0]):
         cols = order[k * batch : min((k + 1) * batch, n)]
         upcoming = order[min((k + 1) * batch, n) : min((k + 2) * batch, n)]  # empty at the end
         b = cols.shape[0]
-        loss = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, True, upcoming)
+        loss = chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming) / b
         if alpha > 0:
             loss += l2_penalty(W1, W2, alpha, b)
         losses[k] = loss
         if not np.isfinite(loss):
             return k, COST_NOT_FINITE
         decay = dt(alpha / b)
+        # The mean gradients as in train.py: each block of dW1 reduced where it is used.
+        reduce_small_slabs(slabs, b)
         for q in prange(first_ok.shape[0]):
+            reduce_block(dW1s, q, b)
             first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
         ok = first_ok.all()
         ok &= sgd(b1, velocity[1], grads[1], lr, momentum, zero, nesterov)

@@ -295,23 +295,39 @@ def reduce_slabs(S, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True, upcoming=None):
+def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True):
     """The mean gradients, left in the first chunk's slab (dW1s[0], db1s[0], dW2s[0],
     db2s[0]); returns the mean cost. With mean=False, the unnormalised sums over the
     examples and the summed cost instead (for fastshallow.distributed, which adds the sums
-    of many chunks before dividing once). `upcoming`: None, or the columns of the next
-    pass (a mini-batch), which each chunk prefetches when it is done with this one.
+    of many chunks before dividing once).
 
     The result stays in the slabs so that training needs no gradient arrays of its own: at
     784-1024-10 in float64 those are 6 MiB, next to NumPy's 393 MiB for the whole step.
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
     parallel in a parallel caller and in order in a serial one: one source for both.
+    Training calls its two halves itself (chunk_sums, then reduce_small_slabs and
+    reduce_block), to update each block of W1 in the loop that reduces it.
     """
+    m = n_examples(X, cols)
+    divisor = m if mean else 1  # x / 1 is exact: the sums come out unrounded by it
+    cost = chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, None)
+    reduce_small_slabs(slabs, divisor)
+    dW1f = flat_slabs(slabs[0])
+    for q in prange(n_blocks(dW1f.shape[1])):  # parallel over the blocks being written
+        reduce_block(dW1f, q, divisor)
+    return cost / divisor
+
+
+@jit(inline="always")
+def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
+    """Every chunk's unnormalised gradient sums, each into its own slab (parallel over
+    chunks); returns the cost summed over all examples. `upcoming`: None, or the columns
+    of the next pass (a mini-batch), which each chunk prefetches when it is done with
+    this one. Inlined, as accumulate_gradients."""
     dW1s, db1s, dW2s, db2s, costs = slabs
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
-    divisor = m if mean else 1  # x / 1 is exact: the sums come out unrounded by it
     W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
@@ -319,18 +335,20 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
         slot = slot_of(c, n_chunks, n_slots)
         costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
         prefetch_examples(X, Y, upcoming, c, n_chunks, T)
-    # The reduction: slabs added in chunk order, dW1's parallel over the blocks being
-    # written; the others are small.
-    dW1f = flat_slabs(dW1s)
-    for q in prange(n_blocks(dW1f.shape[1])):
-        reduce_block(dW1f, q, divisor)
-    reduce_slabs(db1s, divisor)
-    reduce_slabs(dW2s, divisor)
-    reduce_slabs(db2s, divisor)
     cost = 0.0
     for c in range(n_chunks):
         cost += costs[c]
-    return cost / divisor
+    return cost
+
+
+@jit
+def reduce_small_slabs(slabs, m):
+    """The reduction (reduce_block, chunks in order) of the slabs of db1, dW2 and db2, on
+    this thread: they are small. dW1's blocks are left to the caller's parallel loop."""
+    _, db1s, dW2s, db2s, _ = slabs
+    reduce_slabs(db1s, m)
+    reduce_slabs(dW2s, m)
+    reduce_slabs(db2s, m)
 
 
 @jit

@@ -17,7 +17,19 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, wide_vectors
-from .step import accumulate_gradients, block, flat, gradient_slabs, n_blocks, slab_gradients, workspace
+from .step import (
+    block,
+    chunk_sums,
+    flat,
+    flat_slabs,
+    gradient_slabs,
+    n_blocks,
+    n_examples,
+    reduce_block,
+    reduce_small_slabs,
+    slab_gradients,
+    workspace,
+)
 
 OK = 0
 COST_NOT_FINITE = 1
@@ -71,18 +83,24 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
+    dW1s, dW1 = flat_slabs(slabs[0]), flat(grads[0])
+    m = n_examples(X, cols)
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
     for it in range(costs.shape[0]):
-        cost = accumulate_gradients(cur, X, Y, cols, code, out, ws, slabs, T, n_slots)
+        cost = chunk_sums(cur, X, Y, cols, code, out, ws, slabs, T, n_slots, None) / m
         costs[it] = cost
         if not np.isfinite(cost):
             if it == 0:
                 return it, COST_NOT_FINITE, cur_is_params
             return it, COST_NOT_FINITE, not cur_is_params
-        new_W1, W1_now, dW1 = flat(prev[0]), flat(cur[0]), flat(grads[0])
+        # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
+        # reduced in the loop that updates it: one parallel loop, not two.
+        reduce_small_slabs(slabs, m)
+        new_W1, W1_now = flat(prev[0]), flat(cur[0])
         for q in prange(first_ok.shape[0]):
+            reduce_block(dW1s, q, m)
             first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
         ok = first_ok.all()
         ok &= update(prev[1], cur[1], grads[1], lr)

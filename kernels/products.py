@@ -29,7 +29,7 @@ import numpy as np
 from numba import carray
 
 from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, view, wide_vectors
-from .activations import activation_forward, bias_activation_forward
+from .activations import activation_derivative_times, activation_forward, bias_activation_forward
 
 _reduce = jit(fastmath=REDUCTION_FASTMATH)
 
@@ -375,6 +375,36 @@ def linear_backward_input(dX, WT, dZ):
     """dX = Wᵀ·dZ, given WT = Wᵀ. Shapes: dX (k, T), WT (k, r), dZ (r, T)."""
     dX[:, :] = 0
     matmul_add(dX, WT, dZ)
+
+
+@jit
+def hidden_backward(dZ, WT, dY, A, code):
+    """dZ = (Wᵀ·dY) ∘ g'(A), the hidden layer's delta, given WT = Wᵀ; g' is the derivative
+    of the activation `code`, from its output A. Shapes: dZ, A (k, T), WT (k, r), dY (r, T).
+
+    Row by row: each row of Wᵀ·dY is scaled by g' while it is still in L1, instead of
+    being written whole and read back (linear_backward_input, then
+    activations.activation_backward). Each element is the same expression: the products'
+    sum in the order p = 0, 1, ..., as _matmul_add_rows forms it, times g'.
+    """
+    wide_vectors()
+    p = WT.shape[1]
+    p4 = p - p % 4
+    for i in range(dZ.shape[0]):
+        c = dZ[i]
+        for j in range(c.shape[0]):
+            c[j] = 0
+        for k in range(0, p4, 4):
+            a0, a1, a2, a3 = WT[i, k], WT[i, k + 1], WT[i, k + 2], WT[i, k + 3]
+            b0, b1, b2, b3 = dY[k], dY[k + 1], dY[k + 2], dY[k + 3]
+            for j in range(c.shape[0]):
+                c[j] = c[j] + a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
+        for k in range(p4, p):
+            a0 = WT[i, k]
+            b0 = dY[k]
+            for j in range(c.shape[0]):
+                c[j] = c[j] + a0 * b0[j]
+        activation_derivative_times(c, A[i], code)
 
 
 @jit

@@ -39,12 +39,11 @@ from ._config import (
     view,
     wide_vectors,
 )
-from .activations import activation_backward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
     TRANSPOSE_MIN_K,
     dense_forward,
-    linear_backward_input,
+    hidden_backward,
     linear_backward_weights,
     linear_backward_weights_tile,
     linear_forward,
@@ -123,7 +122,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     xp = aligned_slots(n_slots, n_x * T, dtype_like)  # X tile              (n_x, T)
     xt = aligned_slots(n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0, dtype_like)  # X tile, transposed (T, n_x)
     yp = aligned_slots(n_slots, n_y * T, dtype_like)  # Y tile              (n_y, T)
-    z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1, then dA1         (n_h, T)
+    z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1 (dense_forward)    (n_h, T)
     h = aligned_slots(n_slots, n_h * T, dtype_like)  # A1                   (n_h, T)
     d = aligned_slots(n_slots, n_h * T, dtype_like)  # dZ1                  (n_h, T)
     o = aligned_slots(n_slots, n_y * T, dtype_like)  # Z2                   (n_y, T)
@@ -240,8 +239,7 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         output_loss_backward(L, G, O, Yt, out, view(cs[s], (2, n)))  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
-        linear_backward_input(Z, W2T, G)  # dA1 = W2ᵀ·dZ2, where Z1 was
-        activation_backward(D, Z, H, code)  # dZ1 = dA1 ∘ g'(A1)
+        hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
         linear_backward_weights_tile(dW1, db1, D, Xp, xt[s])  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     restore_fp_mode(fp_mode)
     return cost

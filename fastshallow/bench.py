@@ -6,7 +6,7 @@ tests that smoke-check them all read it.
 `fastshallow bench` runs fastshallow, the NumPy reference and, when it can be imported,
 PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
 interleaved (one of each implementation per round), so slow drifts of a shared machine
-hit all of them alike, and each timed run follows an untimed one of the same
+hit all of them alike, and each timed run follows untimed ones of the same
 implementation (see time_point). It reports the median time per step with the spread of the
 repetitions, GFLOP/s and its fraction of the machine's FMA peak (measured first by a probe,
 kernels/probe.py, with the same threads), ratios, and the peak extra memory of one step
@@ -188,12 +188,19 @@ def _blas_threads(n):
     return threadpool_limits(n)
 
 
-# Each timed run follows an untimed run of the same implementation. OpenBLAS's threads
-# and PyTorch's OpenMP pool keep spinning on the cores for a while after their last task,
-# and a run that starts then shares the cores with them; a pool that has gone to sleep
-# must be woken. The untimed run absorbs both. Measured here: PyTorch's mnist step took
-# 56-73 ms in the round robin without it and 37 ms alone; a 0.25 s pause instead left
-# fastshallow's small step at 2.6 ms against 1.3 ms alone (its threads had gone to sleep).
+# Each timed run follows untimed runs of the same implementation, repeated for at least
+# SETTLE seconds. OpenBLAS's threads and PyTorch's OpenMP pool keep spinning on the cores
+# for a while after their last task, and a run that starts then shares the cores with
+# them; a pool that has gone to sleep must be woken. The untimed runs absorb both.
+# Measured here: PyTorch's mnist step took 56-73 ms in the round robin without them and
+# 37 ms alone; a 0.25 s pause instead left fastshallow's small step at 2.6 ms against
+# 1.3 ms alone (its threads had gone to sleep). One untimed run was too short where a
+# run is short: fastshallow's small float32 step took 1.0 ms for 40 ms after a NumPy
+# run (OpenBLAS's threads still spinning), against 0.5 ms otherwise, and its median in
+# a full bench was 0.97 ms.
+SETTLE = 0.25
+
+
 def time_point(point, dtype, threads, repeat, impls):
     """Interleaved repetitions: {name: [seconds per step, ...]}."""
     runners = [impl(point, dtype, threads) for impl in impls]
@@ -201,7 +208,10 @@ def time_point(point, dtype, threads, repeat, impls):
     with _blas_threads(threads):
         for _ in range(repeat):
             for r in runners:
+                start = time.perf_counter()
                 r.run()  # untimed: see above
+                while time.perf_counter() - start < SETTLE:
+                    r.run()
                 t0 = time.perf_counter()
                 r.run()
                 samples[r.name].append((time.perf_counter() - t0) / point.iterations)

@@ -124,7 +124,7 @@ def bias_activation_forward(a, s, bias, code):
             a[j] = zero if z < zero else z  # as relu_forward: NaN passes
 
 
-@jit
+@jit(inline="always")
 def activation_derivative_times(d, a, code):
     """d = d ∘ g'(a) in place, for one row: the same expression as activation_backward's
     with dA = dZ = d. Shapes: d, a (n,), distinct."""

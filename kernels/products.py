@@ -290,12 +290,13 @@ def row_sums_add(s, A):
 
 @jit
 def divide(G, m):
-    """G /= m in place, sums into means. Shapes: G (r, k)."""
+    """G = G·(1/m) in place, sums into means, as step.reduce_block forms them. Shapes: G (r, k)."""
     wide_vectors()
+    inv = 1.0 / m  # see reduce_block
     for i in range(G.shape[0]):
         g = G[i]
         for j in range(g.shape[0]):
-            g[j] /= m
+            g[j] *= inv
 
 
 @jit

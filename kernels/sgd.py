@@ -22,7 +22,7 @@ leaves trailing chunks empty. Sums then follow step.py's fixed order.
 import numpy as np
 from numba import prange
 
-from ._config import REDUCTION_FASTMATH, jit, wide_vectors
+from ._config import PARALLEL_UPDATE_MIN, REDUCTION_FASTMATH, jit, wide_vectors
 from .products import divide
 from .step import (
     block,
@@ -104,7 +104,7 @@ def l2_penalty(W1, W2, alpha, b):
 def descend_array(P, V, S, b, lr, momentum, decay, nesterov):
     """P, V updated in place from S, the gradient's sums over b examples (overwritten with
     their mean S / b). Returns True if every new parameter is finite. Shapes: P, V, S (r, k)."""
-    divide(S, b)  # as step.reduce_block divides, so a sum assembled elsewhere rounds the same
+    divide(S, b)  # as step.reduce_block forms means, so a sum assembled elsewhere rounds the same
     return sgd(P, V, S, lr, momentum, decay, nesterov)
 
 
@@ -157,9 +157,14 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
         decay = dt(alpha / b)
         # The mean gradients as in train.py: each block of dW1 reduced where it is used.
         reduce_small_slabs(slabs, b)
-        for q in prange(first_ok.shape[0]):
-            reduce_block(dW1s, q, b)
-            first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
+        if W1.size >= PARALLEL_UPDATE_MIN:
+            for q in prange(first_ok.shape[0]):
+                reduce_block(dW1s, q, b)
+                first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
+        else:
+            for q in range(first_ok.shape[0]):
+                reduce_block(dW1s, q, b)
+                first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
         ok = first_ok.all()
         ok &= sgd(b1, velocity[1], grads[1], lr, momentum, zero, nesterov)
         ok &= sgd(W2, velocity[2], grads[2], lr, momentum, decay, nesterov)

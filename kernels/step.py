@@ -265,17 +265,21 @@ def block(a, q):
 
 @jit
 def reduce_block(S, q, m):
-    """S[0, v] = (Σ_c S[c, v]) / m for the values v of block q, chunks added in order
+    """S[0, v] = (Σ_c S[c, v])·(1/m) for the values v of block q, chunks added in order
     c = 0, 1, ... (m = 1 leaves the sums as they are). Shapes: S (C, size), one flat slab a
     row."""
     wide_vectors()
+    # A product with 1/m (in float64), not a division by m: within an ulp of it, and a
+    # vector division took 16 cycles: 2.1 of the 3.5 µs that reducing two slabs of a
+    # 100 × 50 W1 took. products.divide forms its means the same way.
+    inv = 1.0 / m
     g = block(S[0], q)
     for c in range(1, S.shape[0]):
         s = block(S[c], q)
         for k in range(g.shape[0]):
             g[k] += s[k]
     for k in range(g.shape[0]):
-        g[k] /= m
+        g[k] *= inv
 
 
 @jit
@@ -308,7 +312,7 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
     reduce_block), to update each block of W1 in the loop that reduces it.
     """
     m = n_examples(X, cols)
-    divisor = m if mean else 1  # x / 1 is exact: the sums come out unrounded by it
+    divisor = m if mean else 1  # x·(1/1) is exact: the sums come out unrounded by it
     cost = chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, None)
     reduce_small_slabs(slabs, divisor)
     dW1f = flat_slabs(slabs[0])

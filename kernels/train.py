@@ -16,7 +16,7 @@ parameters and cost were both finite is still in memory:
 import numpy as np
 from numba import prange
 
-from ._config import jit, wide_vectors
+from ._config import PARALLEL_UPDATE_MIN, jit, wide_vectors
 from .step import (
     block,
     chunk_sums,
@@ -99,9 +99,14 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
         # reduced in the loop that updates it: one parallel loop, not two.
         reduce_small_slabs(slabs, m)
         new_W1, W1_now = flat(prev[0]), flat(cur[0])
-        for q in prange(first_ok.shape[0]):
-            reduce_block(dW1s, q, m)
-            first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
+        if W1.size >= PARALLEL_UPDATE_MIN:
+            for q in prange(first_ok.shape[0]):
+                reduce_block(dW1s, q, m)
+                first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
+        else:
+            for q in range(first_ok.shape[0]):
+                reduce_block(dW1s, q, m)
+                first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
         ok = first_ok.all()
         ok &= update(prev[1], cur[1], grads[1], lr)
         ok &= update(prev[2], cur[2], grads[2], lr)

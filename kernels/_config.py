@@ -190,6 +190,10 @@ def jit(fn=None, **overrides):
         return lambda f: _njit(f, options)
     return _njit(fn, options)
 
+
+# For kernels that sum (see REDUCTION_FASTMATH): ``@reduction_jit``.
+reduction_jit = jit(fastmath=REDUCTION_FASTMATH)
+
 # Below this many multiply-adds per forward pass, n_h·(n_x + n_y)·m, fastshallow.train runs
 # its loop on the calling thread: launching a parallel region (a few microseconds) costs
 # more than a step of a problem this small. Serial and parallel give identical bits.

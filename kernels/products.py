@@ -28,10 +28,8 @@ or the thread.
 import numpy as np
 from numba import carray
 
-from ._config import PANEL_ROWS, REDUCTION_FASTMATH, jit, panel_width, stack_panel, view, wide_vectors
+from ._config import PANEL_ROWS, jit, panel_width, reduction_jit, stack_panel, view, wide_vectors
 from .activations import activation_derivative_times, activation_forward, bias_activation_forward
-
-_reduce = jit(fastmath=REDUCTION_FASTMATH)
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
 # (linear_backward_weights_xt); below it, a panel would be mostly padding and the dot
@@ -39,7 +37,7 @@ _reduce = jit(fastmath=REDUCTION_FASTMATH)
 TRANSPOSE_MIN_K = 32
 
 
-@_reduce
+@reduction_jit
 def _dots_4x4(C, A, B, i, q):
     """C[i:i+4, q:q+4] += A[i:i+4]·B[q:q+4]ᵀ."""
     wide_vectors()
@@ -80,7 +78,7 @@ def _dots_4x4(C, A, B, i, q):
     c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s30, c[q + 1] + s31, c[q + 2] + s32, c[q + 3] + s33
 
 
-@_reduce
+@reduction_jit
 def _dots_1x4(C, A, B, i, q):
     """C[i, q:q+4] += A[i]·B[q:q+4]ᵀ (the rows left over below a multiple of 4)."""
     wide_vectors()
@@ -98,7 +96,7 @@ def _dots_1x4(C, A, B, i, q):
     c[q], c[q + 1], c[q + 2], c[q + 3] = c[q] + s0, c[q + 1] + s1, c[q + 2] + s2, c[q + 3] + s3
 
 
-@_reduce
+@reduction_jit
 def dot(a, b):
     """Σ a[j]·b[j]. Shapes: a, b (n,)."""
     wide_vectors()
@@ -108,7 +106,7 @@ def dot(a, b):
     return s
 
 
-@_reduce
+@reduction_jit
 def row_sum(a):
     """Σ a[j]. Shapes: a (n,)."""
     wide_vectors()

@@ -20,28 +20,24 @@ leaves trailing chunks empty. Sums then follow step.py's fixed order.
 """
 
 import numpy as np
-from numba import prange
 
-from ._config import PARALLEL_UPDATE_MIN, REDUCTION_FASTMATH, jit, wide_vectors
+from ._config import jit, reduction_jit, wide_vectors
 from .products import divide
 from .step import (
     block,
     chunk_sums,
     flat,
-    flat_slabs,
     gradient_slabs,
     n_blocks,
-    reduce_block,
+    reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
     workspace,
 )
 from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
 
-_reduce = jit(fastmath=REDUCTION_FASTMATH)
 
-
-@_reduce
+@reduction_jit
 def sum_of_squares(W):
     """Σ W², in float64 whatever W's dtype. Shapes: W (r, k), C-contiguous.
 
@@ -57,7 +53,7 @@ def sum_of_squares(W):
 
 
 @jit
-def sgd_block(P, V, G, q, lr, momentum, decay, nesterov):
+def sgd_block(P, V, G, lr, momentum, decay, nesterov, q):
     """The update above on block q (step.block) of the flat (size,) arrays P and V, in
     place, G the mean gradient and decay alpha/b (0 for biases). Returns True if every new
     parameter is finite. lr, momentum and decay are in P's dtype.
@@ -90,7 +86,7 @@ def sgd(P, V, G, lr, momentum, decay, nesterov):
     P, V, G = flat(P), flat(V), flat(G)
     ok = True
     for q in range(n_blocks(P.shape[0])):
-        ok &= sgd_block(P, V, G, q, lr, momentum, decay, nesterov)
+        ok &= sgd_block(P, V, G, lr, momentum, decay, nesterov, q)
     return ok
 
 
@@ -141,7 +137,6 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     W1f, V1f, dW1 = flat(W1), flat(velocity[0]), flat(grads[0])
-    dW1s = flat_slabs(slabs[0])  # (C, n_h·n_x)
     n = order.shape[0]
     zero = dt(0)
     for k in range(losses.shape[0]):
@@ -157,14 +152,7 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
         decay = dt(alpha / b)
         # The mean gradients as in train.py: each block of dW1 reduced where it is used.
         reduce_small_slabs(slabs, b)
-        if W1.size >= PARALLEL_UPDATE_MIN:
-            for q in prange(first_ok.shape[0]):
-                reduce_block(dW1s, q, b)
-                first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
-        else:
-            for q in range(first_ok.shape[0]):
-                reduce_block(dW1s, q, b)
-                first_ok[q] = sgd_block(W1f, V1f, dW1, q, lr, momentum, decay, nesterov)
+        reduce_dW1_then(slabs, b, first_ok, sgd_block, (W1f, V1f, dW1, lr, momentum, decay, nesterov))
         ok = first_ok.all()
         ok &= sgd(b1, velocity[1], grads[1], lr, momentum, zero, nesterov)
         ok &= sgd(W2, velocity[2], grads[2], lr, momentum, decay, nesterov)

@@ -30,6 +30,7 @@ from numba.extending import overload
 from ._config import (
     BLOCK,
     CACHE_LINE,
+    PARALLEL_UPDATE_MIN,
     aligned_empty,
     aligned_slots,
     enter_flush_to_zero,
@@ -308,17 +309,38 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
 
     Inlined into each caller (at Numba's IR level), so that its prange loops run in
     parallel in a parallel caller and in order in a serial one: one source for both.
-    Training calls its two halves itself (chunk_sums, then reduce_small_slabs and
-    reduce_block), to update each block of W1 in the loop that reduces it.
+    Training calls its parts itself (chunk_sums, reduce_small_slabs, reduce_dW1_then), to
+    update each block of W1 in the loop that reduces it.
     """
     m = n_examples(X, cols)
     divisor = m if mean else 1  # x·(1/1) is exact: the sums come out unrounded by it
     cost = chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, None)
     reduce_small_slabs(slabs, divisor)
-    dW1f = flat_slabs(slabs[0])
-    for q in prange(n_blocks(dW1f.shape[1])):  # parallel over the blocks being written
-        reduce_block(dW1f, q, divisor)
+    reduce_dW1_then(slabs, divisor, np.empty(n_blocks(params[0].size), np.bool_), _no_update, ())
     return cost / divisor
+
+
+@jit
+def _no_update(q):
+    """The per-block step of reduce_dW1_then when a pass only wants the gradients."""
+    return True
+
+
+@jit(inline="always")
+def reduce_dW1_then(slabs, m, finite, update, args):
+    """The reduction of dW1's slabs (reduce_block, chunks in order), each block q followed
+    at once by finite[q] = update(*args, q), which finds it in cache: training's update
+    of that block of W1. Parallel over the blocks from PARALLEL_UPDATE_MIN values, else on
+    this thread. Inlined, as accumulate_gradients. finite (n_blocks(n_h·n_x),) bool."""
+    S = flat_slabs(slabs[0])  # (C, n_h·n_x)
+    if S.shape[1] >= PARALLEL_UPDATE_MIN:
+        for q in prange(finite.shape[0]):
+            reduce_block(S, q, m)
+            finite[q] = update(*args, q)
+    else:
+        for q in range(finite.shape[0]):
+            reduce_block(S, q, m)
+            finite[q] = update(*args, q)
 
 
 @jit(inline="always")

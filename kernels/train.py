@@ -14,18 +14,16 @@ parameters and cost were both finite is still in memory:
 """
 
 import numpy as np
-from numba import prange
 
-from ._config import PARALLEL_UPDATE_MIN, jit, wide_vectors
+from ._config import jit, wide_vectors
 from .step import (
     block,
     chunk_sums,
     flat,
-    flat_slabs,
     gradient_slabs,
     n_blocks,
     n_examples,
-    reduce_block,
+    reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
     workspace,
@@ -43,7 +41,7 @@ UPDATE_NOT_FINITE = 2
 
 
 @jit
-def update_block(new, P, G, q, lr):
+def update_block(new, P, G, lr, q):
     """new = P - lr·G over block q (step.block) of the flat (size,) arrays new, P and G;
     True if every new value is finite."""
     wide_vectors()
@@ -64,7 +62,7 @@ def update(new, P, G, lr):
     new, P, G = flat(new), flat(P), flat(G)
     finite = True
     for q in range(n_blocks(P.shape[0])):
-        finite &= update_block(new, P, G, q, lr)
+        finite &= update_block(new, P, G, lr, q)
     return finite
 
 
@@ -83,7 +81,7 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
     slabs = gradient_slabs(n_chunks, params)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
-    dW1s, dW1 = flat_slabs(slabs[0]), flat(grads[0])
+    dW1 = flat(grads[0])
     m = n_examples(X, cols)
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     cur, prev = params, spare
@@ -98,15 +96,7 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
         # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
         # reduced in the loop that updates it: one parallel loop, not two.
         reduce_small_slabs(slabs, m)
-        new_W1, W1_now = flat(prev[0]), flat(cur[0])
-        if W1.size >= PARALLEL_UPDATE_MIN:
-            for q in prange(first_ok.shape[0]):
-                reduce_block(dW1s, q, m)
-                first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
-        else:
-            for q in range(first_ok.shape[0]):
-                reduce_block(dW1s, q, m)
-                first_ok[q] = update_block(new_W1, W1_now, dW1, q, lr)
+        reduce_dW1_then(slabs, m, first_ok, update_block, (flat(prev[0]), flat(cur[0]), dW1, lr))
         ok = first_ok.all()
         ok &= update(prev[1], cur[1], grads[1], lr)
         ok &= update(prev[2], cur[2], grads[2], lr)

@@ -18,8 +18,12 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
 # (r, k, n): output rows, inner dimension, columns. Covers 1s; rows and columns that do
 # and do not fill products.matmul_add's register panels (8 rows; 16 or 32 columns), and
-# matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel.
-SHAPES = [(1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (19, 70, 150)]
+# matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel. Columns left
+# over after whole panels take a one-vector panel ((8, 40, 33), (19, 70, 150) in float64)
+# or a full one moved left ((10, 20, 61) in float64, (19, 70, 150) in float32).
+SHAPES = [
+    (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (19, 70, 150),
+]
 
 
 def _rand(rng, shape, dtype, layout="C", positive=False):
@@ -34,6 +38,23 @@ def _linear_forward(rng, r, k, n, dt, lay):
     Z = np.empty((r, n), dt)
     products.linear_forward(Z, W, X, b)
     return Z, ref.linear_forward(W, X, b)
+
+
+def _dense_forward(rng, r, k, n, dt, lay):
+    # Each activation, finished in the panels' epilogue where they suit; the same bits as
+    # the two calls it replaces (and makes where they do not suit).
+    W, X, b = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt, lay), _rand(rng, (r, 1), dt, lay)
+    got, expected = [], []
+    for name, code in (("tanh", act.TANH), ("sigmoid", act.SIGMOID), ("relu", act.RELU)):
+        A, Z = np.empty((r, n), dt), np.empty((r, n), dt)
+        products.dense_forward(A, Z, W, X, b, code)
+        Z2, A2 = np.empty((r, n), dt), np.empty((r, n), dt)
+        products.linear_forward(Z2, W, X, b)
+        act.activation_forward(A2, Z2, code)
+        np.testing.assert_array_equal(A, A2, err_msg=f"dense_forward {name} against its two calls")
+        got.append(A)
+        expected.append(ref.ACTIVATIONS[name][0](ref.linear_forward(W.astype(np.float64), X, b)))
+    return np.vstack(got), np.vstack(expected)
 
 
 def _linear_backward_weights(rng, r, k, n, dt, lay):
@@ -182,6 +203,7 @@ def _ce_forward_backward(rng, r, k, n, dt, lay):
 
 KERNELS = {
     "linear_forward": _linear_forward,
+    "dense_forward": _dense_forward,
     "linear_backward_weights": _linear_backward_weights,
     "linear_backward_weights_xt": _linear_backward_weights_xt,
     "linear_backward_weights_tile": _linear_backward_weights_tile,

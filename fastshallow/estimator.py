@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import DivergenceError, _check_memory
@@ -200,7 +200,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             self._start(y, X.shape[1], classes, settings, incremental)
         else:
             self._check_targets(y, classes)
-        Y = np.ascontiguousarray(self._label_binarizer.transform(y).T, dtype=dtype)  # (n_y, m)
+        Y = _targets(self._label_binarizer, y, dtype)
         train_idx, val_idx = self._split(y, incremental, settings)
 
         def epoch():
@@ -316,7 +316,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             out=self._output,
             layout="rows",
             n_threads=settings["n_threads"] or 1,
-            encode=partial(_binarize, self._label_binarizer),
+            encode=partial(_targets, self._label_binarizer, dtype=settings["dtype"]),
         )
         return settings, partial(self._dask_epoch, data, settings), data.m, None, data.release
 
@@ -384,14 +384,11 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _start(self, y, n_x, classes, settings, incremental):
         """A fresh model: labels, output layer, initial parameters, empty history."""
-        target = type_of_target(y)
-        self._label_binarizer = LabelBinarizer()
-        if target == "multilabel-indicator":
-            self._label_binarizer.fit(y)
-        else:
-            if incremental and classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self._label_binarizer.fit(y if classes is None else classes)
+        if y.ndim == 1 and incremental and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        # An indicator matrix names its labels by its columns, whatever `classes` says.
+        self._label_binarizer = LabelBinarizer().fit(y if classes is None or y.ndim == 2 else classes)
+        target = self._label_binarizer.y_type_
         self.classes_ = self._label_binarizer.classes_
         if target != "multilabel-indicator" and len(self.classes_) < 2:
             raise ValueError(
@@ -620,9 +617,30 @@ def _call(block, model, method):
     return getattr(model, method)(block)
 
 
-def _binarize(label_binarizer, y):
-    """Labels (m_c,) or an indicator matrix (m_c, k) -> targets (n_y, m_c); run on workers."""
-    return label_binarizer.transform(y).T
+def _targets(label_binarizer, y, dtype):
+    """The kernels' targets (n_y, m), C-contiguous in `dtype`, for labels y (m,) or an
+    indicator matrix (m, k): label_binarizer.transform(y).T. ValueError if a label is not
+    one of its classes. Also run on Dask's workers, chunk by chunk.
+
+    Labels are found by a binary search of the sorted classes_, which for 75,000 labels
+    took 0.4 ms against transform's 4.4 (it checks the type of target and finds the
+    labels again)."""
+    lb = label_binarizer
+    if lb.y_type_ == "multilabel-indicator":
+        return np.ascontiguousarray(lb.transform(y).T, dtype=dtype)
+    classes = lb.classes_
+    index = np.searchsorted(classes, y)
+    known = index < len(classes)
+    known[known] = classes[index[known]] == y[known]
+    if not known.all():
+        raise ValueError(
+            f"y has labels {np.unique(y[~known]).tolist()} that are not among classes_ = {classes.tolist()}"
+        )
+    if lb.y_type_ == "binary":  # one output: 1 for the second class
+        return (index == 1).astype(dtype)[None, :]
+    Y = np.zeros((len(classes), len(y)), dtype)
+    Y[index, np.arange(len(y))] = 1
+    return Y
 
 
 def _diverged(epochs, batch, status, settings, loss_curve):

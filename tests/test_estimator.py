@@ -15,11 +15,11 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 
 import fastshallow as fs  # noqa: E402
 from fastshallow import ShallowNetClassifier, reference  # noqa: E402
-from fastshallow.estimator import _examples_as_columns  # noqa: E402
+from fastshallow.estimator import _examples_as_columns, _targets  # noqa: E402
 from fastshallow.kernels import plan  # noqa: E402
 from helpers import assert_close  # noqa: E402
 
@@ -174,6 +174,34 @@ def test_string_labels_and_a_pipeline():
     names = np.array(["cat", "dog", "emu"])[y]
     model = quiet_fit(make_pipeline(StandardScaler(), ShallowNetClassifier(random_state=0)), X, names)
     assert set(model.predict(X)) <= set(names) and model.score(X, names) > 0.85
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([3, 7, 7, 3, 7]),  # binary: one output
+        np.array([True, False, True]),
+        np.array(["emu", "cat", "dog", "cat"]),  # multiclass: one output per class
+        np.array([1.0, 2.0, -1.0, 2.0]),
+        np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0]]),  # multilabel indicator
+    ],
+    ids=["binary", "bool", "strings", "floats", "multilabel"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_targets_are_the_label_binarizers_transposed(y, dtype):
+    # _targets finds labels itself rather than through LabelBinarizer.transform.
+    lb = LabelBinarizer().fit(y)
+    Y = _targets(lb, y, np.dtype(dtype))
+    assert Y.dtype == dtype and Y.flags.c_contiguous
+    np.testing.assert_array_equal(Y, lb.transform(y).T)
+    if y.ndim == 1:
+        # A label that is not a class, whichever class it is: before the first, between
+        # two, or past the last.
+        classes = np.unique(y)
+        for k in range(len(classes)):
+            lb_missing = LabelBinarizer().fit(np.delete(classes, k))
+            with pytest.raises(ValueError, match="not among classes_"):
+                _targets(lb_missing, y, np.dtype(dtype))
 
 
 def test_partial_fit_needs_classes_first_then_runs_one_epoch_per_call():

@@ -9,7 +9,7 @@ import platform
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils, errors
+from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
@@ -240,27 +240,16 @@ PANEL_ROWS = 8
 PANEL_VECTORS = 2
 
 
-def panel_width(A, vectors=PANEL_VECTORS):
-    """Columns of a register panel `vectors` vectors wide for A's dtype (by default 16
-    float64, 32 float32). `vectors` must be a compile-time constant."""
+def panel_width(A):
+    """Columns of one register panel for A's dtype (16 float64, 32 float32)."""
 
 
 # A compile-time constant per dtype, so that loops of this many iterations vectorise and
 # unroll completely (see products._panel).
 @overload(panel_width, inline="always")
-def _panel_width(A, vectors=PANEL_VECTORS):
-    if isinstance(vectors, int):  # left out: the default itself
-        n = vectors
-    elif isinstance(vectors, types.Omitted):
-        n = vectors.value
-    elif isinstance(vectors, types.IntegerLiteral):
-        n = vectors.literal_value
-    else:
-        raise errors.TypingError("panel_width: `vectors` must be a compile-time constant")
-    if not 1 <= n <= PANEL_VECTORS:
-        raise errors.TypingError(f"panel_width: `vectors` must be 1 to {PANEL_VECTORS}; got {n}")
-    width = n * vector_lanes(A.dtype.bitwidth)
-    return lambda A, vectors=PANEL_VECTORS: width
+def _panel_width(A):
+    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
+    return lambda A: width
 
 
 @intrinsic

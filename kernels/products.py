@@ -26,9 +26,9 @@ or the thread.
 """
 
 import numpy as np
-from numba import carray, literally
+from numba import carray
 
-from ._config import PANEL_ROWS, PANEL_VECTORS, jit, panel_width, reduction_jit, stack_panel, view, wide_vectors
+from ._config import PANEL_ROWS, jit, panel_width, reduction_jit, stack_panel, view, wide_vectors
 from .activations import activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
@@ -133,19 +133,17 @@ def matmul_nt_add(C, A, B):
 
 
 @jit
-def _panel(C, A, B, i, j0, skip, bias, code, vectors):
-    """C[i:i+8, j0+skip:j0+w] += (A[i:i+8]·B[:, j0:j0+w])[:, skip:], w = panel_width(A,
-    vectors): one register panel, `vectors` (a constant, 1 or PANEL_VECTORS) vectors wide.
-    Rows past C's last are computed from its last row and dropped.
+def _panel(C, A, B, i, j0, skip, bias, code):
+    """C[i:i+8, j0+skip:j0+w] += (A[i:i+8]·B[:, j0:j0+w])[:, skip:], w = panel_width(A): one
+    register panel. Rows past C's last are computed from its last row and dropped.
 
     With a bias (r, 1) instead of None, the panel finishes a layer instead:
     C[i:i+8, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward).
 
     Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
     """
-    literally(vectors)  # compiled once per width, so that w below is a constant
     wide_vectors()
-    w = panel_width(A, vectors)
+    w = panel_width(A)
     acc = carray(stack_panel(A), (PANEL_ROWS, w))
     s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
     for j in range(w):
@@ -192,8 +190,8 @@ def matmul_add(C, A, B):
     """C += A·B. Shapes: C (r, n), A (r, p), B (p, n).
 
     Register panels (_panel) cover C, one block of w columns at a time, so that every row
-    panel reads that block of B from cache; the columns left over take a narrower or
-    overlapping last panel (see _panels). Each element is C + (A[i, 0]·B[0, j] +
+    panel reads that block of B from cache. The last block is moved left to end at
+    column n and stores only its new columns. Each element is C + (A[i, 0]·B[0, j] +
     A[i, 1]·B[1, j] + ..., summed in that order).
 
     Copying each block of B into contiguous rows first (so that it stays in L1) was
@@ -222,27 +220,13 @@ def panels_suit(C, A):
 @jit
 def _panels(C, A, B, bias, code):
     """Register panels over all of C, one block of w columns at a time (see matmul_add);
-    bias and code as in _panel.
-
-    The columns left over after the last whole block, if any, take one more panel that
-    ends at column n: one vector wide when they fit in one (so 50 columns in float64 are
-    computed as 48 + 8, not 48 + 16), else full width. Its first columns repeat ones
-    already stored, and it stores only the new ones.
-    """
+    bias and code as in _panel."""
     r, n = C.shape
     w = panel_width(A)
-    v = panel_width(A, 1)
-    whole = n - n % w
-    for j0 in range(0, whole, w):
+    for j_from in range(0, n, w):
+        j0 = min(j_from, n - w)
         for i in range(0, r, PANEL_ROWS):
-            _panel(C, A, B, i, j0, 0, bias, code, PANEL_VECTORS)
-    rest = n - whole
-    if 0 < rest <= v:
-        for i in range(0, r, PANEL_ROWS):
-            _panel(C, A, B, i, n - v, v - rest, bias, code, 1)
-    elif rest > v:
-        for i in range(0, r, PANEL_ROWS):
-            _panel(C, A, B, i, n - w, w - rest, bias, code, PANEL_VECTORS)
+            _panel(C, A, B, i, j0, j_from - j0, bias, code)
 
 
 @jit

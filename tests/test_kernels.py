@@ -19,8 +19,8 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 # (r, k, n): output rows, inner dimension, columns. Covers 1s; rows and columns that do
 # and do not fill products.matmul_add's register panels (8 rows; 16 or 32 columns), and
 # matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel. Columns left
-# over after whole panels take a one-vector panel ((8, 40, 33), (19, 70, 150) in float64)
-# or a full one moved left ((10, 20, 61) in float64, (19, 70, 150) in float32).
+# over after whole panels take a panel moved left ((8, 40, 33), (10, 20, 61) and
+# (19, 70, 150) in float64; (8, 40, 33) and (19, 70, 150) in float32).
 SHAPES = [
     (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (19, 70, 150),
 ]

@@ -622,12 +622,17 @@ def _targets(label_binarizer, y, dtype):
     indicator matrix (m, k): label_binarizer.transform(y).T. ValueError if a label is not
     one of its classes. Also run on Dask's workers, chunk by chunk.
 
-    Labels are found by a binary search of the sorted classes_, which for 75,000 labels
-    took 0.4 ms against transform's 4.4 (it checks the type of target and finds the
-    labels again)."""
+    Labels are found by a binary search of the sorted classes_: for 75,000 binary labels
+    0.75 ms against transform's 4.3 (which checks the type of target and finds the labels
+    again)."""
     lb = label_binarizer
     if lb.y_type_ == "multilabel-indicator":
         return np.ascontiguousarray(lb.transform(y).T, dtype=dtype)
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D, one label per sample, as in the first fit ({lb.y_type_} targets); "
+            f"got shape {y.shape}"
+        )
     classes = lb.classes_
     index = np.searchsorted(classes, y)
     known = index < len(classes)

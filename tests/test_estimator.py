@@ -202,6 +202,16 @@ def test_targets_are_the_label_binarizers_transposed(y, dtype):
             lb_missing = LabelBinarizer().fit(np.delete(classes, k))
             with pytest.raises(ValueError, match="not among classes_"):
                 _targets(lb_missing, y, np.dtype(dtype))
+        # Labels in columns, for a model fitted on one label per sample.
+        with pytest.raises(ValueError, match=r"y must be 1-D.*got shape \(2, "):
+            _targets(lb, np.stack([y, y]), np.dtype(dtype))
+
+
+def test_warm_start_with_a_label_matrix_for_a_label_model_raises():
+    X, y = binary_data()
+    clf = quiet_fit(ShallowNetClassifier(max_iter=1, warm_start=True, random_state=0), X, y)
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        quiet_fit(clf, X, np.stack([y, y], axis=1))
 
 
 def test_partial_fit_needs_classes_first_then_runs_one_epoch_per_call():

@@ -304,6 +304,8 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
                 del self.feature_names_in_
         else:
             self._check_targets(labels, classes)
+        if labels.ndim == 1:
+            _label_index(self.classes_, labels)  # before the cluster loads anything
         n_h, n_x = self._params["W1"].shape
         data = fsd.Chunks(
             fsd._client(None),
@@ -394,8 +396,6 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
             )
-        if incremental:
-            self._check_targets(y, None)  # every label of y is one of the classes
         self._output = _loss.SOFTMAX if self._label_binarizer.y_type_ == "multiclass" else _loss.SIGMOID
         n_y = 1 if self._label_binarizer.y_type_ == "binary" else len(self.classes_)
         self._rng = check_random_state(self.random_state)
@@ -410,7 +410,8 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = []
 
     def _check_targets(self, y, classes):
-        """y (and classes, if given) must name only the classes the model was made with."""
+        """y's shape and `classes`, if given, must agree with the first fit. (That y's labels
+        are all classes is checked where they are binarised: _targets.)"""
         lb = self._label_binarizer
         if lb.y_type_ == "multilabel-indicator":
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
@@ -424,9 +425,6 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
                 f"classes={np.unique(classes).tolist()} differs from the classes of the first call, "
                 f"{self.classes_.tolist()}"
             )
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y has labels {unknown.tolist()} that are not among classes_ = {self.classes_.tolist()}")
 
     def _split(self, y, incremental, settings):
         """(training indices, validation indices or None), int64 index arrays into X."""
@@ -633,7 +631,17 @@ def _targets(label_binarizer, y, dtype):
             f"y must be 1-D, one label per sample, as in the first fit ({lb.y_type_} targets); "
             f"got shape {y.shape}"
         )
-    classes = lb.classes_
+    index = _label_index(lb.classes_, y)
+    if lb.y_type_ == "binary":  # one output: 1 for the second class
+        return (index == 1).astype(dtype)[None, :]
+    Y = np.zeros((len(lb.classes_), len(y)), dtype)
+    Y[index, np.arange(len(y))] = 1
+    return Y
+
+
+def _label_index(classes, y):
+    """Each label of y (m,) as its index in the sorted array `classes`; ValueError naming
+    the labels that are not among them."""
     index = np.searchsorted(classes, y)
     known = index < len(classes)
     known[known] = classes[index[known]] == y[known]
@@ -641,11 +649,7 @@ def _targets(label_binarizer, y, dtype):
         raise ValueError(
             f"y has labels {np.unique(y[~known]).tolist()} that are not among classes_ = {classes.tolist()}"
         )
-    if lb.y_type_ == "binary":  # one output: 1 for the second class
-        return (index == 1).astype(dtype)[None, :]
-    Y = np.zeros((len(classes), len(y)), dtype)
-    Y[index, np.arange(len(y))] = 1
-    return Y
+    return index
 
 
 def _diverged(epochs, batch, status, settings, loss_curve):

@@ -376,6 +376,11 @@ def test_estimator_dask_errors(client):
     X_nan[50, 1] = np.nan
     with pytest.raises(ValueError, match=r"chunk 1 \(examples 40 to 79\)"):
         model.fit(da.from_array(X_nan, chunks=(40, 4)), y)
+    # A label that is not a class, found on the client before the cluster loads any data
+    # (a worker would name its chunk).
+    with pytest.raises(ValueError, match=r"labels \[5\] that are not among classes_") as info:
+        model.partial_fit(X, da.where(y == 0, 5, y))
+    assert "chunk" not in str(info.value)
     assert model.__dict__.keys() == before.keys() and model.n_iter_ == 2
     for c, d in zip(model.coefs_, coefs):
         np.testing.assert_array_equal(c, d)

@@ -21,7 +21,7 @@ leaves trailing chunks empty. Sums then follow step.py's fixed order.
 
 import numpy as np
 
-from ._config import jit, reduction_jit, wide_vectors
+from ._config import borrowed, jit, keep_alive, reduction_jit, wide_vectors
 from .products import divide
 from .step import (
     block,
@@ -126,14 +126,17 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     train.UPDATE_NOT_FINITE for batch `completed`, after which params are partly updated
     (the caller keeps the epoch's starting state and restores it).
     """
+    # Every array below is borrowed (_config.borrowed): the arguments, held by the caller
+    # for the whole call, and the scratch, held until keep_alive.
+    params, velocity, X, Y, order = borrowed(params, velocity, X, Y, order)
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     dt = W1.dtype.type
     lr, momentum = dt(lr), dt(momentum)
     n_chunks, T, n_slots = plan
-    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
-    slabs = gradient_slabs(n_chunks, params)
+    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1), gradient_slabs(n_chunks, params)
+    ws, slabs = borrowed(scratch[0], scratch[1])
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     W1f, V1f, dW1 = flat(W1), flat(velocity[0]), flat(grads[0])
@@ -159,6 +162,7 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
         ok &= sgd(b2, velocity[3], grads[3], lr, momentum, zero, nesterov)
         if not ok:
             return k, UPDATE_NOT_FINITE
+    keep_alive(scratch)  # until here: an early return leaves ws and slabs unused
     return losses.shape[0], OK
 
 

@@ -33,8 +33,10 @@ from ._config import (
     PARALLEL_UPDATE_MIN,
     aligned_empty,
     aligned_slots,
+    borrowed,
     enter_flush_to_zero,
     jit,
+    keep_alive,
     prefetch,
     restore_fp_mode,
     view,
@@ -48,6 +50,7 @@ from .products import (
     linear_backward_weights,
     linear_backward_weights_tile,
     linear_forward,
+    transpose,
 )
 
 
@@ -130,7 +133,8 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     g = aligned_slots(n_slots, n_y * T, dtype_like)  # A2 or dZ2            (n_y, T)
     lo = aligned_slots(n_slots, n_y * T, dtype_like)  # loss per element    (n_y, T)
     cs = aligned_slots(n_slots, 2 * T, dtype_like)  # softmax column stats (2, T)
-    return xp, xt, yp, z, h, d, o, g, lo, cs
+    wt = np.empty((n_h, n_y), dtype_like.dtype)  # W2ᵀ, shared by every slot (chunk_sums)
+    return xp, xt, yp, z, h, d, o, g, lo, cs, wt
 
 
 @jit
@@ -200,7 +204,7 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
-    xp, xt, yp, z, h, d, o, g, lo, cs = ws
+    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
     Xp = view(xp[s], (n_x, n))
     Z = view(z[s], (n_h, n))
     H = view(h[s], (n_h, n))
@@ -223,7 +227,7 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
     n_h, n_x = dW1.shape
     n_y = dW2.shape[0]
     m = n_examples(X, cols)
-    xp, xt, yp, z, h, d, o, g, lo, cs = ws
+    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see _config
     for grad in grads:
         grad[:, :] = 0
@@ -352,7 +356,8 @@ def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
     dW1s, db1s, dW2s, db2s, costs = slabs
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
-    W2T = np.ascontiguousarray(params[2].T)  # (n_h, n_y): small, once per pass
+    W2T = ws[10]  # (n_h, n_y): small, once per pass, into scratch (an allocation was
+    transpose(W2T, params[2])  # most of the difference, in a tiny problem's step)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
@@ -386,15 +391,17 @@ def slab_gradients(slabs):
 @jit(inline="always")
 def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
     n_chunks, T, n_slots = plan
+    params, X, Y = borrowed(params, X, Y)  # not grads: see borrowed
     W1, b1, W2, b2 = params
-    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1)
-    slabs = gradient_slabs(n_chunks, params)
+    scratch = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1), gradient_slabs(n_chunks, params)
+    ws, slabs = borrowed(scratch[0], scratch[1])
     cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
     dW1, db1, dW2, db2 = slab_gradients(slabs)
     grads[0][:, :] = dW1
     grads[1][:, :] = db1
     grads[2][:, :] = dW2
     grads[3][:, :] = db2
+    keep_alive(scratch)
     return cost
 
 
@@ -421,12 +428,14 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     array of the same dtype skips that output: one compiled kernel for both.
     """
     n_chunks, T, n_slots = plan
+    params, X, Y = borrowed(params, X, Y)  # not A2, an output: see borrowed
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = params[2].shape[0], n_examples(X, cols)
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
-    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
-    xp, xt, yp, z, h, d, o, g, lo, cs = ws
+    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1)
+    ws = borrowed(scratch)
+    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
@@ -451,4 +460,5 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     total = 0.0
     for c in range(n_chunks):
         total += sums[c]
+    keep_alive(scratch)
     return total / m

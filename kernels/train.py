@@ -15,7 +15,7 @@ parameters and cost were both finite is still in memory:
 
 import numpy as np
 
-from ._config import jit, wide_vectors
+from ._config import borrowed, jit, keep_alive, wide_vectors
 from .step import (
     block,
     chunk_sums,
@@ -73,13 +73,16 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     Returns (iterations completed, status, True if the final state is in `params`
     rather than `spare`).
     """
+    # Every array below is borrowed (_config.borrowed): the arguments, held by the caller
+    # for the whole call, and the scratch, held until keep_alive.
+    params, spare, X, Y = borrowed(params, spare, X, Y)
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
     lr = W1.dtype.type(lr)
     n_chunks, T, n_slots = plan
-    ws = workspace(n_slots, n_x, n_h, n_y, T, W1)
-    slabs = gradient_slabs(n_chunks, params)
+    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1), gradient_slabs(n_chunks, params)
+    ws, slabs = borrowed(scratch[0], scratch[1])  # scratch is kept alive below
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     dW1 = flat(grads[0])
     m = n_examples(X, cols)
@@ -105,6 +108,7 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
             return it, UPDATE_NOT_FINITE, cur_is_params
         cur, prev = prev, cur
         cur_is_params = not cur_is_params
+    keep_alive(scratch)  # until here: an early return leaves ws and slabs unused
     return costs.shape[0], OK, cur_is_params
 
 

@@ -8,11 +8,12 @@ the fused step gives them.
 
 import numpy as np
 import pytest
+from numba import njit
 
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products
-from fastshallow.kernels._config import CACHE_LINE, MAX_TILE, MIN_TILE, TILE_BUDGET
+from fastshallow.kernels._config import CACHE_LINE, MAX_TILE, MIN_TILE, TILE_BUDGET, borrowed, keep_alive
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
@@ -265,10 +266,64 @@ def test_scratch_rows_start_on_cache_lines(dtype):
         slots = aligned_slots(3, size, like)
         assert slots.shape[0] == 3 and slots.shape[1] >= size
         assert size == 0 or all(slots[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
-    for buf in workspace(3, 19, 70, 3, 128, like):
+    *slotted, w2t = workspace(3, 19, 70, 3, 128, like)  # W2ᵀ is one small shared array
+    assert w2t.shape == (70, 3)
+    for buf in slotted:
         assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
     params = (np.zeros((70, 19), dtype), np.zeros((70, 1), dtype), np.zeros((3, 70), dtype), np.zeros((3, 1), dtype))
     assert gradient_slabs(2, params)[0].ctypes.data % CACHE_LINE == 0
+
+
+@njit(cache=True)
+def _through_borrowed(X, value):
+    """Write value at every element of X through borrowed(X); return its data address,
+    shape and strides as borrowed sees them, and its elements' sum."""
+    b = borrowed(X)
+    for i in range(b.shape[0]):
+        row = b[i]  # a slice of a borrowed array, borrowed too
+        for j in range(row.shape[0]):
+            row[j] = value
+    return b.ctypes.data, b.shape, b.strides, b.sum()
+
+
+@njit(cache=True)
+def _addresses_borrowed(A, pair):
+    """The data addresses of borrowed(A, pair): several arguments, one a tuple."""
+    b, (c, d) = borrowed(A, pair)
+    return b.ctypes.data, c.ctypes.data, d.ctypes.data
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_borrowed_is_the_same_memory_in_the_same_layout(layout):
+    X = in_layout(np.zeros((3, 5)), layout)
+    address, shape, strides, total = _through_borrowed(X, 2.0)
+    assert (address, shape, strides) == (X.ctypes.data, X.shape, X.strides)
+    assert total == 30.0 and np.all(X == 2.0)  # written through to the caller's array
+    B, C = np.zeros(4), np.zeros((2, 2), np.float32)
+    assert _addresses_borrowed(X, (B, C)) == (X.ctypes.data, B.ctypes.data, C.ctypes.data)
+
+
+@njit(cache=True)
+def _read_borrowed_after_churn(n):
+    """Sum a borrowed array after allocating and filling arrays of its owner's size; the
+    owner is held by keep_alive. Were it freed at its last use before that (borrowed), the
+    allocator would hand its block to the first of those arrays."""
+    owner = np.ones(n)
+    b = borrowed(owner)
+    junk = 0.0
+    for k in range(4):
+        a = np.empty(n)
+        a[:] = -1.0
+        junk += a[k]
+    total = b.sum()
+    keep_alive(owner)
+    return total, junk
+
+
+def test_keep_alive_keeps_the_memory_of_a_borrowed_array():
+    n = 10_000
+    total, junk = _read_borrowed_after_churn(n)
+    assert junk == -4.0 and total == n
 
 
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])

@@ -11,7 +11,6 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
-from numba.core.ir_utils import alias_func_extensions
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
@@ -387,6 +386,11 @@ def borrowed(typingctx, *xs):
     - a kernel's arguments, which its caller holds for the whole call, and
     - scratch the kernel allocated, kept alive with keep_alive after its last use;
     and never return a borrowed array to Python.
+
+    In a parallel=True kernel, write to a borrowed array only inside the functions it
+    calls. Numba's parallel pipeline deletes a write to an array it takes for a new one
+    that nothing reads afterwards, and it does not know that a borrowed array is its
+    argument's memory: `grads[3][:, :] = db2`, with grads borrowed, wrote nothing.
     """
     if not xs or not all(_borrowable(t) for t in xs):
         return None
@@ -398,26 +402,6 @@ def borrowed(typingctx, *xs):
         return items[0] if len(xs) == 1 else context.make_tuple(builder, result, items)
 
     return result(types.StarArgTuple.from_types(xs)), codegen
-
-
-def _borrowed_aliases(lhs, args, alias_map, arg_aliases):
-    """Tell Numba's alias analysis that lhs = borrowed(*args) is the memory of the args."""
-    for var in args:
-        x = var.name
-        if x in arg_aliases:
-            arg_aliases.add(lhs)
-        else:
-            alias_map.setdefault(x, set()).add(lhs)
-            alias_map.setdefault(lhs, set()).add(x)
-
-
-# The parallel pipeline deletes a write to an array that it takes for a new one, not read
-# afterwards. Not told otherwise, it took borrowed(A) for a new array, and
-# `borrowed(A)[:, :] = B` in a parallel=True kernel wrote nothing. This covers a name
-# bound to borrowed's result, or unpacked from it; Numba does not follow an alias through
-# a tuple built in between: write `A, B = borrowed(A, B)`, not
-# `A, B = borrowed(A), borrowed(B)`.
-alias_func_extensions[("borrowed", __name__)] = _borrowed_aliases
 
 
 @intrinsic

@@ -57,6 +57,23 @@ def test_elementary_functions_are_within_a_few_ulp(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_is_accurate_out_to_its_clamps(dtype):
+    # The range reduction builds 2**n from n's bits (elementary._round_with_power), which
+    # holds only while 2**n is a normal number: n from -1021 to 1023 (float64), -126 to
+    # 127 (float32). The clamps keep n there; these inputs reach both ends.
+    edges = {
+        np.float64: [-708.0, -707.5, -700.0, 700.0, 708.5, 709.0],
+        np.float32: [-87.0, -86.5, -80.0, 80.0, 87.5, 88.0],
+    }
+    x = np.array(edges[dtype], dtype)
+    out = np.empty_like(x)
+    _apply(out, x, 0)
+    exact = np.exp(x.astype(np.float64))
+    ulp = np.spacing(exact.astype(dtype)).astype(np.float64)
+    assert np.all(np.abs(out - exact) / ulp <= FUNCTIONS["exp"][3]), (out, exact)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_saturation_gives_exact_limits(dtype):
     x = np.array([-1e4, -800.0, -100.0, 100.0, 800.0, 1e4], dtype)
     t, s = np.empty_like(x), np.empty_like(x)

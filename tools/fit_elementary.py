@@ -6,11 +6,12 @@ its output is pasted into kernels/elementary.py. Run: python tools/fit_elementar
 Each polynomial is a Chebyshev fit (mpmath.chebyfit, in 50-digit arithmetic) on the
 interval its caller reduces to. A fit spreads the error evenly over the interval, where a
 Taylor series puts it all at the ends, so the same error needs fewer terms: for
-expm1(r)/r on |r| <= ln2/2, degree 10 instead of Taylor's 12 in float64, and for
-2·atanh(s)/s as a polynomial in s² <= 1/9, 11 terms instead of 18.
+expm1(r)/r on |r| <= ln2/2, degree 10 instead of Taylor's 12 in float64. A fit holds only
+on its interval, so only a polynomial whose argument is reduced into it can be one
+(log1p's series is not: see kernels/elementary.py).
 
-Both functions are near 1 or 2 on their intervals, so the absolute error printed is also
-the relative error, to compare with half an ulp: 1.1e-16 (float64) and 6.0e-8 (float32).
+The function is near 1 on its interval, so the absolute error printed is also the
+relative error, to compare with half an ulp: 1.1e-16 (float64) and 6.0e-8 (float32).
 """
 
 import mpmath as mp
@@ -21,8 +22,6 @@ mp.mp.dps = 50
 FITS = [
     # expm1(r) = r·P(r) with |r| <= ln2/2 (elementary._reduce_*).
     ("EXPM1", lambda r: mp.expm1(r) / r if r else mp.mpf(1), (-mp.ln2 / 2, mp.ln2 / 2), (11, 6)),
-    # log1p(t) = s·Q(s²) with s = t/(2 + t), for t in [0, 1]: s <= 1/3 (elementary._log1p_*).
-    ("ATANH", lambda v: 2 * mp.atanh(mp.sqrt(v)) / mp.sqrt(v) if v else mp.mpf(2), (0, mp.mpf(1) / 9), (11, 5)),
 ]
 
 

@@ -1,13 +1,14 @@
-"""Vectorisable exp, tanh, sigmoid and log1p for float32 and float64 scalars.
+"""Vectorisable exp, tanh, sigmoid, log1p and log for float32 and float64 scalars.
 
 The llvmlite wheels ship without SVML, so math.exp / np.tanh inside a loop become scalar
 libm calls (about 20 ns an element) and the loop cannot vectorise. These versions use only
 arithmetic and bit casts: a range reduction x = n*ln2 + r with |r| <= ln2/2, a fitted
 polynomial for expm1(r), and 2**n built directly from its exponent bits. LLVM turns
-a loop over them into packed FMAs. Errors against NumPy are measured in tests/test_elementary.py.
+a loop over them into packed FMAs. log takes the exponent from the bits in the same way and
+runs log1p on the mantissa. Errors against NumPy are measured in tests/test_elementary.py.
 
 Every function keeps its argument's precision: float32 in, float32 out, float32 arithmetic.
-Use the dispatching names (exp, expm1, tanh, sigmoid, log1p) inside kernels.
+Use the dispatching names (exp, tanh, sigmoid, log1p, log) inside kernels.
 
 Inputs are clamped where the result has already saturated, so the bit tricks never see an
 exponent out of range. The clamps are written "hi if x > hi else x" on purpose: a NaN fails
@@ -56,12 +57,40 @@ def _round_with_power(typingctx, x, shifter):
     return types.UniTuple(x, 2)(x, shifter), codegen
 
 
+@intrinsic
+def _split_exponent(typingctx, x):
+    """(k, f) with x = 2**k · f, f in [√½, √2) and k an integer as a float of x's type, for
+    positive normal x.
+
+    x's bits are (e + bias) << p | M, for x = 2**e · (1 + M/2**p). Adding 2**p - M√2, with
+    M√2 the mantissa bits of √2, carries into the exponent field exactly when M >= M√2, that
+    is when 1 + M/2**p >= √2; k is then e + 1, else e. The low p bits left are M - M√2 (mod
+    2**p), and adding √½'s bits back gives f: 2**-1 · (1 + M/2**p) after a carry, else 1 +
+    M/2**p. Integer adds, a mask and a shift; no branch, so the loop stays vectorised.
+    """
+    if x not in (types.float64, types.float32):
+        return None
+    bits, bias, sqrt_half = (52, 1023, 0x3FE6A09E667F3BCD) if x == types.float64 else (23, 127, 0x3F3504F3)
+    as_int = ir.IntType(64 if bits == 52 else 32)
+    mantissa_mask = (1 << bits) - 1
+    to_next_binade = (1 << bits) - (sqrt_half & mantissa_mask)
+
+    def codegen(context, builder, sig, args):
+        (value,) = args
+        moved = builder.add(builder.bitcast(value, as_int), as_int(to_next_binade))
+        k = builder.sub(builder.lshr(moved, as_int(bits)), as_int(bias))
+        f = builder.add(builder.and_(moved, as_int(mantissa_mask)), as_int(sqrt_half))
+        pair = (builder.sitofp(k, value.type), builder.bitcast(f, value.type))
+        return context.make_tuple(builder, sig.return_type, pair)
+
+    return types.UniTuple(x, 2)(x), codegen
+
+
 _F = np.float32
 
 # Polynomial coefficients, highest degree first, from tools/fit_elementary.py: Chebyshev
 # fits, which need fewer terms than Taylor series for the same error (see that script).
-# The printed fit errors are relative, against half an ulp of 1.1e-16 (float64) and 6.0e-8
-# (float32).
+# Each fit error below is relative, against half an ulp: 1.1e-16 (float64), 6.0e-8 (float32).
 # expm1(r) = r·P(r) for |r| <= ln2/2. Fit errors 1.8e-17 (float64) and 1.1e-8 (float32).
 _EXPM1_F64 = (
     2.5105206373957011e-8, 2.7626357241447223e-7, 2.7557255425746434e-6, 2.4801504346997687e-5,
@@ -69,16 +98,15 @@ _EXPM1_F64 = (
     0.16666666666666671, 0.50000000000000056, 1.0,
 )  # fmt: skip
 _EXPM1_F32 = tuple(_F(c) for c in (0.00139336410, 0.00836914849, 0.0416664650, 0.166665053, 0.500000001, 1.0))
-# 2*atanh(s) = 2*(s + s^3/3 + s^5/5 + ...), as a polynomial in s^2, highest first: a
-# Taylor series, not a fit. log1p's callers pass t in [0, 1] (s <= 1/3), except
-# loss.log_sum_exp, which passes t = s - 1 for a softmax sum s in [1, n_y]: s reaches
-# (n_y - 1)/(n_y + 1) there, past any fitted interval, and the series degrades more gently.
-# The float64 Horner recurrence runs over two 9-term tuples: one 18-term loop is past what
-# LLVM fully unrolls, and a loop it does not unroll does not vectorise (18 ns an element
-# against 1 ns).
-_ATANH_F64_HI = tuple(1.0 / (2 * k + 1) for k in range(17, 8, -1))
-_ATANH_F64_LO = tuple(1.0 / (2 * k + 1) for k in range(8, -1, -1))
-_ATANH_F32 = tuple(_F(1.0 / (2 * k + 1)) for k in range(8, -1, -1))
+# log1p(t) = s·Q(s²) with s = t/(2 + t) (Q(s²) = 2·atanh(s)/s), for s² <= 1/9, that is t
+# in [-1/2, 1]. Its callers stay inside: t in [0, 1] for the softplus in the binary loss,
+# and [√½ - 1, √2 - 1] for log's mantissa. Fit errors 4.9e-17 and 4.2e-9, relative.
+_ATANH_F64 = (
+    0.17780763826113303, 0.098807890487647862, 0.13591305485579894, 0.15363676248891634,
+    0.18182859800473911, 0.22222190861346284, 0.28571429111657160, 0.39999999995287600,
+    0.66666666666682574, 2.0,
+)  # fmt: skip
+_ATANH_F32 = tuple(_F(c) for c in (0.281577784, 0.279651577, 0.400245952, 0.666663216, 2.0))
 
 _LOG2E = 1.4426950408889634
 # ln2 split in two so that n*_LN2_HI is exact for |n| < 2**20.
@@ -95,7 +123,7 @@ _SHIFTER_F32 = _F(1.5 * 2.0**23 + 127)
 @_scalar
 def _reduce_f64(x):
     """x = n*ln2 + r with n an integer and |r| <= ln2/2; returns (2**n, expm1(r)).
-    Needs |x| <= 708 (2**n normal)."""
+    Needs -708 <= x <= 709, so that 2**n is normal."""
     n, scale = _round_with_power(x * _LOG2E, _SHIFTER_F64)
     r = x - n * _LN2_HI_F64 - n * _LN2_LO_F64
     p = 0.0
@@ -163,16 +191,13 @@ def _sigmoid_f32(x):
 
 @_scalar
 def _log1p_f64(t):
-    """log(1 + t) for t >= 0; within 4 ulp for t in [0, 1] (the range softplus needs), less
-    accurate beyond (see _ATANH_F64_HI)."""
+    """log(1 + t) for t in [-1/2, 1] (see _ATANH_F64); wrong beyond."""
     s = t / (2.0 + t)
     s2 = s * s
     p = 0.0
-    for c in _ATANH_F64_HI:
+    for c in _ATANH_F64:
         p = p * s2 + c
-    for c in _ATANH_F64_LO:
-        p = p * s2 + c
-    return 2.0 * s * p
+    return s * p
 
 
 @_scalar
@@ -182,7 +207,24 @@ def _log1p_f32(t):
     p = _F(0.0)
     for c in _ATANH_F32:
         p = p * s2 + c
-    return _F(2.0) * s * p
+    return s * p
+
+
+# log(x) = k·ln2 + log1p(f - 1) for x = 2**k · f, f in [√½, √2): f - 1 is exact, and inside
+# log1p's interval. For positive normal x; +inf and NaN pass through (the select), so that a
+# NaN still reaches the cost. k·ln2 is added in two parts, as in _reduce_f64.
+@_scalar
+def _log_f64(x):
+    k, f = _split_exponent(x)
+    y = k * _LN2_HI_F64 + (k * _LN2_LO_F64 + _log1p_f64(f - 1.0))
+    return y if x < np.inf else x
+
+
+@_scalar
+def _log_f32(x):
+    k, f = _split_exponent(x)
+    y = k * _LN2_HI_F32 + (k * _LN2_LO_F32 + _log1p_f32(f - _F(1.0)))
+    return y if x < _F(np.inf) else x
 
 
 def _by_dtype(f64_impl, f32_impl):
@@ -208,3 +250,4 @@ exp = _by_dtype(_exp_f64, _exp_f32)
 tanh = _by_dtype(_tanh_f64, _tanh_f32)
 sigmoid = _by_dtype(_sigmoid_f64, _sigmoid_f32)
 log1p = _by_dtype(_log1p_f64, _log1p_f32)
+log = _by_dtype(_log_f64, _log_f32)

@@ -142,9 +142,9 @@ def log_sum_exp(cs):
     top, total = cs[0], cs[1]
     one = top.dtype.type(1)
     for j in range(top.shape[0]):
-        # s >= 1 (the maximum contributes exp(0)), so s - 1 is exact near 1 and log1p holds
-        # its digits there.
-        top[j] += em.log1p(total[j] - one)
+        # s is in [1, r] (the maximum contributes exp(0)). A full log, not log1p(s - 1):
+        # log1p's polynomial holds only up to s = 2.
+        top[j] += em.log(total[j])
         total[j] = one / total[j]
 
 

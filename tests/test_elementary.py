@@ -1,4 +1,4 @@
-"""The vectorisable exp, tanh, sigmoid and log1p agree with NumPy to a few ulp."""
+"""The vectorisable exp, tanh, sigmoid, log1p and log agree with NumPy to a few ulp."""
 
 import numpy as np
 import pytest
@@ -16,22 +16,31 @@ def _apply(out, x, which):
             out[i] = em.tanh(x[i])
         elif which == 2:
             out[i] = em.sigmoid(x[i])
-        else:
+        elif which == 3:
             out[i] = em.log1p(x[i])
+        else:
+            out[i] = em.log(x[i])
 
 
 def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
 
 
-# (code, NumPy twin evaluated in float64, input range, max ulp allowed)
+# (code, NumPy twin evaluated in float64, input range, max ulp allowed). log1p's range is
+# its polynomial's interval; log's reaches both ways past loss.log_sum_exp's [1, n_y].
 FUNCTIONS = {
     "exp": (0, np.exp, (-80.0, 80.0), 2),
     "tanh": (1, np.tanh, (-12.0, 12.0), 4),
     "sigmoid": (2, _sigmoid, (-80.0, 80.0), 4),
-    "log1p": (3, np.log1p, (0.0, 1.0), 4),
+    "log1p": (3, np.log1p, (-0.5, 1.0), 4),
+    "log": (4, np.log, (1e-3, 1e4), 4),
 }
-SPECIAL = [0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e-3, -1e-3, 0.34657359, -0.34657359, 0.5, 1.0]
+# Values where the reductions change branch (ln2/2 for exp; √½, √2 and powers of two for
+# log), and tiny arguments, where relative precision is easiest to lose.
+SPECIAL = [
+    0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e-3, -1e-3, 0.34657359, -0.34657359, 0.5, 1.0,
+    1.0 - 1e-7, 1.0 + 1e-7, 0.70710678, 0.70710679, 1.41421356, 1.41421357, 2.0, 10.0, 1024.0,
+]  # fmt: skip
 
 
 def _max_ulp(name, dtype):
@@ -84,7 +93,7 @@ def test_saturation_gives_exact_limits(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("code", [0, 1, 2, 3])
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 4])
 def test_nan_propagates(code, dtype):
     # A NaN that came out of an overflowing product must reach the cost, where divergence is
     # detected; a clamp that turned it into a number would hide it.

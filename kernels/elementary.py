@@ -120,26 +120,40 @@ _SHIFTER_F64 = 1.5 * 2.0**52 + 1023
 _SHIFTER_F32 = _F(1.5 * 2.0**23 + 127)
 
 
-@_scalar
-def _reduce_f64(x):
-    """x = n*ln2 + r with n an integer and |r| <= ln2/2; returns (2**n, expm1(r)).
-    Needs -708 <= x <= 709, so that 2**n is normal."""
-    n, scale = _round_with_power(x * _LOG2E, _SHIFTER_F64)
-    r = x - n * _LN2_HI_F64 - n * _LN2_LO_F64
-    p = 0.0
-    for c in _EXPM1_F64:
-        p = p * r + c
-    return scale, p * r
+def _reduction(ln2_hi, ln2_lo, shifter, expm1, by=1):
+    """The range reduction of by·x, for by a power of two, from x.
+
+    The returned function maps x to (2**n, expm1(r)) with by·x = n*ln2 + r, n an integer
+    and |r| <= ln2/2. It needs 2**n normal: -708 <= by·x <= 709 in float64, -87 <= by·x
+    <= 88 in float32.
+
+    by = 2 is tanh's expm1(2|x|). Its r is computed halved, as (x - n*ln2_hi/2) - n*ln2_lo/2,
+    and the polynomial's degree-k coefficient is multiplied by 2**(k+1) to take that half.
+    Every step is then the by = 1 step scaled by a power of two, which is exact, so the bits
+    are the same as reducing 2|x| itself, and the doubling's multiply is gone.
+    """
+    one = shifter / shifter  # 1 in the float type of the constants
+    log2e = one * (_LOG2E * by)
+    ln2_hi, ln2_lo = ln2_hi / by, ln2_lo / by
+    coefficients = tuple(c * one * by ** (len(expm1) - i) for i, c in enumerate(expm1))
+    zero = one - one
+
+    @_scalar
+    def reduce(x):
+        n, scale = _round_with_power(x * log2e, shifter)
+        r = x - n * ln2_hi - n * ln2_lo
+        p = zero
+        for c in coefficients:
+            p = p * r + c
+        return scale, p * r
+
+    return reduce
 
 
-@_scalar
-def _reduce_f32(x):
-    n, scale = _round_with_power(x * _F(_LOG2E), _SHIFTER_F32)
-    r = x - n * _LN2_HI_F32 - n * _LN2_LO_F32
-    p = _F(0.0)
-    for c in _EXPM1_F32:
-        p = p * r + c
-    return scale, p * r
+_reduce_f64 = _reduction(_LN2_HI_F64, _LN2_LO_F64, _SHIFTER_F64, _EXPM1_F64)
+_reduce_f32 = _reduction(_LN2_HI_F32, _LN2_LO_F32, _SHIFTER_F32, _EXPM1_F32)
+_reduce_double_f64 = _reduction(_LN2_HI_F64, _LN2_LO_F64, _SHIFTER_F64, _EXPM1_F64, by=2)
+_reduce_double_f32 = _reduction(_LN2_HI_F32, _LN2_LO_F32, _SHIFTER_F32, _EXPM1_F32, by=2)
 
 
 @_scalar
@@ -163,18 +177,18 @@ def _exp_f32(x):
 def _tanh_f64(x):
     # tanh|x| = e/(e + 2) with e = expm1(2|x|); expm1 keeps full relative precision near 0,
     # where 1 - 2/(exp(2x) + 1) would cancel. tanh(20) rounds to 1 in float64.
-    a = 2.0 * abs(x)
-    a = 40.0 if a > 40.0 else a
-    scale, q = _reduce_f64(a)
+    a = abs(x)
+    a = 20.0 if a > 20.0 else a
+    scale, q = _reduce_double_f64(a)
     e = scale * q + (scale - 1.0)
     return np.copysign(e / (e + 2.0), x)
 
 
 @_scalar
 def _tanh_f32(x):
-    a = _F(2.0) * abs(x)
-    a = _F(20.0) if a > _F(20.0) else a
-    scale, q = _reduce_f32(a)
+    a = abs(x)
+    a = _F(10.0) if a > _F(10.0) else a
+    scale, q = _reduce_double_f32(a)
     e = scale * q + (scale - _F(1.0))
     return np.copysign(e / (e + _F(2.0)), x)
 

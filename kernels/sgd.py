@@ -29,6 +29,7 @@ from .step import (
     flat,
     gradient_slabs,
     n_blocks,
+    on_one_thread,
     reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
@@ -175,4 +176,5 @@ def epoch_parallel(params, velocity, X, Y, order, batch, code, out, lr, momentum
 @jit
 def epoch_serial(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan):
     """_epoch on the calling thread, for batches that make a single chunk."""
-    return _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, plan)
+    one_slot = on_one_thread(plan)
+    return _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nesterov, alpha, losses, one_slot)

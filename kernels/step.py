@@ -152,9 +152,24 @@ def gradient_slabs(n_chunks, params):
 
 @jit
 def slot_of(c, n_chunks, n_slots):
-    """The scratch slot chunk c uses: its own, or its thread's when slots are fewer."""
-    # Both as int64: Numba would unify a uint64 prange index with the thread id as float64.
-    return np.int64(c) if n_slots == n_chunks else np.int64(numba.get_thread_id())
+    """The scratch slot chunk c uses: its own, or its thread's when slots are fewer (one
+    slot: the only thread's, without asking; see on_one_thread)."""
+    # All as int64: Numba would unify a uint64 prange index with the thread id as float64.
+    if n_slots == n_chunks:
+        return np.int64(c)
+    if n_slots == 1:
+        return np.int64(0)
+    return np.int64(numba.get_thread_id())
+
+
+@jit
+def on_one_thread(plan):
+    """plan for a serial kernel: one scratch slot, since every chunk runs on the calling
+    thread. slot_of then never asks for a thread id, which crashes the process when Numba's
+    threading layer has not started (a serial kernel loaded from the cache starts nothing).
+    Scratch is overwritten before it is read, so the slots change memory, never results."""
+    n_chunks, T, _ = plan
+    return n_chunks, T, 1
 
 
 @jit

@@ -23,6 +23,7 @@ from .step import (
     gradient_slabs,
     n_blocks,
     n_examples,
+    on_one_thread,
     reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
@@ -122,4 +123,4 @@ def train_parallel(params, spare, X, Y, cols, code, out, lr, costs, plan):
 def train_serial(params, spare, X, Y, cols, code, out, lr, costs, plan):
     """_train_loop on the calling thread: the same arithmetic, with no parallel region
     to launch, which dominates an iteration of a tiny problem."""
-    return _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan)
+    return _train_loop(params, spare, X, Y, cols, code, out, lr, costs, on_one_thread(plan))

@@ -111,3 +111,38 @@ def test_parallel_loops_stay_parallel(tmp_path):
                          timeout=900, env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)))
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.split()[-1] == "compiled"
+
+
+_SERIAL_BEFORE_THE_POOL = textwrap.dedent(
+    """
+    # The serial kernel called directly, before anything has started Numba's threading
+    # layer: nothing here imports the public API's thread handling or runs a parallel kernel.
+    import numpy as np
+    from fastshallow.kernels import _config, activations, loss, train
+
+    n_x, n_h, m = 20, 64, 10000
+    rng = np.random.default_rng(0)
+    params = tuple(rng.standard_normal(s) * 0.1 for s in ((n_h, n_x), (n_h, 1), (1, n_h), (1, 1)))
+    spare = tuple(np.empty_like(a) for a in params)
+    X = rng.standard_normal((n_x, m))
+    Y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    plan = _config.plan(m, n_x, n_h, 1, 8, 2)
+    costs = np.empty(2)
+    done, status, _ = train.train_serial(params, spare, X, Y, None, activations.TANH, loss.SIGMOID, 0.1, costs, plan)
+    print(plan[0] > plan[2], done, status == train.OK)
+    """
+)
+
+
+def test_serial_kernel_needs_no_threading_layer():
+    # With more chunks than scratch slots, a chunk's scratch is its thread's, found by
+    # thread id. The serial kernel asked for it too, and asking before the threading layer
+    # has started crashed the process; it now uses one slot and never asks
+    # (step.on_one_thread). The first run may compile train_serial, which starts the layer;
+    # the second loads it from the cache, which starts nothing: that run used to end in a
+    # segfault.
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", _SERIAL_BEFORE_THE_POOL], capture_output=True, text=True,
+                             timeout=600)
+        assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-3000:]}"
+        assert run.stdout.split() == ["True", "2", "True"]

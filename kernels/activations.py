@@ -17,6 +17,9 @@ from ._config import jit, wide_vectors
 TANH = 0
 SIGMOID = 1
 RELU = 2
+# No activation: for bias_activation_forward only, where products.linear_forward finishes
+# its panels with the bias alone.
+LINEAR = -1
 
 
 @jit
@@ -117,11 +120,14 @@ def bias_activation_forward(a, s, bias, code):
     elif code == SIGMOID:
         for j in range(s.shape[0]):
             a[j] = em.sigmoid(bias + s[j])
-    else:
+    elif code == RELU:
         zero = s.dtype.type(0)
         for j in range(s.shape[0]):
             z = bias + s[j]
             a[j] = zero if z < zero else z  # as relu_forward: NaN passes
+    else:
+        for j in range(s.shape[0]):
+            a[j] = bias + s[j]
 
 
 @jit(inline="always")

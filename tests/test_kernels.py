@@ -21,9 +21,13 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 # and do not fill products.matmul_add's register panels (8 rows; 16 or 32 columns), and
 # matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel. Columns left
 # over after whole panels take a panel moved left ((8, 40, 33), (10, 20, 61) and
-# (19, 70, 150) in float64; (8, 40, 33) and (19, 70, 150) in float32).
+# (19, 70, 150) in float64; (8, 40, 33), (10, 20, 61) and (19, 70, 150) in float32).
+# Inner dimensions from half a panel's width up to it run in panels only where the panel
+# finishes a layer (linear_forward, dense_forward): (12, 10, 40) in float64, (10, 20, 61)
+# in float32.
 SHAPES = [
-    (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (19, 70, 150),
+    (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (12, 10, 40),
+    (19, 70, 150),
 ]
 
 

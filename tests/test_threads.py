@@ -116,7 +116,8 @@ def test_parallel_loops_stay_parallel(tmp_path):
 _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     """
     # The serial kernel called directly, before anything has started Numba's threading
-    # layer: nothing here imports the public API's thread handling or runs a parallel kernel.
+    # layer: no parallel kernel runs here, and the public API (whose thread handling starts
+    # the layer first) is not called.
     import numpy as np
     from fastshallow.kernels import _config, activations, loss, train
 

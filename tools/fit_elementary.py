@@ -23,7 +23,7 @@ mp.mp.dps = 50
 
 # (name, function, interval, number of coefficients for float64 and float32)
 FITS = [
-    # expm1(r) = r·P(r) with |r| <= ln2/2 (elementary._reduce_*).
+    # expm1(r) = r·P(r) with |r| <= ln2/2 (elementary._reduction).
     ("EXPM1", lambda r: mp.expm1(r) / r if r else mp.mpf(1), (-mp.ln2 / 2, mp.ln2 / 2), (11, 6)),
     # log1p(t) = s·Q(s²) with s = t/(2 + t). t is in [0, 1] for the softplus in the binary
     # loss, and in [√½ - 1, √2 - 1] for elementary.log's mantissa: s² <= 1/9 covers both.

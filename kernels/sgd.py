@@ -27,13 +27,12 @@ from .step import (
     block,
     chunk_sums,
     flat,
-    gradient_slabs,
     n_blocks,
     on_one_thread,
+    pass_scratch,
     reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
-    workspace,
 )
 from .train import COST_NOT_FINITE, OK, UPDATE_NOT_FINITE
 
@@ -131,13 +130,11 @@ def _epoch(params, velocity, X, Y, order, batch, code, out, lr, momentum, nester
     # for the whole call, and the scratch, held until keep_alive.
     params, velocity, X, Y, order = borrowed(params, velocity, X, Y, order)
     W1, b1, W2, b2 = params
-    n_h, n_x = W1.shape
-    n_y = W2.shape[0]
     dt = W1.dtype.type
     lr, momentum = dt(lr), dt(momentum)
-    n_chunks, T, n_slots = plan
-    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1), gradient_slabs(n_chunks, params)
-    ws, slabs = borrowed(scratch[0], scratch[1])
+    _, T, n_slots = plan
+    scratch = pass_scratch(params, plan)
+    ws, slabs = borrowed(scratch)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     W1f, V1f, dW1 = flat(W1), flat(velocity[0]), flat(grads[0])

@@ -151,6 +151,16 @@ def gradient_slabs(n_chunks, params):
 
 
 @jit
+def pass_scratch(params, plan):
+    """Fresh scratch for passes over the examples under plan (n_chunks, T, n_slots): the
+    workspace of every slot and the gradient slab of every chunk. Callers borrow from it
+    and keep it alive until their last use (_config.borrowed, keep_alive)."""
+    W1, _, W2, _ = params
+    n_chunks, T, n_slots = plan
+    return workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1), gradient_slabs(n_chunks, params)
+
+
+@jit
 def slot_of(c, n_chunks, n_slots):
     """The scratch slot chunk c uses: its own, or its thread's when slots are fewer (one
     slot: the only thread's, without asking; see on_one_thread)."""
@@ -371,8 +381,10 @@ def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
     dW1s, db1s, dW2s, db2s, costs = slabs
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
-    W2T = ws[10]  # (n_h, n_y): small, once per pass, into scratch (an allocation was
-    transpose(W2T, params[2])  # most of the difference, in a tiny problem's step)
+    xp, xt, yp, z, h, d, o, g, lo, cs, W2T = ws
+    # W2ᵀ (n_h, n_y): small, once per pass, into scratch (an allocation was most of the
+    # difference, in a tiny problem's step).
+    transpose(W2T, params[2])
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
@@ -405,11 +417,10 @@ def slab_gradients(slabs):
 
 @jit(inline="always")
 def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
-    n_chunks, T, n_slots = plan
+    _, T, n_slots = plan
     params, X, Y = borrowed(params, X, Y)  # not grads: see borrowed
-    W1, b1, W2, b2 = params
-    scratch = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1), gradient_slabs(n_chunks, params)
-    ws, slabs = borrowed(scratch[0], scratch[1])
+    scratch = pass_scratch(params, plan)
+    ws, slabs = borrowed(scratch)
     cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
     dW1, db1, dW2, db2 = slab_gradients(slabs)
     grads[0][:, :] = dW1

@@ -20,14 +20,13 @@ from .step import (
     block,
     chunk_sums,
     flat,
-    gradient_slabs,
     n_blocks,
     n_examples,
     on_one_thread,
+    pass_scratch,
     reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
-    workspace,
 )
 
 OK = 0
@@ -77,13 +76,11 @@ def _train_loop(params, spare, X, Y, cols, code, out, lr, costs, plan):
     # Every array below is borrowed (_config.borrowed): the arguments, held by the caller
     # for the whole call, and the scratch, held until keep_alive.
     params, spare, X, Y = borrowed(params, spare, X, Y)
-    W1, b1, W2, b2 = params
-    n_h, n_x = W1.shape
-    n_y = W2.shape[0]
+    W1 = params[0]
     lr = W1.dtype.type(lr)
-    n_chunks, T, n_slots = plan
-    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1), gradient_slabs(n_chunks, params)
-    ws, slabs = borrowed(scratch[0], scratch[1])  # scratch is kept alive below
+    _, T, n_slots = plan
+    scratch = pass_scratch(params, plan)
+    ws, slabs = borrowed(scratch)  # scratch is kept alive below
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     dW1 = flat(grads[0])
     m = n_examples(X, cols)

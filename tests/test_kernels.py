@@ -13,7 +13,17 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products
-from fastshallow.kernels._config import CACHE_LINE, MAX_TILE, MIN_TILE, TILE_BUDGET, borrowed, keep_alive
+from fastshallow.kernels._config import (
+    CACHE_LINE,
+    MAX_TILE,
+    MIN_TILE,
+    PANEL_ROWS,
+    PANEL_VECTORS,
+    TILE_BUDGET,
+    borrowed,
+    keep_alive,
+    vector_lanes,
+)
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
@@ -24,10 +34,12 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 # (19, 70, 150) in float64; (8, 40, 33), (10, 20, 61) and (19, 70, 150) in float32).
 # Inner dimensions from half a panel's width up to it run in panels only where the panel
 # finishes a layer (linear_forward, dense_forward): (12, 10, 40) in float64, (10, 20, 61)
-# in float32.
+# in float32. (21, 400, 50) has an A of 8,400 values, over products.ROW_PANELS_FIRST_BYTES
+# in both dtypes, so its panels go row panel by row panel, with a last block moved left
+# and a last row panel of 5 rows (W·X and Wᵀ·dZ both have such an A).
 SHAPES = [
     (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (12, 10, 40),
-    (19, 70, 150),
+    (19, 70, 150), (21, 400, 50),
 ]
 
 
@@ -237,6 +249,15 @@ def test_kernel_matches_reference(name, dtype, layout):
         assert comp.dtype == dtype, f"{name} returned {comp.dtype} for {np.dtype(dtype).name} input"
         assert_close(comp, expected, dtype, f"{name} (r, k, n) = {(r, k, n)}, {layout}")
 
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_shapes_reach_both_panel_orders(dtype):
+    # products._panels sweeps C in one of two orders, chosen by A's size in bytes. The
+    # table must reach both with products that run in panels (matmul_add's rule).
+    itemsize = np.dtype(dtype).itemsize
+    w = PANEL_VECTORS * vector_lanes(8 * itemsize)
+    in_panels = [r * k * itemsize for r, k, n in SHAPES if r >= PANEL_ROWS and k >= w and n >= w]
+    assert min(in_panels) <= products.ROW_PANELS_FIRST_BYTES < max(in_panels), in_panels
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -40,7 +40,7 @@ TRANSPOSE_MIN_K = 32
 # block) while A fits in this many bytes, and one row panel at a time (every block of
 # columns) once A is larger. The first order reads all of A once per block of columns,
 # the second all of B once per row panel: whichever is re-read should be the one that
-# stays in cache. At mnist and wide, A is W1 (800 KiB and 6.3 MiB in float64) or the
+# stays in cache. At mnist and wide, A is W1 (784 KiB and 6.1 MiB in float64) or the
 # dZ1 tile, and sweeping A once per block of columns drew it from L2 or L3 each time.
 # Row panel by row panel, 2 threads, medians of 5 interleaved runs: wide float64 258 ->
 # 222 ms a step, float32 127 -> 111; mnist 40.9 -> 37.3 and 18.5 -> 18.0. Below 32 KiB

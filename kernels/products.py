@@ -43,9 +43,9 @@ TRANSPOSE_MIN_K = 32
 # stays in cache. At mnist and wide, A is W1 (784 KiB and 6.1 MiB in float64) or the
 # dZ1 tile, and sweeping A once per block of columns drew it from L2 or L3 each time.
 # Row panel by row panel, 2 threads, medians of 5 interleaved runs: wide float64 258 ->
-# 222 ms a step, float32 127 -> 111; mnist 40.9 -> 37.3 and 18.5 -> 18.0. Below 32 KiB
-# both operands sit in L1 and the first order was as fast or faster (64 x 20 by 20 x 256
-# in float64, one thread: 49 against 47 GFLOP/s).
+# 222 ms a step, float32 127 -> 111; mnist 40.9 -> 37.3 and 18.5 -> 18.0. Up to 32 KiB,
+# A stays in L1 in either order, and the first order was as fast or faster (64 x 20 by
+# 20 x 256 in float64, one thread: 49 against 47 GFLOP/s).
 ROW_PANELS_FIRST_BYTES = 2**15
 
 

@@ -1,6 +1,6 @@
 """Plots for the flower demo and the course: decision boundaries and cost curves.
 
-matplotlib is an optional extra (pip install 'fastshallow[plot]').
+matplotlib is an optional extra (pip install '.[plot]').
 """
 
 import numpy as np
@@ -14,8 +14,20 @@ def _pyplot():
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise ImportError("plotting needs matplotlib: pip install 'fastshallow[plot]'") from exc
+        raise ImportError("plotting needs matplotlib: pip install '.[plot]' in a fastshallow checkout, or pip install matplotlib") from exc
     return plt
+
+
+def save_png(fig, path, *, what="plot", dpi=110):
+    """Write fig to path as a PNG, atomically and only where a file may be written
+    (fastshallow._files: an existing regular file is replaced, nothing else is), then
+    close it."""
+    from ._files import write_atomically
+
+    try:
+        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi), overwrite=True, what=what)
+    finally:
+        _pyplot().close(fig)
 
 
 def _interactive():

@@ -6,8 +6,15 @@ import time
 
 import numpy as np
 
+from . import cli
+from ._version import __version__
+
 
 def _demo(args):
+    if args.plot:  # before any work: the extra it needs, and a path it may write
+        cli.need_extra("matplotlib", "plot", "--plot")
+        cli.output_path(args.plot, "--plot", force=True)
+
     import fastshallow as fs
     from fastshallow import reference
 
@@ -20,6 +27,7 @@ def _demo(args):
 
     print(f"fastshallow {fs.__version__}: flower data X {X.shape}, Y {Y.shape}; n_h = {n_h}, tanh, "
           f"learning rate {lr}, {iters} iterations")
+    cli.compile_notice()
     t0 = time.perf_counter()
     fs.train(fresh_params(), X, Y, learning_rate=lr, num_iterations=1)  # compile, or load the cache
     warmup = time.perf_counter() - t0
@@ -40,26 +48,25 @@ def _demo(args):
     print(f"Wall time: fastshallow {fast:.3f} s, NumPy reference {slow:.3f} s "
           f"({slow / fast:.1f}x faster); first call (compile or cache load) {warmup:.2f} s")
     if args.plot:
-        _demo_plot(args.plot, params, X, Y, costs, n_h, accuracy)
+        _demo_plot(args.plot, params, X, Y, costs, n_h, lr, accuracy)
         print(f"Plot written to {args.plot}")
     if args.hidden_sizes:
         _hidden_size_table(X, Y, args.hidden_sizes)
     return 0
 
 
-def _demo_plot(path, params, X, Y, costs, n_h, accuracy):
+def _demo_plot(path, params, X, Y, costs, n_h, learning_rate, accuracy):
     import fastshallow as fs
-    from fastshallow.plotting import _pyplot
+    from fastshallow.plotting import _pyplot, save_png
 
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     fs.plot_decision_boundary(lambda pts: fs.predict(params, pts.T), X, Y, ax=left)
     left.set_title(f"Flower data and the learned boundary (n_h = {n_h}, tanh): {accuracy:.1f}% correct")
     fs.plot_costs(costs, ax=right)
-    right.set_title(f"Cost during training ({len(costs)} iterations, learning rate 1.2)")
+    right.set_title(f"Cost during training ({len(costs)} iterations, learning rate {learning_rate:g})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path, what="--plot")
 
 
 def _hidden_size_table(X, Y, sizes):
@@ -84,11 +91,12 @@ def _int_list(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastshallow", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"fastshallow {__version__}")
+    sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="train on the built-in flower data and compare with NumPy")
-    demo.add_argument("--hidden", type=int, default=4, help="hidden units (default 4)")
-    demo.add_argument("--learning-rate", type=float, default=1.2, help="(default 1.2)")
-    demo.add_argument("--iterations", type=int, default=10000, help="(default 10000)")
+    demo.add_argument("--hidden", type=cli.positive_int, default=4, help="hidden units (default 4)")
+    demo.add_argument("--learning-rate", type=cli.positive_float, default=1.2, help="(default 1.2)")
+    demo.add_argument("--iterations", type=cli.positive_int, default=10000, help="(default 10000)")
     demo.add_argument("--plot", metavar="PATH", help="write a PNG: the data, the learned boundary, the cost curve")
     demo.add_argument("--hidden-sizes", type=_int_list, metavar="N,N,...",
                       help="also print accuracy for each hidden-layer size, e.g. 1,2,3,4,5,20,50")
@@ -98,10 +106,11 @@ def main(argv=None):
 
     bench_module.add_arguments(bench)
     bench.set_defaults(run=bench_module.run)
-    from . import cli
-
     cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command is None:  # `fastshallow` alone: what it can do
+        parser.print_help()
+        return 0
     return cli.run(args)
 
 

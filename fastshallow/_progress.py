@@ -7,7 +7,8 @@ import time
 
 
 class Progress:
-    """update(n, **stats) after each step; close() at the end.
+    """update(n, **stats) after each step (n = 0 for a status before the first); close()
+    at the end.
 
     Without tqdm, line(done, total, stats) -> str is printed to `stream`, at most once per
     `every` seconds (0: every update), and always for the last step.
@@ -28,7 +29,7 @@ class Progress:
         self.done += n
         if self.bar is not None:
             self.bar.update(n)
-            self.bar.set_postfix(stats, refresh=False)
+            self.bar.set_postfix(stats, refresh=n == 0)  # update(0, ...) is a status: show it now
         elif self.enabled and (time.perf_counter() - self.last >= self.every or self.done >= self.total):
             self.last = time.perf_counter()
             print(self.line(self.done, self.total, stats), file=self.stream or sys.stdout)

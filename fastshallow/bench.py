@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from ._files import write_atomically
+
 LEARNING_RATE = 0.01  # small enough that repeated runs on random labels stay finite
 
 
@@ -380,13 +382,9 @@ def print_table(point, dtype, rows, out=sys.stdout):
 
 def plot(results, path):
     """A PNG bar chart of each implementation's speedup over the NumPy reference."""
-    try:
-        import matplotlib
+    from .plotting import _pyplot, save_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SystemExit("--plot needs matplotlib: pip install 'fastshallow[plot]'") from exc
+    plt = _pyplot()
     groups = sorted({(r["point"], r["dtype"]) for r in results}, key=lambda g: (list(POINTS).index(g[0]), g[1]))
     names = [n for n in ("fastshallow", "pytorch") if any(r["implementation"] == n for r in results)]
     fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 2, 4))
@@ -404,14 +402,18 @@ def plot(results, path):
     ax.set_title("fastshallow bench: time per training step, median")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, what="--plot", dpi=120)
 
 
 def add_arguments(parser):
-    parser.add_argument("--sizes", default=",".join(POINTS), help=f"comma-separated grid points ({', '.join(POINTS)})")
+    from . import cli
+
+    parser.add_argument("--sizes", type=cli.choices_list(tuple(POINTS)), default=list(POINTS),
+                        help=f"comma-separated grid points ({', '.join(POINTS)})")
     parser.add_argument("--dtype", default="all", choices=["all", *DTYPES], help="(default: both)")
-    parser.add_argument("--threads", type=int, default=None, help="threads for every implementation (default: all cores)")
-    parser.add_argument("--repeat", type=int, default=5, help="interleaved repetitions (default 5)")
+    parser.add_argument("--threads", type=cli.threads, default=None,
+                        help="threads for every implementation (default: all cores)")
+    parser.add_argument("--repeat", type=cli.positive_int, default=5, help="interleaved repetitions (default 5)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory processes")
     parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios (needs matplotlib)")
@@ -420,15 +422,18 @@ def add_arguments(parser):
 def run(args):
     import numba
 
-    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    unknown = [s for s in sizes if s not in POINTS]
-    if unknown:
-        raise SystemExit(f"fastshallow bench: unknown size(s) {', '.join(unknown)}; choose from {', '.join(POINTS)}")
-    if args.repeat < 1:
-        raise SystemExit("fastshallow bench: --repeat must be at least 1")
+    from . import cli
+
+    # Outputs first: a run takes minutes, and a path it cannot write would lose them.
+    if args.plot:
+        cli.need_extra("matplotlib", "plot", "--plot")
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path:
+            cli.output_path(path, option, force=True)
+    if args.json and args.plot and os.path.abspath(args.json) == os.path.abspath(args.plot):
+        raise cli.CLIError("--json and --plot name the same file", cli.EXIT_USAGE)
+    sizes = args.sizes
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
-    if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-        raise SystemExit(f"fastshallow bench: --threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
     dtypes = DTYPES if args.dtype == "all" else (args.dtype,)
     impls = implementations()
     print(machine_line())
@@ -453,13 +458,10 @@ def run(args):
     after = {dtype: fma_peak_gflops(dtype, threads) for dtype in dtypes}
     print("\nFMA peak again after the grid: " + ", ".join(f"{after[d]:.1f} GFLOP/s {d}" for d in dtypes))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {"machine": machine_line(), "threads": threads, "peak_gflops": peaks, "peak_gflops_after": after,
-                 "results": results},
-                f,
-                indent=1,
-            )
+        record = {"machine": machine_line(), "threads": threads, "peak_gflops": peaks, "peak_gflops_after": after,
+                  "results": results}
+        write_atomically(args.json, lambda f: json.dump(record, f, indent=1), overwrite=True, what="--json",
+                         binary=False)
     if args.plot:
         plot(results, args.plot)
     return 0

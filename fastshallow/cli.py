@@ -2,24 +2,32 @@
 
 Built on argparse (standard library) rather than click or typer: it gives subcommands,
 help and exit code 2 for usage errors, and the core package keeps its two runtime
-dependencies. The progress bar uses tqdm when it is installed (fastshallow[progress]) and
+dependencies. The progress bar uses tqdm when it is installed (the `progress` extra) and
 prints a plain line every few seconds otherwise.
 
 Errors are one line on stderr naming the file, the row or column and the problem, with
 exit code 2 for usage errors (bad options, an existing output file) and 1 for data or
-model problems. --debug shows the traceback instead.
+model problems. --debug shows the traceback instead. Every option is checked by its
+argparse type, before any data is read; every output path before any work
+(fastshallow._files: an existing file only with --force, never a directory, FIFO or
+device, never one of the command's inputs).
 """
 
 import argparse
 import csv
+import importlib.util
+import math
 import os
 import re
 import signal
 import sys
 import time
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
+from ._files import OutputPathError, check_output, write_atomically
 from ._progress import Progress
 
 EXIT_DATA = 1
@@ -35,44 +43,212 @@ class CLIError(Exception):
 
 
 # ---------------------------------------------------------------------------------------
+# Option types: argparse calls them while parsing, so a bad value is a usage error (exit
+# 2, with the option's name) before anything is loaded.
+# ---------------------------------------------------------------------------------------
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def fraction(text):
+    """A share of the rows, in [0, 1)."""
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def threads(text):
+    """A thread count that Numba's pool has: 1 to NUMBA_NUM_THREADS."""
+    from ._threads import max_threads
+
+    value = _number(text, int)
+    if not 1 <= value <= max_threads():
+        raise argparse.ArgumentTypeError(f"must be between 1 and {max_threads()} (NUMBA_NUM_THREADS), got {value}")
+    return value
+
+
+def column_list(text):
+    """Comma-separated column names or indices, each named once."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"column(s) named more than once: {', '.join(repeated)}")
+    return names
+
+
+def choices_list(allowed):
+    """A type for comma-separated words, each one of `allowed`."""
+
+    def parse(text):
+        words = [w.strip() for w in text.split(",") if w.strip()]
+        unknown = [w for w in words if w not in allowed]
+        if unknown or not words:
+            raise argparse.ArgumentTypeError(
+                f"unknown value(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}"
+            )
+        return words
+
+    return parse
+
+
+def need_extra(module, extra, option):
+    """A usage error, before any work, when `option` needs an optional extra that is not
+    installed."""
+    if importlib.util.find_spec(module) is None:
+        raise CLIError(f"{option} needs {module}: pip install '.[{extra}]' (from a fastshallow checkout)", EXIT_USAGE)
+
+
+def output_path(path, option, *, force=False, inputs=()):
+    """check_output as a usage error naming the option."""
+    try:
+        return check_output(path, overwrite=force, inputs=inputs, what=option)
+    except OutputPathError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+
+
+# ---------------------------------------------------------------------------------------
 # Reading data
 # ---------------------------------------------------------------------------------------
 
 
+class Table(NamedTuple):
+    """A data file's contents. values (rows, columns) float64; a column of text (labels
+    such as yes/no) is NaN there and kept as strings in text[column]. first_line is the
+    file's line number of row 0 (2 for a CSV under its header), or None for NumPy files,
+    whose rows are counted from 0."""
+
+    path: str
+    values: np.ndarray
+    names: list
+    text: dict
+    first_line: int = None
+
+    def where(self, row):
+        """A row, as the file would name it."""
+        return f"row {row}" if self.first_line is None else f"line {row + self.first_line}"
+
+    def column(self, i):
+        """Column i: float64 numbers, or strings for a text column."""
+        return self.text[i] if i in self.text else self.values[:, i]
+
+
 def read_table(path):
-    """(values (rows, columns) float64, column names) from a .csv (with a header), .npy or
-    .npz (one 2-D array, or arrays X and y)."""
+    """The Table of a .csv (with a header), .npy or .npz (one 2-D array, or arrays X and y).
+    A CLIError names the file, the line and the column of anything unusable."""
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        return _read_csv(path)
-    if ext in (".npy", ".npz"):
-        return _read_numpy(path, ext)
-    raise CLIError(f"{path}: unsupported file type {ext or '(none)'}; use .csv, .npy or .npz", EXIT_USAGE)
+        table = _read_csv(path)
+    elif ext in (".npy", ".npz"):
+        table = _read_numpy(path, ext)
+    else:
+        raise CLIError(f"{path}: unsupported file type {ext or '(none)'}; use .csv, .npy or .npz", EXIT_USAGE)
+    if table.values.shape[0] == 0:
+        raise CLIError(f"{path}: no data rows" + (" under the header" if ext == ".csv" else ""))
+    numeric = [i for i in range(len(table.names)) if i not in table.text]
+    bad = ~np.isfinite(table.values[:, numeric])
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        value = table.values[row, numeric[col]]
+        raise CLIError(f"{path}: {table.where(row)}, column {table.names[numeric[col]]!r}: "
+                       f"missing or non-finite value ({value})")
+    return table
+
+
+# The delimiters a CSV may use. A file without any of them in its header has one column.
+DELIMITERS = ",;\t|"
 
 
 def _read_csv(path):
+    # utf-8-sig: a byte-order mark, as spreadsheet programs write, is not part of the
+    # first column's name.
     try:
-        with open(path, newline="") as f:
-            names = next(csv.reader(f), None)
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            sample = f.read(64 * 1024)
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path}: cannot read ({exc})") from None
-    if not names:
+    if not sample.strip():
         raise CLIError(f"{path}: empty file; expected a header line and rows of numbers")
-    names = [n.strip() for n in names]
+    delimiter = _delimiter(sample)
+    names = [n.strip() for n in next(csv.reader(sample.splitlines()[:1], delimiter=delimiter))]
+    read = dict(delimiter=delimiter, skiprows=1, ndmin=2, encoding="utf-8-sig")
     try:
-        values = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64, ndmin=2, encoding="utf-8")
+        with warnings.catch_warnings():  # a header without rows is reported by read_table
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            values, text = np.loadtxt(path, dtype=np.float64, **read), {}
     except ValueError as exc:
-        raise CLIError(_csv_problem(path, names, str(exc))) from None
+        if "could not convert" not in str(exc):
+            raise CLIError(_csv_problem(path, names, str(exc))) from None
+        # A column of words: read the file as text, and keep each column that is numbers
+        # as numbers; split_columns decides whether a text column is acceptable (labels).
+        try:
+            cells = np.loadtxt(path, dtype=str, **read)
+        except ValueError as exc2:
+            raise CLIError(_csv_problem(path, names, str(exc2))) from None
+        values, text = _text_columns(cells)
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path}: cannot read ({exc})") from None
     if values.size and values.shape[1] != len(names):
         raise CLIError(f"{path}: the header names {len(names)} columns but the rows have {values.shape[1]}")
-    if not np.isfinite(values).all():
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise CLIError(f"{path}: line {row + 2}, column {names[col]!r}: missing or non-finite value ({values[row, col]})")
-    return values, names
+    return Table(path, values.reshape(-1, len(names)), names, text, first_line=2)
+
+
+def _delimiter(sample):
+    """The CSV's delimiter, one of DELIMITERS, sniffed from its first lines; a comma when
+    the header has none of them."""
+    lines = sample.splitlines()
+    if not any(d in lines[0] for d in DELIMITERS):
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return max(DELIMITERS, key=lines[0].count)
+
+
+def _text_columns(cells):
+    """(values, text) from a table of strings: numbers where a column is all numbers,
+    else NaN there and the column's stripped strings in text."""
+    values = np.full(cells.shape, np.nan)
+    text = {}
+    for i in range(cells.shape[1]):
+        try:
+            values[:, i] = cells[:, i].astype(np.float64)
+        except ValueError:
+            text[i] = np.char.strip(cells[:, i])
+    return values, text
 
 
 def _csv_problem(path, names, message):
@@ -81,12 +257,15 @@ def _csv_problem(path, names, message):
     if m:
         text, row, col = m.group(1), int(m.group(2)), int(m.group(3))
         name = names[col - 1] if 0 < col <= len(names) else f"#{col}"
-        what = "missing value" if text.strip() == "" else f"not a number ({text!r})"
-        return f"{path}: line {row + 2}, column {name!r}: {what}"
+        return f"{path}: line {row + 2}, column {name!r}: {_not_a_number(text)}"
     m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", message)
     if m:
         return f"{path}: line {int(m.group(3)) + 1}: {m.group(2)} values where the header has {len(names)} columns"
     return f"{path}: unreadable CSV ({message})"
+
+
+def _not_a_number(text):
+    return "missing value" if text.strip() == "" else f"not a number ({str(text)!r})"
 
 
 def _read_numpy(path, ext):
@@ -108,15 +287,14 @@ def _read_numpy(path, ext):
         raise CLIError(f"{path}: cannot read as NumPy data ({exc})") from None
     if values.ndim != 2 or values.dtype.kind not in "biuf":
         raise CLIError(f"{path}: expected a 2-D numeric array (rows, columns); got {values.dtype} shape {values.shape}")
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise CLIError(f"{path}: row {row}, column {col}: missing or non-finite value")
-    return values, [f"x{i}" for i in range(values.shape[1])]
+    return Table(path, values.astype(np.float64), [f"x{i}" for i in range(values.shape[1])], {})
 
 
-def split_columns(path, values, names, target, features, need_target=True):
-    """(X rows, y or None, feature names, target name) from a table and the options."""
+def split_columns(table, target, features, need_target=True):
+    """(X rows, y or None, feature names, target name) from a table and the options. Every
+    feature column must be numbers; the target may be text (class labels)."""
+    path, names = table.path, table.names
+
     def index(name, what):
         if name in names:
             return names.index(name)
@@ -125,17 +303,62 @@ def split_columns(path, values, names, target, features, need_target=True):
         raise CLIError(f"{path}: no column {name!r} for {what}; columns are {', '.join(names)}", EXIT_USAGE)
 
     t = index(target, "--target") if target is not None else (len(names) - 1 if need_target else None)
-    if features:
-        cols = [index(f.strip(), "--features") for f in features.split(",") if f.strip()]
-    else:
-        cols = [i for i in range(len(names)) if i != t]
+    cols = [index(f, "--features") for f in features] if features else [i for i in range(len(names)) if i != t]
+    if len(set(cols)) != len(cols):
+        raise CLIError(f"{path}: --features names a column more than once", EXIT_USAGE)
     if t is not None and t in cols:
         raise CLIError(f"{path}: column {names[t]!r} is both the target and a feature", EXIT_USAGE)
     if not cols:
         raise CLIError(f"{path}: no feature columns left", EXIT_USAGE)
-    X = values[:, cols]
-    y = values[:, t] if t is not None else None
-    return X, y, [names[i] for i in cols], (names[t] if t is not None else None)
+    for c in cols:
+        if c in table.text:
+            row = next(r for r, v in enumerate(table.text[c]) if not _is_number(v))
+            raise CLIError(f"{path}: {table.where(row)}, column {names[c]!r}: {_not_a_number(table.text[c][row])}")
+    y = None
+    if t is not None:
+        y = table.column(t)
+        if t in table.text and (y == "").any():
+            row = int(np.argmax(y == ""))
+            raise CLIError(f"{path}: {table.where(row)}, column {names[t]!r}: missing label")
+    return table.values[:, cols], y, [names[i] for i in cols], (names[t] if t is not None else None)
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def standardisation(X):
+    """(mean, scale) of each column of X (m, n_x) for Model.prepare, finite for any finite
+    X: the moments are taken of each column divided by its largest magnitude (in [-1, 1],
+    so the squares cannot overflow) and scaled back. A constant column gets scale 1."""
+    big = np.abs(X).max(axis=0)  # (n_x,)
+    big[big == 0] = 1.0
+    unit = X / big
+    mean = unit.mean(axis=0) * big
+    scale = unit.std(axis=0) * big
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def network_input(table, model, X, rows, dtype):
+    """The network's input (n_x, len(rows)) in dtype from rows `rows` of X (m, n_x),
+    standardised as the model says. A CLIError names the column and row of the first
+    value that fastshallow refuses (_validation.MAX_FEATURE)."""
+    from ._validation import MAX_FEATURE
+
+    prepared = model.prepare(X[rows])
+    bad = ~(np.abs(prepared) <= MAX_FEATURE)
+    if bad.any():
+        col, k = np.argwhere(bad)[0]
+        advice = ("after standardisation (the column's values are too far apart)" if model.mean is not None
+                  else f"(at most {MAX_FEATURE:g} in magnitude is accepted; standardise, or drop --no-standardize)")
+        raise CLIError(f"{table.path}: {table.where(rows[k])}, column {model.feature_names[col]!r}: "
+                       f"value {prepared[col, k]:.3g} {advice}")
+    return np.ascontiguousarray(prepared, dtype=dtype)
 
 
 def binary_labels(path, y, target_name, classes=None):
@@ -148,7 +371,7 @@ def binary_labels(path, y, target_name, classes=None):
                 f"({', '.join(_label(v) for v in found[:6])}{', ...' if len(found) > 6 else ''}); "
                 "fastshallow train fits a binary model: two classes"
             )
-        classes = [float(v) for v in found]
+        classes = [v.item() for v in found]  # Python floats, or str for text labels
     unknown = [v for v in found if v not in classes]
     if unknown:
         raise CLIError(f"{path}: target column {target_name!r} has labels {', '.join(_label(v) for v in unknown[:6])} "
@@ -191,25 +414,24 @@ class _StopOnInterrupt:
 
 
 def cmd_train(args):
-    import fastshallow as fs
-    from fastshallow.model_file import Model, save_model
-
-    if os.path.exists(args.out) and not args.force:
-        raise CLIError(f"{args.out} already exists; use --force to overwrite it", EXIT_USAGE)
-    if not 0 <= args.validation_fraction < 1:
-        raise CLIError("--validation-fraction must be in [0, 1)", EXIT_USAGE)
+    # Everything that can be checked without the data is checked before reading it.
     if args.early_stopping and args.validation_fraction == 0:
         raise CLIError("--early-stopping needs --validation-fraction > 0", EXIT_USAGE)
     if (args.epochs is None) != (args.batch_size is None):
         raise CLIError("--epochs and --batch-size go together (mini-batch training)", EXIT_USAGE)
-    for name in ("hidden", "iters", "epochs", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be at least 1", EXIT_USAGE)
+    output_path(args.out, "--out", force=args.force, inputs=[args.data])
+    if args.plot:
+        need_extra("matplotlib", "plot", "--plot")
+        output_path(args.plot, "--plot", force=True, inputs=[args.data, args.out])
+        if os.path.abspath(args.plot) == os.path.abspath(args.out):
+            raise CLIError(f"--plot and --out name the same file, {args.out}", EXIT_USAGE)
+
+    import fastshallow as fs
+    from fastshallow.model_file import Model, save_model
 
     t0 = time.perf_counter()
-    values, names = read_table(args.data)
-    X, y, feature_names, target_name = split_columns(args.data, values, names, args.target, args.features)
+    table = read_table(args.data)
+    X, y, feature_names, target_name = split_columns(table, args.target, args.features)
     load_seconds = time.perf_counter() - t0
     m_all = X.shape[0]
     n_val = int(round(m_all * args.validation_fraction))
@@ -220,17 +442,13 @@ def cmd_train(args):
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(m_all) if n_val else np.arange(m_all)
     train_idx, val_idx = order[n_val:], order[:n_val]
-    mean = scale = None
-    if args.standardize:
-        mean = X[train_idx].mean(axis=0)
-        scale = X[train_idx].std(axis=0)
-        scale[scale == 0] = 1.0
+    mean, scale = standardisation(X[train_idx]) if args.standardize else (None, None)
     dtype = np.dtype(args.dtype)
     model = Model(params=None, activation=args.activation, classes=classes, feature_names=feature_names,
                   target_name=target_name, mean=mean, scale=scale)
-    Xt = np.ascontiguousarray(model.prepare(X[train_idx]), dtype=dtype)  # (n_x, m)
+    Xt = network_input(table, model, X, train_idx, dtype)  # (n_x, m)
     Yt = Y[train_idx][None, :]
-    Xv = np.ascontiguousarray(model.prepare(X[val_idx]), dtype=dtype) if n_val else None
+    Xv = network_input(table, model, X, val_idx, dtype) if n_val else None
     Yv = Y[val_idx][None, :] if n_val else None
     n_x = Xt.shape[0]
     params = fs.init_params(n_x, args.hidden, 1, seed=rng, scale=1.0 / np.sqrt(n_x), dtype=dtype)
@@ -242,6 +460,7 @@ def cmd_train(args):
     stall = 0
     mini = args.epochs is not None
     total = args.epochs if mini else args.iters
+    compiling = compile_notice()
     progress = Progress(
         total,
         "epoch" if mini else "it",
@@ -250,6 +469,8 @@ def cmd_train(args):
         stream=sys.stderr,
         every=2.0,
     )
+    if compiling:
+        progress.update(0, status="compiling kernels")
     t_train = time.perf_counter()
     done = 0
     block = 10
@@ -318,18 +539,20 @@ def cmd_train(args):
 
 
 def _plot_costs(path, costs, unit):
-    from fastshallow.plotting import _pyplot, plot_costs
+    from fastshallow.plotting import plot_costs, save_png
 
-    plt = _pyplot()
     ax = plot_costs(costs)
     ax.set_xlabel(unit)
     ax.set_title("fastshallow train: cost")
     ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
-    plt.close(ax.figure)
+    save_png(ax.figure, path, what="--plot")
 
 
 def cmd_predict(args):
+    if args.out:
+        output_path(args.out, "--out", force=args.force, inputs=[args.model, args.data])
+
+    import fastshallow as fs
     from fastshallow.model_file import ModelFileError, load_model
 
     try:
@@ -338,31 +561,37 @@ def cmd_predict(args):
         raise CLIError(f"{args.model}: no such model file") from None
     except ModelFileError as exc:
         raise CLIError(str(exc)) from None
-    values, names = read_table(args.data)
+    table = read_table(args.data)
+    names = table.names
     has_target = model.target_name is not None and model.target_name in names
     if model.feature_names and all(n in names for n in model.feature_names):
-        cols = [names.index(n) for n in model.feature_names]
+        features = model.feature_names
     else:
-        cols = [i for i, n in enumerate(names) if not (has_target and n == model.target_name)]
-    if len(cols) != model.n_features:
+        features = [n for n in names if not (has_target and n == model.target_name)]
+    if len(features) != model.n_features:
         raise CLIError(
-            f"{args.data}: {len(cols)} feature column(s) but the model was trained on {model.n_features} "
+            f"{args.data}: {len(features)} feature column(s) but the model was trained on {model.n_features} "
             f"({', '.join(model.feature_names or [])})"
         )
-    X = values[:, cols]
-    proba = model.predict_proba(X)
+    target = model.target_name if has_target else None
+    X, y, _, _ = split_columns(table, target, features, need_target=False)
+    rows = np.arange(X.shape[0])
+    proba = fs.forward(model.params, network_input(table, model, X, rows, model.params["W1"].dtype),
+                       activation=model.activation)[0].astype(np.float64)
     labels = [model.classes[1] if p > 0.5 else model.classes[0] for p in proba]
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
+
+    def write(out):
         w = csv.writer(out)
         w.writerow(["prediction", "probability"] if args.proba else ["prediction"])
         for lab, p in zip(labels, proba):
             w.writerow([_label(lab), f"{p:.6g}"] if args.proba else [_label(lab)])
-    finally:
-        if args.out:
-            out.close()
+
+    if args.out:
+        write_atomically(args.out, write, overwrite=args.force, inputs=[args.model, args.data], what="--out",
+                         binary=False)
+    else:
+        write(sys.stdout)
     if has_target:
-        y = values[:, names.index(model.target_name)]
         Y, _ = binary_labels(args.data, y, model.target_name, model.classes)
         P = (proba > 0.5).astype(np.uint8)
         report = sys.stderr if not args.out else sys.stdout
@@ -377,19 +606,37 @@ def cmd_predict(args):
     return 0
 
 
+def kernel_cache():
+    """(Numba's cache folder for the kernels, the index files in it): one per compiled
+    kernel, written on first use and read by every later process."""
+    import numba
+
+    from fastshallow import kernels
+
+    folder = numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+    # Under NUMBA_CACHE_DIR, Numba keeps each source folder's files in a subfolder.
+    return folder, sorted(f for _, _, files in os.walk(folder) for f in files if f.endswith(".nbi"))
+
+
+def compile_notice():
+    """Say once, on stderr, that this run compiles the training kernels, when their cache
+    holds none: the first run in a fresh environment is otherwise silent for tens of
+    seconds."""
+    _, cached = kernel_cache()
+    compiling = not any(f.startswith("train.") for f in cached)
+    if compiling:
+        print("fastshallow: compiling kernels for this machine, once; later runs load them from the cache",
+              file=sys.stderr, flush=True)
+    return compiling
+
+
 def cmd_info(args):
     import platform
 
-    import numba
-
     import fastshallow as fs
-    from fastshallow import kernels
     from fastshallow.bench import machine_line
 
-    cache_dir = numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
-    cached = []
-    if os.path.isdir(cache_dir):
-        cached = [f for f in os.listdir(cache_dir) if f.endswith(".nbi")]
+    cache_dir, cached = kernel_cache()
     print(f"fastshallow {fs.__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
     print(machine_line())
     print(f"Numba cache directory: {cache_dir}")
@@ -404,21 +651,21 @@ def add_commands(sub):
     train = sub.add_parser("train", parents=[common], help="train a binary classifier on a CSV, .npy or .npz file")
     train.add_argument("data", help="a .csv with a header, a .npy (rows, columns) or a .npz (X, y)")
     train.add_argument("--target", help="label column, by name or index (default: the last)")
-    train.add_argument("--features", help="comma-separated feature columns (default: all but the target)")
-    train.add_argument("--hidden", type=int, default=8, help="hidden units (default 8)")
+    train.add_argument("--features", type=column_list, help="comma-separated feature columns (default: all but the target)")
+    train.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
     train.add_argument("--activation", choices=["tanh", "sigmoid", "relu"], default="tanh")
-    train.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
-    train.add_argument("--iters", type=int, default=2000, help="full-batch iterations (default 2000)")
-    train.add_argument("--epochs", type=int, help="mini-batch training: passes over the data (with --batch-size)")
-    train.add_argument("--batch-size", type=int, help="examples per mini-batch (with --epochs)")
+    train.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
+    train.add_argument("--iters", type=positive_int, default=2000, help="full-batch iterations (default 2000)")
+    train.add_argument("--epochs", type=positive_int, help="mini-batch training: passes over the data (with --batch-size)")
+    train.add_argument("--batch-size", type=positive_int, help="examples per mini-batch (with --epochs)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    train.add_argument("--threads", type=int, help="threads (default: all cores)")
-    train.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
+    train.add_argument("--threads", type=threads, help="threads (default: all cores)")
+    train.add_argument("--seed", type=seed, default=0, help="initialisation and shuffling seed (default 0)")
     train.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
                        help="scale features to mean 0, variance 1; stored in the model (default: on)")
-    train.add_argument("--validation-fraction", type=float, default=0.0, help="rows held out (default 0)")
+    train.add_argument("--validation-fraction", type=fraction, default=0.0, help="rows held out (default 0)")
     train.add_argument("--early-stopping", action="store_true", help="stop when the validation cost stalls")
-    train.add_argument("--patience", type=int, default=10, help="checks without improvement before stopping")
+    train.add_argument("--patience", type=positive_int, default=10, help="checks without improvement before stopping")
     train.add_argument("--out", default="model.fsn", help="model file to write (default model.fsn)")
     train.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     train.add_argument("--plot", metavar="PATH", help="write the cost curve as a PNG")
@@ -430,6 +677,7 @@ def add_commands(sub):
     predict.add_argument("data")
     predict.add_argument("--proba", action="store_true", help="also write the probability of the second class")
     predict.add_argument("--out", help="CSV file to write (default: stdout)")
+    predict.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     predict.set_defaults(run=cmd_predict)
 
     info = sub.add_parser("info", parents=[common], help="version, CPU, threading layer and cache")

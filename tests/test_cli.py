@@ -15,14 +15,6 @@ from fastshallow import model_file
 from fastshallow.__main__ import main
 
 
-@pytest.fixture
-def flower_csv(tmp_path):
-    X, Y = fs.datasets.load_planar_dataset()
-    path = tmp_path / "flower.csv"
-    np.savetxt(path, np.column_stack([X.T, Y.T]), delimiter=",", header="x1,x2,label", comments="", fmt="%.6f")
-    return path
-
-
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -131,12 +123,18 @@ def test_missing_file_and_unknown_column(tmp_path, flower_csv, capsys):
 def test_bad_options_are_usage_errors(tmp_path, flower_csv, capsys):
     for extra, message in [
         (["--epochs", "3"], "--epochs and --batch-size go together"),
-        (["--validation-fraction", "1.5"], "--validation-fraction must be in [0, 1)"),
         (["--early-stopping"], "--early-stopping needs --validation-fraction > 0"),
-        (["--hidden", "0"], "--hidden must be at least 1"),
     ]:
         code, _, err = run(capsys, "train", flower_csv, "--out", tmp_path / "m.fsn", *extra)
         assert code == 2 and message in err, err
+    # Values an option's type refuses: argparse's usage error, exit 2.
+    for extra, message in [
+        (["--validation-fraction", "1.5"], "argument --validation-fraction: must be in [0, 1)"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", str(flower_csv), "--out", str(tmp_path / "m.fsn"), *extra])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["train"])  # argparse: missing argument
     assert exit_info.value.code == 2

@@ -25,6 +25,7 @@ from ._validation import (
     check_Y,
     finite_real,
     float_dtype,
+    iteration_count,
     output_code,
     positive_int,
 )
@@ -127,6 +128,8 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
             raise TypeError(
                 f"seed must be None, an int, a numpy Generator or RandomState; got {type(seed).__name__}"
             )
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {seed}")
         rng = np.random.default_rng(seed)
     W1 = rng.standard_normal((n_h, n_x)) * scale
     W2 = rng.standard_normal((n_y, n_h)) * scale
@@ -154,7 +157,7 @@ def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=F
     With update=True the kernel-ready params are always private copies, so the caller's
     arrays stay untouched until the result is copied back."""
     code = activation_code(activation)
-    dtype, arrays = check_params(params, update=update)
+    dtype, arrays = check_params(params, update=update, inputs={"X": X, "Y": Y})
     W1, b1, W2, b2 = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
@@ -181,7 +184,7 @@ def _check_memory(plan, n_x, n_h, n_y, m, dtype):
     n_params = param_count(n_x, n_h, n_y)
     per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
     values = 2 * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
-    check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}")
+    check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}", dtype)
 
 
 def forward(params, X, *, activation="tanh", output="sigmoid", n_threads=None):
@@ -252,10 +255,10 @@ def train(
     KeyboardInterrupt whose ``costs`` attribute has the costs of every iteration run.
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
-    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
     _, arrays, work, X, Y, (code, out), plan = _prepare(
         params, X, Y, activation=activation, output=output, update=True
     )
+    num_iterations = iteration_count(num_iterations)  # after _prepare's memory check for the scratch
     spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(num_iterations)
     if num_iterations == 0:

@@ -58,6 +58,18 @@ def positive_int(value, name, minimum=1):
     return value
 
 
+def iteration_count(value, name="num_iterations"):
+    """An iteration count >= 0 whose costs (one float64 each) fit in the available memory."""
+    value = positive_int(value, name, minimum=0)
+    fits = (available_memory() or 2**63) // 8
+    if value > fits:
+        raise ValueError(
+            f"{name} must be at most {fits} here (its costs, one float64 per iteration, must fit in "
+            f"the available memory); got {value}"
+        )
+    return value
+
+
 def finite_real(value, name, *, positive=False, low=None, high=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
@@ -93,11 +105,13 @@ def _numeric_array(value, name):
     return a
 
 
-def check_params(params, *, update=False):
+def check_params(params, *, update=False, inputs=None):
     """Validate a params dict; return (dtype, (W1, b1, W2, b2)) as the caller's arrays.
 
     With update=True the arrays will be written in place, so they must be writeable
-    float32/float64 ndarrays; otherwise anything array-like of real numbers is accepted.
+    float32/float64 ndarrays that share no memory with each other or with the arrays of
+    `inputs` ({name: array}, what the update reads, such as X and Y); otherwise anything
+    array-like of real numbers is accepted.
     """
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise TypeError(
@@ -128,9 +142,13 @@ def check_params(params, *, update=False):
     W1, b1, W2, b2 = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
+    for size, name in ((n_x, "n_x (columns of params['W1'])"), (n_h, "n_h (rows of params['W1'])"),
+                       (n_y, "n_y (rows of params['W2'])")):
+        if size == 0:
+            raise ValueError(f"{name} is 0; every layer needs at least one unit (W1 {W1.shape}, W2 {W2.shape})")
     expected = {"W1": (n_h, n_x), "b1": (n_h, 1), "W2": (n_y, n_h), "b2": (n_y, 1)}
     for k, a in zip(PARAM_NAMES, arrays):
-        if a.shape != expected[k] or a.size == 0:
+        if a.shape != expected[k]:
             raise ValueError(
                 f"params[{k!r}] has shape {a.shape}; expected {expected[k]} given "
                 f"W1 {W1.shape} and W2 {W2.shape} (W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1))"
@@ -144,7 +162,33 @@ def check_params(params, *, update=False):
     dtype = floats.pop() if floats else np.dtype(np.float64)
     for k, a in zip(PARAM_NAMES, arrays):
         finite_range(a, f"params[{k!r}]")
+    if update:
+        check_separate({f"params[{k!r}]": a for k, a in zip(PARAM_NAMES, arrays)} | (inputs or {}))
     return dtype, tuple(arrays)
+
+
+def check_separate(arrays):
+    """ValueError naming the first two of `arrays` ({name: array}) that share memory.
+
+    Arrays that are written in place must not overlap each other or what is read: with
+    params["W2"] = params["W1"], writing W2 back would overwrite W1. may_share_memory
+    compares bounds and is all that most pairs need; an exact check decides the rest
+    (strided views that interleave without overlapping), and where it would be too slow,
+    the overlap of bounds counts as sharing."""
+    named = [(k, a) for k, a in arrays.items() if isinstance(a, np.ndarray)]
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1 :]:
+            if not np.may_share_memory(a, b):
+                continue
+            try:
+                shared = np.shares_memory(a, b, max_work=10_000)
+            except np.exceptions.TooHardError:
+                shared = True
+            if shared:
+                raise ValueError(
+                    f"{name_a} and {name_b} share memory; pass separate arrays (for example {name_b}.copy()), "
+                    "since one is written while the other is used"
+                )
 
 
 # Features beyond this magnitude saturate every tanh or sigmoid unit at once, so the hidden
@@ -220,12 +264,13 @@ def available_memory():
     return None
 
 
-def check_scratch(n_bytes, what):
+def check_scratch(n_bytes, what, dtype):
     """MemoryError before a call allocates more scratch than the machine has available."""
     free = available_memory()
     if free is not None and n_bytes > free:
         raise MemoryError(
             f"{what} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
-            f"gradient slabs and tile scratch) but only {free / 2**30:.2f} GiB is available; "
-            "use float32, fewer hidden units, or free memory first"
+            f"gradient slabs and tile scratch) but only {free / 2**30:.2f} GiB is available: "
+            + ("use float32, " if dtype == np.float64 else "")
+            + "fewer hidden units or fewer examples per call, or free memory first"
         )

@@ -14,7 +14,7 @@ ValueError / TypeError as the core API.
 
 import numpy as np
 
-from ._validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, positive_int
+from ._validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, iteration_count, positive_int
 from .kernels import whole as _whole
 from .kernels.activations import TANH
 
@@ -147,7 +147,7 @@ def nn_model(X, Y, n_h, num_iterations=10000, print_cost=False):
 
     X = check_X(X, _as_2d(X, "X").shape[0], _F64)
     n_x, _, n_y = layer_sizes(X, Y)
-    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
+    num_iterations = iteration_count(num_iterations)
     np.random.seed(3)
     parameters = initialize_parameters(n_x, positive_int(n_h, "n_h"), n_y)
     costs = train(parameters, X, Y, learning_rate=1.2, num_iterations=num_iterations)

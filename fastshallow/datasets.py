@@ -36,14 +36,14 @@ def load_extra_datasets(n_samples=200, seed=None):
                         which the assignment takes mod 2
     gaussian_quantiles  make_gaussian_quantiles(cov=0.5, n_features=2, n_classes=2)
 
-    returned in that order. Needs scikit-learn (pip install 'fastshallow[sklearn]'). The
+    returned in that order. Needs scikit-learn (pip install '.[sklearn]'). The
     circles, moons and quantiles are unseeded in the assignment; seed makes them repeatable.
     """
     try:
         from sklearn import datasets as skd
     except ImportError as exc:
         raise ImportError(
-            "load_extra_datasets needs scikit-learn: pip install 'fastshallow[sklearn]' "
+            "load_extra_datasets needs scikit-learn: pip install '.[sklearn]' in a fastshallow checkout "
             "(or pip install scikit-learn)"
         ) from exc
     rng = np.random.RandomState(seed) if seed is not None else None

@@ -1,6 +1,6 @@
 """ShallowNetClassifier: the network behind scikit-learn's estimator interface.
 
-Needs scikit-learn (``pip install fastshallow[sklearn]``); the rest of fastshallow does not.
+Needs scikit-learn (``pip install '.[sklearn]'`` from a checkout); the rest of fastshallow does not.
 
 Data arrive the scikit-learn way, X (n_samples, n_features). The kernels take examples as
 columns, and X.T is exactly that, as a view: a C-ordered X becomes an F-ordered (n_x, m)
@@ -17,9 +17,10 @@ The optimiser is kernels/sgd.py, which documents the equations.
 
 import warnings
 from functools import partial
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
-from scipy.special import log_expit, log_softmax
+from scipy.special import entr, log_expit, log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
@@ -32,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import DivergenceError, _check_memory
 from ._progress import Progress
 from ._threads import max_threads, using_threads
-from ._validation import PARAM_NAMES, check_X, finite_real, float_dtype, positive_int
+from ._validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
 from .kernels import loss as _loss
 from .kernels import plan as _plan
 from .kernels import sgd as _sgd
@@ -154,10 +155,35 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return [self._params["W1"].T, self._params["W2"].T]
 
+    @coefs_.setter
+    def coefs_(self, coefs):
+        self._set_layers("coefs_", coefs, ("W1", "W2"), lambda a: a.T)
+
     @property
     def intercepts_(self):
         check_is_fitted(self)
         return [self._params["b1"][:, 0], self._params["b2"][:, 0]]
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        self._set_layers("intercepts_", intercepts, ("b1", "b2"), lambda a: a[:, None])
+
+    def _set_layers(self, name, layers, keys, to_kernel):
+        """Assign a fitted model's coefs_ or intercepts_ (a list of two arrays, one per layer,
+        in scikit-learn's orientation): every array is checked first, then copied in, so
+        the model never shares memory with the caller's arrays or is left half-assigned."""
+        check_is_fitted(self)
+        if not isinstance(layers, (list, tuple)) or len(layers) != 2:
+            raise ValueError(f"{name} must be a list of 2 arrays, one per layer; got {type(layers).__name__}")
+        new = {}
+        for i, (key, layer, now) in enumerate(zip(keys, layers, getattr(self, name))):
+            a = np.asarray(layer)
+            if a.shape != now.shape:
+                raise ValueError(f"{name}[{i}] has shape {a.shape}; expected {now.shape}")
+            if a.dtype.kind not in "biuf" or not np.isfinite(a).all():
+                raise ValueError(f"{name}[{i}] must hold finite real numbers")
+            new[key] = np.array(to_kernel(a), dtype=now.dtype, order="C")
+        self._params = {**self._params, **new}
 
     # -- fitting --------------------------------------------------------------------------
 
@@ -174,20 +200,20 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         prepare = self._prepare_dask if _is_dask(X) or _is_dask(y) else self._prepare
         saved = self.__dict__.copy()
         try:
-            settings, epoch, m, score, release = prepare(X, y, incremental, classes)
+            run = prepare(X, y, incremental, classes)
         except BaseException:
             # Bad input loses nothing: a fitted model stays as it was.
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
         try:
-            return self._epochs(epoch, m, score, incremental, settings)
+            return self._epochs(run, incremental)
         finally:
-            release()
+            run.release()
 
     def _prepare(self, X, y, incremental, classes):
-        """Check NumPy-like input and make the model ready to train on it. Returns
-        (settings, epoch, m, score, release) for _epochs: see there."""
+        """Check NumPy-like input and make the model ready to train on it. Returns the
+        _Run for _epochs."""
         settings = self._settings()
         dtype = settings["dtype"]
         fresh = self._afresh(incremental)
@@ -200,6 +226,9 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             self._start(y, X.shape[1], classes, settings, incremental)
         else:
             self._check_targets(y, classes)
+        if not fresh:
+            # The epoch kernel writes the parameters while it reads X: they must not overlap.
+            check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
         Y = _targets(self._label_binarizer, y, dtype)
         train_idx, val_idx = self._split(y, incremental, settings)
 
@@ -209,16 +238,16 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         def score():
             return accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
 
-        return settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None
+        baseline = _baseline_loss(Y[:, train_idx].mean(axis=1, dtype=np.float64), self._output)
+        return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None, baseline)
 
     def _afresh(self, incremental):
         """True when this fit starts a new model rather than continuing the current one."""
         return not hasattr(self, "_params") or not (incremental or self.warm_start)
 
-    def _epochs(self, epoch, m, score, incremental, settings):
-        """Run epoch() (which trains one epoch on m examples and returns its mean loss) until
-        converged or max_iter, or once for partial_fit; score() is the validation accuracy
-        with early stopping, else None. Returns self."""
+    def _epochs(self, run, incremental):
+        """Run run.epoch() until converged or max_iter, or once for partial_fit. Returns self."""
+        settings, epoch, m, score = run.settings, run.epoch, run.m, run.score
         if not incremental:
             # Every fit is a new run of the optimiser from the current weights (MLPClassifier
             # does the same under warm_start); partial_fit calls continue one run.
@@ -254,7 +283,15 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if score is not None:
             self._params = self._best_params  # the best epoch's, as MLPClassifier keeps
             del self._best_params
-        if not incremental and not converged:
+        if run.baseline is not None and self.loss_ > DIVERGED * run.baseline:
+            warnings.warn(
+                f"ShallowNetClassifier: training diverged: the loss ended at {self.loss_:.4g}, more than "
+                f"{DIVERGED} times the {run.baseline:.4g} of predicting each label's frequency; lower learning_rate (was "
+                f"{settings['learning_rate']}) or standardise X.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        elif not incremental and not converged:
             warnings.warn(
                 f"ShallowNetClassifier: reached max_iter = {settings['max_iter']} epochs without "
                 f"converging (the {'validation score' if score is not None else 'loss'} still "
@@ -320,7 +357,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             n_threads=settings["n_threads"] or 1,
             encode=partial(_targets, self._label_binarizer, dtype=settings["dtype"]),
         )
-        return settings, partial(self._dask_epoch, data, settings), data.m, None, data.release
+        return _Run(settings, partial(self._dask_epoch, data, settings), data.m, None, data.release, None)
 
     def _dask_epoch(self, data, settings):
         """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
@@ -380,7 +417,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             "batch_size": None if batch is None else positive_int(batch, "batch_size"),
             "momentum": finite_real(self.momentum, "momentum", low=0.0, high=1.0),
             "alpha": finite_real(self.alpha, "alpha", low=0.0),
-            "validation_fraction": finite_real(self.validation_fraction, "validation_fraction", low=0.0, high=1.0),
+            "validation_fraction": _fraction(self.validation_fraction, "validation_fraction"),
             "n_threads": n_threads,
         }
 
@@ -433,9 +470,13 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if not self.early_stopping or incremental:
             return every, None
         stratify = y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
-        train_idx, val_idx = train_test_split(
-            every, test_size=settings["validation_fraction"], random_state=self._rng, stratify=stratify
-        )
+        fraction = settings["validation_fraction"]
+        try:
+            train_idx, val_idx = train_test_split(every, test_size=fraction, random_state=self._rng, stratify=stratify)
+        except ValueError as exc:  # too few samples, or classes, for this split
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction={fraction} of {m} samples: {exc}"
+            ) from None
         return np.sort(train_idx), np.sort(val_idx)
 
     def _epoch(self, XT, Y, train_idx, settings):
@@ -591,6 +632,40 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if self._output == _loss.SOFTMAX:
             return log_softmax(Z, axis=1)
         return log_expit(Z)
+
+
+# A fit whose loss ends above this multiple of the baseline (_baseline_loss) has done
+# worse than zero weights would: its updates overshot. The margin keeps a fit that merely
+# learned nothing (labels unrelated to X) from being called diverged.
+DIVERGED = 2.0
+
+
+class _Run(NamedTuple):
+    """A fit made ready by _prepare or _prepare_dask, for _epochs."""
+
+    settings: dict  # the checked hyperparameters (_settings)
+    epoch: Callable  # trains one epoch, returns its mean loss (penalty included)
+    m: int  # training examples per epoch
+    score: Optional[Callable]  # the validation accuracy, with early stopping
+    release: Callable  # frees what the run holds (Dask's persisted chunks)
+    baseline: Optional[float]  # the loss of predicting each label's frequency (None: not known)
+
+
+def _baseline_loss(frequency, output):
+    """The loss of a model that predicts each label's frequency (n_y,) among the training
+    targets, whatever the input: the entropy of the labels, which zero weights and
+    the matching biases reach. A trained model should end below it."""
+    if output == _loss.SOFTMAX:
+        return float(entr(frequency).sum())
+    return float((entr(frequency) + entr(1 - frequency)).sum())
+
+
+def _fraction(value, name):
+    """A share of the samples, in [0, 1) (all of them would leave nothing to train on)."""
+    value = finite_real(value, name, low=0.0, high=1.0)
+    if value == 1.0:
+        raise ValueError(f"{name} must be in [0, 1) (1 would hold out every sample); got {value}")
+    return value
 
 
 def _is_dask(a):

@@ -188,7 +188,7 @@ def test_extra_datasets_without_sklearn_say_how_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_sklearn)
-    with pytest.raises(ImportError, match=r"pip install 'fastshallow\[sklearn\]'"):
+    with pytest.raises(ImportError, match=r"pip install '\.\[sklearn\]' in a fastshallow checkout"):
         fs.datasets.load_extra_datasets()
 
 

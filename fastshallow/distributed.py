@@ -1,4 +1,4 @@
-"""Data-parallel training on a Dask cluster (``pip install fastshallow[dask]``).
+"""Data-parallel training on a Dask cluster (``pip install '.[dask]'`` from a checkout).
 
 Dask moves data and partial sums; the compiled kernels of a single machine do the
 arithmetic. One iteration of ``train``:
@@ -25,6 +25,8 @@ workers that have one thread and many cores. Results do not depend on it.
 """
 
 import math
+import time
+from concurrent.futures import CancelledError
 
 import numpy as np
 
@@ -34,7 +36,7 @@ try:
     import distributed
 except ImportError as exc:  # an optional extra
     raise ImportError(
-        "fastshallow.distributed needs Dask: pip install 'fastshallow[dask]' (dask[array] and distributed)"
+        "fastshallow.distributed needs Dask: pip install '.[dask]' in a fastshallow checkout (dask[array] and distributed)"
     ) from exc
 
 from . import _divergence, _train_kernel
@@ -45,6 +47,7 @@ from ._validation import (
     check_X,
     check_Y,
     finite_real,
+    iteration_count,
     output_code,
     positive_int,
 )
@@ -80,8 +83,8 @@ def train(
     X,
     Y,
     *,
-    learning_rate,
-    num_iterations,
+    learning_rate=1.2,
+    num_iterations=10000,
     client=None,
     activation="tanh",
     output="sigmoid",
@@ -94,8 +97,8 @@ def train(
 ):
     """Gradient descent on Dask arrays X, Y over a Dask cluster; params updated in place.
 
-    The same network, cost and update as ``fastshallow.train``; returns a float64 array of
-    costs, each taken before its update. Arguments beyond fastshallow.train's:
+    The same network, cost, update and defaults as ``fastshallow.train``; returns a
+    float64 array of costs, each taken before its update. Arguments beyond fastshallow.train's:
 
     client : distributed.Client, default: the current one (distributed.get_client()).
     layout : "columns" (X (n_x, m), Y (n_y, m)) or "rows" (X (m, n_x), Y (m, n_y) or (m,)).
@@ -121,7 +124,7 @@ def train(
     attribute.
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
-    num_iterations = positive_int(num_iterations, "num_iterations", minimum=0)
+    num_iterations = iteration_count(num_iterations)
     n_threads = positive_int(n_threads, "n_threads")
     code = activation_code(activation)
     dtype, arrays = check_params(params, update=True)
@@ -276,6 +279,11 @@ class Chunks:
                 finally:
                     self.release()
 
+    def intact(self):
+        """True while every chunk is held or being recomputed from its source (not lost
+        with data that has no source, nor failed)."""
+        return all(f.status in ("pending", "finished") for f in self.futures)
+
     def release(self):
         """Let the workers drop the data."""
         for f in self.futures:
@@ -427,6 +435,12 @@ def _report(callback, iteration, cost):
             raise _CallbackError from exc
 
 
+# How often an iteration whose broadcast params were lost is run again, and the pause
+# before the first rerun (doubled, tripled, ... before later ones).
+RETRIES = 3
+RETRY_PAUSE = 0.2
+
+
 class Descent:
     """The state of a distributed descent: the parameters (a tuple, replaced whole after
     each completed step, so an exception never finds it half-updated), the velocity, and
@@ -440,9 +454,24 @@ class Descent:
         self.learning_rate, self.momentum, self.nesterov, self.alpha = learning_rate, momentum, nesterov, alpha
         self.done = 0
 
-    def _broadcast(self):
-        [future] = self.data.client.scatter([self.params], broadcast=True, hash=False)
-        return future
+    def _with_params(self, compute):
+        """compute(future of the current params, broadcast to every worker).
+
+        A worker lost mid-iteration can take the broadcast params with it. Dask cannot
+        recompute scattered data, so it cancels the tasks that needed them instead of
+        running them again. The params are always here on the client: scatter them again
+        and rerun the iteration, RETRIES times at most, as long as the training data (which
+        Dask recomputes from its source) is intact. The rerun computes the same sums."""
+        for attempt in range(RETRIES + 1):
+            [future] = self.data.client.scatter([self.params], broadcast=True, hash=False)
+            try:
+                return compute(future)
+            except CancelledError:
+                if attempt == RETRIES or not self.data.intact():
+                    raise
+                time.sleep(RETRY_PAUSE * (attempt + 1))  # let the scheduler see the worker gone
+            finally:
+                future.release()
 
     def steps(self, batches, losses, callback=None):
         """A deferred run of one update per batch; losses[i] gets batch i's loss (with the L2
@@ -451,9 +480,7 @@ class Descent:
         def run():
             previous = self.params, self.velocity
             for i, batch in enumerate(batches):
-                future = self._broadcast()
-                cost, *sums = self.data.gradient_sums(future, self.code, self.out, batch)
-                future.release()
+                cost, *sums = self._with_params(lambda p: self.data.gradient_sums(p, self.code, self.out, batch))
                 b = self.data.m if batch is None else batch.shape[0]
                 loss = cost / b
                 if self.alpha > 0:
@@ -483,9 +510,9 @@ class Descent:
             dtype = self.params[0].dtype
             previous = self.params
             for r in range(costs.shape[0]):
-                future = self._broadcast()
-                failed, cost, *weighted = self.data.local_steps(future, self.code, self.out, self.learning_rate, k)
-                future.release()
+                failed, cost, *weighted = self._with_params(
+                    lambda p: self.data.local_steps(p, self.code, self.out, self.learning_rate, k)
+                )
                 costs[r] = cost / m
                 if not np.isfinite(costs[r]):
                     if r > 0:  # as in steps: the last state with finite parameters and cost

@@ -384,3 +384,37 @@ def test_estimator_dask_errors(client):
     assert model.__dict__.keys() == before.keys() and model.n_iter_ == 2
     for c, d in zip(model.coefs_, coefs):
         np.testing.assert_array_equal(c, d)
+
+
+def test_lost_broadcast_params_are_scattered_again(client, monkeypatch):
+    # What a worker killed mid-iteration can do: take the iteration's scattered params
+    # with it, so Dask cancels the tasks that needed them ("already forgotten"). The
+    # params are on the client: the iteration runs again with them scattered anew.
+    from distributed.client import FutureCancelledError
+
+    params, X, Y = problem()
+    Xd, Yd = da.from_array(X, chunks=(12, 500)), da.from_array(Y, chunks=(1, 500))
+    calm = copy(params)
+    expected = fsd.train(calm, Xd, Yd, learning_rate=0.5, num_iterations=4)
+    real = fsd.Chunks.gradient_sums
+    lost = []
+
+    def forgetful(self, params_future, *args):
+        if len(lost) < fsd.RETRIES:  # every retry but the last finds its params gone
+            lost.append(params_future.key)
+            raise FutureCancelledError(params_future.key, "already forgotten")
+        return real(self, params_future, *args)
+
+    monkeypatch.setattr(fsd.Chunks, "gradient_sums", forgetful)
+    costs = fsd.train(params, Xd, Yd, learning_rate=0.5, num_iterations=4)
+    assert len(set(lost)) == fsd.RETRIES  # a fresh scatter each time
+    assert np.array_equal(costs, expected)
+    assert_params_equal(params, calm)
+
+
+def test_distributed_train_has_the_defaults_of_fs_train():
+    import inspect
+
+    ours, theirs = inspect.signature(fsd.train).parameters, inspect.signature(fs.train).parameters
+    for name in ("learning_rate", "num_iterations", "activation", "output"):
+        assert ours[name].default == theirs[name].default, name

@@ -48,4 +48,4 @@ def test_core_imports_no_optional_extra():
 def test_distributed_without_dask_says_which_extra():
     done = _run("import sys; sys.modules['dask'] = None\nimport fastshallow.distributed")
     assert done.returncode != 0
-    assert "pip install 'fastshallow[dask]'" in done.stderr
+    assert "pip install '.[dask]'" in done.stderr

@@ -20,6 +20,7 @@ da = pytest.importorskip("dask.array")
 
 import fastshallow as fs  # noqa: E402
 from fastshallow import distributed as fsd  # noqa: E402
+import pins  # noqa: E402
 from helpers import assert_close  # noqa: E402
 
 # Agreement with single-machine training after many updates: float64 differs by sums
@@ -418,3 +419,10 @@ def test_distributed_train_has_the_defaults_of_fs_train():
     ours, theirs = inspect.signature(fsd.train).parameters, inspect.signature(fs.train).parameters
     for name in ("learning_rate", "num_iterations", "activation", "output"):
         assert ours[name].default == theirs[name].default, name
+
+
+@pytest.mark.parametrize("case", sorted(pins.CLUSTER_CASES))
+def test_results_have_the_pinned_bits(client, case):
+    # See pins.py: the cluster's results, bit for bit, as recorded by tools/pin_results.py.
+    expected = pins.pinned(case)
+    assert pins.fingerprint(pins.CLUSTER_CASES[case](client)) == expected

@@ -30,6 +30,7 @@ from ._validation import (
     positive_int,
 )
 from ._version import __version__
+from .errors import DivergenceError, divergence_error
 from .kernels import plan as _plan
 from .kernels import step as _step
 from .kernels import train as _train
@@ -93,23 +94,6 @@ def plot_costs(costs, ax=None):
     from .plotting import plot_costs as plot
 
     return plot(costs, ax=ax)
-
-
-class DivergenceError(ValueError, FloatingPointError):
-    """Training produced a non-finite cost or non-finite parameters.
-
-    A ValueError (the inputs or the learning rate are the cause) and a FloatingPointError.
-
-    Attributes: ``iteration`` (the iteration that failed, counted from 0), ``costs`` (the
-    finite costs recorded before it, a float64 array) and ``kept`` (how many updates the
-    params now hold, counted from the call's start).
-    """
-
-    def __init__(self, message, iteration, costs, kept):
-        super().__init__(message)
-        self.iteration = iteration
-        self.costs = costs
-        self.kept = kept
 
 
 def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
@@ -280,7 +264,7 @@ def train(
     ctrl_c.deliver(interrupt)
     if status != _train.OK:
         kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
-        raise _divergence(status, done, kept, costs, learning_rate)
+        raise _diverged(status, done, kept, costs, learning_rate)
     return costs
 
 
@@ -293,16 +277,15 @@ def _train_kernel(n_threads, params, m):
     return _train.train_serial if serial else _train.train_parallel
 
 
-def _divergence(status, done, kept, costs, learning_rate):
-    """The DivergenceError for iteration `done` failing with `status` (train.COST_NOT_FINITE
-    or UPDATE_NOT_FINITE), params holding `kept` updates; costs has every iteration's."""
-    what = (
-        f"the cost was {costs[done]}" if status == _train.COST_NOT_FINITE else "the update made a parameter non-finite"
-    )
-    return DivergenceError(
-        f"training diverged at iteration {done}: {what}. params hold the last state with "
-        f"finite parameters and cost ({kept} update(s) into this call). Try a smaller "
-        f"learning_rate (was {learning_rate}) or standardise X.",
+def _diverged(status, done, kept, costs, learning_rate):
+    """The DivergenceError of iteration `done` of a gradient-descent call (train, or
+    distributed.train), params holding `kept` updates; costs has every iteration's."""
+    return divergence_error(
+        status,
+        at=f"at iteration {done}",
+        cost=costs[done] if done < len(costs) else None,
+        learning_rate=learning_rate,
+        state=f"params hold the last state with finite parameters and cost ({kept} update(s) into this call).",
         iteration=done,
         costs=costs[: done + (status == _train.UPDATE_NOT_FINITE)].copy(),
         kept=kept,

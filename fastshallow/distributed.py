@@ -39,8 +39,9 @@ except ImportError as exc:  # an optional extra
         "fastshallow.distributed needs Dask: pip install '.[dask]' in a fastshallow checkout (dask[array] and distributed)"
     ) from exc
 
-from . import _divergence, _train_kernel
+from . import _diverged, _train_kernel
 from ._threads import max_threads, using_threads
+from .errors import ClusterError, cluster_error
 from ._validation import (
     activation_code,
     check_params,
@@ -60,22 +61,6 @@ from .kernels._config import param_count
 __all__ = ["ClusterError", "train"]
 
 LAYOUTS = ("columns", "rows")
-
-
-class ClusterError(RuntimeError):
-    """The cluster failed during training (a worker lost beyond Dask's retries, data lost,
-    the connection closed). The caller's params hold the state after the last completed
-    iteration; the original error is the ``__cause__``.
-
-    Attributes, as DivergenceError's: ``iteration`` (the iteration that failed, from 0),
-    ``costs`` (the costs of the completed iterations) and ``kept`` (updates in params).
-    """
-
-    def __init__(self, message, iteration, costs, kept):
-        super().__init__(message)
-        self.iteration = iteration
-        self.costs = costs
-        self.kept = kept
 
 
 def train(
@@ -199,9 +184,10 @@ def _finish(run, outcome, arrays, costs, learning_rate):
     except _CallbackError as exc:  # the caller's own error, as it was raised
         raise exc.__cause__ from None
     except Exception as exc:
-        raise ClusterError(
-            f"the cluster failed in iteration {run.done} ({type(exc).__name__}: {exc}); params hold "
-            f"the state after {run.done} completed iteration(s)",
+        raise cluster_error(
+            exc,
+            at=f"in iteration {run.done}",
+            state=f"params hold the state after {run.done} completed iteration(s)",
             iteration=run.done,
             costs=costs[: run.done].copy(),
             kept=run.done,
@@ -213,7 +199,7 @@ def _finish(run, outcome, arrays, costs, learning_rate):
         for target, source in zip(arrays, run.params):
             target[...] = source
     if status != _train.OK:
-        raise _divergence(status, done, run.done, costs, learning_rate)
+        raise _diverged(status, done, run.done, costs, learning_rate)
 
 
 # ---------------------------------------------------------------------------------------

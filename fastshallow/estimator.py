@@ -30,16 +30,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import DivergenceError, _check_memory
+from . import _check_memory
 from ._progress import Progress
 from ._threads import max_threads, using_threads
 from ._validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
+from .errors import cluster_error, divergence_error
 from .kernels import loss as _loss
 from .kernels import plan as _plan
 from .kernels import sgd as _sgd
 from .kernels import step as _step
 from .kernels.activations import RELU, SIGMOID, TANH
-from .kernels.train import COST_NOT_FINITE, OK
+from .kernels.train import OK
 
 # MLPClassifier's activation names, plus this library's "sigmoid" for "logistic".
 _ACTIVATIONS = {"tanh": TANH, "logistic": SIGMOID, "sigmoid": SIGMOID, "relu": RELU}
@@ -383,15 +384,16 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         try:
             done, status = run.steps(batches, losses)()
         except Exception as exc:
-            raise fsd.ClusterError(
-                f"the cluster failed in epoch {self.n_iter_ + 1} ({type(exc).__name__}: {exc}); the "
-                f"model keeps its state after epoch {self.n_iter_}",
+            raise cluster_error(
+                exc,
+                at=f"in epoch {self.n_iter_ + 1}",
+                state=f"the model keeps its state after epoch {self.n_iter_}",
                 iteration=self.n_iter_,
-                costs=np.asarray(self.loss_curve_, dtype=np.float64),
+                costs=self.loss_curve_,
                 kept=self.n_iter_,
             ) from exc
         if status != OK:
-            _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
+            raise self._diverged(done, status, losses, settings)
         self._params = dict(zip(PARAM_NAMES, run.params))
         self._velocity = dict(zip(PARAM_NAMES, run.velocity))
         return _mean_loss(losses, m, batch)
@@ -518,8 +520,22 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         if status != OK:
             for target, saved in zip(params + velocity, before):
                 target[...] = saved
-            _diverged(self.n_iter_, done, status, settings, self.loss_curve_)
+            raise self._diverged(done, status, losses, settings)
         return _mean_loss(losses, m, batch)
+
+    def _diverged(self, batch, status, losses, settings):
+        """The DivergenceError for batch `batch` of epoch n_iter_ + 1 (losses: that epoch's
+        batches'); the model is back at its state after n_iter_ epochs."""
+        return divergence_error(
+            status,
+            at=f"in epoch {self.n_iter_ + 1}, batch {batch}",
+            cost=losses[batch],
+            learning_rate=settings["learning_rate"],
+            state="The model keeps its state from before that epoch.",
+            iteration=self.n_iter_,
+            costs=self.loss_curve_,
+            kept=self.n_iter_,
+        )
 
     def _no_improvement(self, loss, score, tol):
         """Track the best epoch; True once more than n_iter_no_change epochs in a row have
@@ -725,20 +741,6 @@ def _label_index(classes, y):
             f"y has labels {np.unique(y[~known]).tolist()} that are not among classes_ = {classes.tolist()}"
         )
     return index
-
-
-def _diverged(epochs, batch, status, settings, loss_curve):
-    """Raise DivergenceError for batch `batch` of epoch epochs + 1; the model is back at
-    its state after `epochs` epochs."""
-    what = "the loss was not finite" if status == COST_NOT_FINITE else "an update was not finite"
-    raise DivergenceError(
-        f"training diverged in epoch {epochs + 1}, batch {batch}: {what}. The model keeps its "
-        f"state from before that epoch. Try a smaller learning_rate (was "
-        f"{settings['learning_rate']}) or standardise X.",
-        iteration=epochs,
-        costs=np.asarray(loss_curve, dtype=np.float64),
-        kept=epochs,
-    )
 
 
 def _examples_as_columns(X, n_x, dtype):

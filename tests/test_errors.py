@@ -247,3 +247,20 @@ def test_softmax_needs_two_outputs_and_targets_whose_columns_sum_to_one():
         np.testing.assert_array_equal(params[k], before[k])
     with pytest.raises(ValueError, match=r"output must be one of 'sigmoid', 'softmax'; got 'linear'"):
         fs.forward(params, X, output="linear")
+
+
+def test_divergence_and_cluster_errors_share_one_base_and_pickle_whole():
+    import pickle
+
+    from fastshallow.errors import ClusterError, TrainingStopped
+
+    params, X, Y = network(3, 4, 1, 50, scale=1.0)
+    params["W1"] *= 1e150  # as above: the first update overflows
+    with pytest.raises(fs.DivergenceError) as info:
+        fs.train(params, X, Y, learning_rate=1e300, num_iterations=10, activation="relu")
+    err = info.value
+    assert isinstance(err, TrainingStopped) and issubclass(ClusterError, TrainingStopped)
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is fs.DivergenceError and str(back) == str(err)
+    assert (back.iteration, back.kept) == (err.iteration, err.kept)
+    np.testing.assert_array_equal(back.costs, err.costs)

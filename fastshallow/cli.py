@@ -169,6 +169,8 @@ def read_table(path):
     A CLIError names the file, the line and the column of anything unusable."""
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
+    if not os.path.isfile(path):  # a CSV is read twice (its header, then its rows): a FIFO would hang
+        raise CLIError(f"{path}: not a regular file (a directory, FIFO or device); save the data to a file first")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
         table = _read_csv(path)

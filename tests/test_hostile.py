@@ -254,6 +254,18 @@ def test_a_csv_with_a_header_and_no_rows(tmp_path, model, capsys, command):
     assert code == 1 and "empty.csv: no data rows under the header" in one_line(err)
 
 
+def test_data_paths_that_are_not_files(tmp_path, model, capsys):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)  # reading its header, then its rows, would wait for a writer
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    for path in (fifo, folder):
+        code, _, err = run(capsys, "predict", model, path)
+        assert code == 1 and "not a regular file" in one_line(err)
+        code, _, err = run(capsys, "train", path, "--out", tmp_path / "new.fsn")
+        assert code == 1 and "not a regular file" in one_line(err)
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path, capsys):
     data = tmp_path / "bom.csv"
     data.write_bytes("\ufeffx1,x2,label\n0,1,0\n1,0,1\n1,1,0\n0,0,1\n".encode())

@@ -6,7 +6,7 @@ results):
 - a path that does not exist is created; its folder must exist and be writable, which is
   checked before any work, so a long training run never fails at its last step;
 - an existing regular file is replaced only when the caller says so (overwrite=True,
-  the CLI's --force), and then atomically: a temporary file in the same folder is
+  the CLI's --force), and then atomically (through a symbolic link, the file it names): a temporary file in the same folder is
   written, flushed and fsynced, then renamed over the target, so a crash leaves either
   the old file or the new one;
 - anything else that exists (a directory, a FIFO, a device, a socket) is never replaced:
@@ -50,7 +50,7 @@ def check_output(path, *, overwrite=False, inputs=(), what="output"):
             raise OutputPathError(f"{what} {path} is {kind}; give the path of a regular file to write")
         if not overwrite:
             raise ExistingOutputError(f"{what} {path} already exists; use --force (overwrite=True) to replace it")
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(folder):
         raise OutputPathError(f"{what} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -78,9 +78,12 @@ def _new_file_mode(path):
 
 def write_atomically(path, write, *, overwrite=False, inputs=(), what="output", binary=True):
     """Check path (check_output), then write(f) to a temporary file in its folder and
-    rename it over path. Returns path."""
+    rename it over path. Returns path.
+
+    A symbolic link is written through: its target is replaced and the link stays."""
     path = check_output(path, overwrite=overwrite, inputs=inputs, what=what)
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     fd, tmp = tempfile.mkstemp(prefix=".fastshallow-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as f:
@@ -90,7 +93,7 @@ def write_atomically(path, write, *, overwrite=False, inputs=(), what="output", 
         os.chmod(tmp, _new_file_mode(path))  # mkstemp's 0600 would outlive the rename
         # Checked again just before the rename: something may have appeared meanwhile.
         check_output(path, overwrite=overwrite, inputs=inputs, what=what)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

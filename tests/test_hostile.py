@@ -101,6 +101,21 @@ def test_outputs_that_are_not_regular_files_are_refused_even_with_force(tmp_path
         assert stat.S_ISCHR(os.stat(target).st_mode)
 
 
+def test_a_symbolic_link_is_written_through_and_kept(tmp_path, flower_csv, model, capsys):
+    real = tmp_path / "elsewhere" / "pred.csv"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    assert run(capsys, "predict", model, flower_csv, "--out", link, "--force")[0] == 0
+    assert link.is_symlink() and real.read_text().startswith("prediction")
+    # A link to an input is that input.
+    data_link = tmp_path / "data-link.csv"
+    data_link.symlink_to(flower_csv)
+    code, _, err = run(capsys, "predict", model, flower_csv, "--out", data_link, "--force")
+    assert code == 2 and "is also an input" in one_line(err)
+
+
 def test_library_save_refuses_special_files_too(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

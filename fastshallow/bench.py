@@ -430,7 +430,7 @@ def run(args):
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path:
             cli.output_path(path, option, force=True)
-    if args.json and args.plot and os.path.abspath(args.json) == os.path.abspath(args.plot):
+    if args.json and args.plot and os.path.realpath(args.json) == os.path.realpath(args.plot):
         raise cli.CLIError("--json and --plot name the same file", cli.EXIT_USAGE)
     sizes = args.sizes
     threads = args.threads or numba.config.NUMBA_NUM_THREADS

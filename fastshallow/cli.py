@@ -425,7 +425,7 @@ def cmd_train(args):
     if args.plot:
         need_extra("matplotlib", "plot", "--plot")
         output_path(args.plot, "--plot", force=True, inputs=[args.data, args.out])
-        if os.path.abspath(args.plot) == os.path.abspath(args.out):
+        if os.path.realpath(args.plot) == os.path.realpath(args.out):
             raise CLIError(f"--plot and --out name the same file, {args.out}", EXIT_USAGE)
 
     import fastshallow as fs

@@ -72,6 +72,16 @@ def test_predict_refuses_an_existing_out_without_force(tmp_path, flower_csv, mod
     assert out.read_text().splitlines()[0] == "prediction"
 
 
+def test_two_outputs_of_one_command_may_not_be_one_file(tmp_path, flower_csv, capsys):
+    out = tmp_path / "m.fsn"
+    link = tmp_path / "cost.png"
+    link.symlink_to(out)
+    for plot in (out, link):
+        code, _, err = run(capsys, "train", flower_csv, "--out", out, "--plot", plot, "--quiet")
+        assert code == 2 and "--plot and --out name the same file" in one_line(err)
+    assert not out.exists()
+
+
 def test_train_never_writes_over_its_data(tmp_path, flower_csv, capsys):
     before = flower_csv.read_bytes()
     code, _, err = run(capsys, "train", flower_csv, "--out", flower_csv, "--force", "--quiet")

@@ -554,7 +554,6 @@ def cmd_predict(args):
     if args.out:
         output_path(args.out, "--out", force=args.force, inputs=[args.model, args.data])
 
-    import fastshallow as fs
     from fastshallow.model_file import ModelFileError, load_model
 
     try:
@@ -578,8 +577,7 @@ def cmd_predict(args):
     target = model.target_name if has_target else None
     X, y, _, _ = split_columns(table, target, features, need_target=False)
     rows = np.arange(X.shape[0])
-    proba = fs.forward(model.params, network_input(table, model, X, rows, model.params["W1"].dtype),
-                       activation=model.activation)[0].astype(np.float64)
+    proba = model.probability(network_input(table, model, X, rows, model.params["W1"].dtype))
     labels = [model.classes[1] if p > 0.5 else model.classes[0] for p in proba]
 
     def write(out):

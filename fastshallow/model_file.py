@@ -71,9 +71,14 @@ class Model:
 
     def predict_proba(self, X_rows):
         """Probability of classes[1] for each row: (m,)."""
+        return self.probability(self.prepare(X_rows))
+
+    def probability(self, X):
+        """Probability of classes[1] for each column of the network's input X (n_x, m),
+        already prepared: (m,) float64."""
         import fastshallow as fs
 
-        X = self.prepare(X_rows).astype(self.params["W1"].dtype)
+        X = np.asarray(X, dtype=self.params["W1"].dtype)
         return fs.forward(self.params, X, activation=self.activation)[0].astype(np.float64)
 
 

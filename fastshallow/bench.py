@@ -427,11 +427,10 @@ def run(args):
     # Outputs first: a run takes minutes, and a path it cannot write would lose them.
     if args.plot:
         cli.need_extra("matplotlib", "plot", "--plot")
+    cli.distinct_outputs(**{"--json": args.json, "--plot": args.plot})
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path:
             cli.output_path(path, option, force=True)
-    if args.json and args.plot and os.path.realpath(args.json) == os.path.realpath(args.plot):
-        raise cli.CLIError("--json and --plot name the same file", cli.EXIT_USAGE)
     sizes = args.sizes
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     dtypes = DTYPES if args.dtype == "all" else (args.dtype,)

@@ -130,6 +130,17 @@ def need_extra(module, extra, option):
         raise CLIError(f"{option} needs {module}: pip install '.[{extra}]' (from a fastshallow checkout)", EXIT_USAGE)
 
 
+def distinct_outputs(**paths):
+    """A usage error when two of a command's outputs ({option: path or None}) are one
+    file, links resolved: the second would overwrite the first."""
+    seen = {}
+    for option, path in paths.items():
+        if path:
+            other = seen.setdefault(os.path.realpath(path), option)
+            if other != option:
+                raise CLIError(f"{other} and {option} name the same file, {path}", EXIT_USAGE)
+
+
 def output_path(path, option, *, force=False, inputs=()):
     """check_output as a usage error naming the option."""
     try:
@@ -421,12 +432,11 @@ def cmd_train(args):
         raise CLIError("--early-stopping needs --validation-fraction > 0", EXIT_USAGE)
     if (args.epochs is None) != (args.batch_size is None):
         raise CLIError("--epochs and --batch-size go together (mini-batch training)", EXIT_USAGE)
+    distinct_outputs(**{"--out": args.out, "--plot": args.plot})
     output_path(args.out, "--out", force=args.force, inputs=[args.data])
     if args.plot:
         need_extra("matplotlib", "plot", "--plot")
-        output_path(args.plot, "--plot", force=True, inputs=[args.data, args.out])
-        if os.path.realpath(args.plot) == os.path.realpath(args.out):
-            raise CLIError(f"--plot and --out name the same file, {args.out}", EXIT_USAGE)
+        output_path(args.plot, "--plot", force=True, inputs=[args.data])
 
     import fastshallow as fs
     from fastshallow.model_file import Model, save_model

@@ -78,8 +78,13 @@ def test_two_outputs_of_one_command_may_not_be_one_file(tmp_path, flower_csv, ca
     link.symlink_to(out)
     for plot in (out, link):
         code, _, err = run(capsys, "train", flower_csv, "--out", out, "--plot", plot, "--quiet")
-        assert code == 2 and "--plot and --out name the same file" in one_line(err)
+        assert code == 2 and "--out and --plot name the same file" in one_line(err)
     assert not out.exists()
+    out.write_bytes(b"precious")  # an existing --out, replaced with --force, is still not the plot
+    code, _, err = run(capsys, "train", flower_csv, "--out", out, "--plot", link, "--force", "--quiet")
+    assert code == 2 and "--out and --plot name the same file" in one_line(err) and out.read_bytes() == b"precious"
+    code, _, err = run(capsys, "bench", "--json", out, "--plot", link)
+    assert code == 2 and "--json and --plot name the same file" in one_line(err)
 
 
 def test_train_never_writes_over_its_data(tmp_path, flower_csv, capsys):

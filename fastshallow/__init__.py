@@ -134,12 +134,13 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastshallow' has no attribute {name!r}")
 
 
-def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False):
+def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0):
     """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, codes, plan)
     with codes = (activation code, output code).
 
     With update=True the kernel-ready params are always private copies, so the caller's
-    arrays stay untouched until the result is copied back."""
+    arrays stay untouched until the result is copied back. costs: how many float64 costs
+    the call will record, counted in its memory check."""
     code = activation_code(activation)
     dtype, arrays = check_params(params, update=update, inputs={"X": X, "Y": Y})
     W1, b1, W2, b2 = arrays
@@ -151,7 +152,7 @@ def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=F
     if Y is not None:
         Y = check_Y(Y, n_y, m, dtype, out)
     plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-    _check_memory(plan, n_x, n_h, n_y, m, dtype)
+    _check_memory(plan, n_x, n_h, n_y, m, dtype, costs)
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
@@ -159,16 +160,18 @@ def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=F
     return dtype, arrays, work, X, Y, (code, out), plan
 
 
-def _check_memory(plan, n_x, n_h, n_y, m, dtype):
+def _check_memory(plan, n_x, n_h, n_y, m, dtype, costs=0):
     """Fail with MemoryError before allocating, if the call's scratch cannot fit: two sets of
     parameters (train's work and spare copies; the gradients and a contiguous copy; the
     estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
-    of each slot, and the (n_y, m) output."""
+    of each slot, the (n_y, m) output, and `costs` float64 costs."""
     n_chunks, tile, n_slots = plan
     n_params = param_count(n_x, n_h, n_y)
     per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
     values = 2 * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
-    check_scratch(values * dtype.itemsize, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}", dtype)
+    n_bytes = values * dtype.itemsize + costs * 8
+    over = f" over {costs} iterations" if costs else ""
+    check_scratch(n_bytes, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
 
 
 def forward(params, X, *, activation="tanh", output="sigmoid", n_threads=None):
@@ -239,10 +242,10 @@ def train(
     KeyboardInterrupt whose ``costs`` attribute has the costs of every iteration run.
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
+    num_iterations = iteration_count(num_iterations)
     _, arrays, work, X, Y, (code, out), plan = _prepare(
-        params, X, Y, activation=activation, output=output, update=True
+        params, X, Y, activation=activation, output=output, update=True, costs=num_iterations
     )
-    num_iterations = iteration_count(num_iterations)  # after _prepare's memory check for the scratch
     spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(num_iterations)
     if num_iterations == 0:

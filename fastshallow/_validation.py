@@ -58,14 +58,18 @@ def positive_int(value, name, minimum=1):
     return value
 
 
+# The most iterations a call can record: one float64 cost each, in one NumPy array. Whether
+# they fit in this machine's memory is checked with the rest of a call's scratch
+# (fastshallow._check_memory), from one reading of the free memory.
+MAX_ITERATIONS = np.iinfo(np.intp).max // 8
+
+
 def iteration_count(value, name="num_iterations"):
-    """An iteration count >= 0 whose costs (one float64 each) fit in the available memory."""
+    """An iteration count from 0 to MAX_ITERATIONS."""
     value = positive_int(value, name, minimum=0)
-    fits = (available_memory() or 2**63) // 8
-    if value > fits:
+    if value > MAX_ITERATIONS:
         raise ValueError(
-            f"{name} must be at most {fits} here (its costs, one float64 per iteration, must fit in "
-            f"the available memory); got {value}"
+            f"{name} must be at most {MAX_ITERATIONS} (one float64 cost is kept per iteration); got {value}"
         )
     return value
 
@@ -270,7 +274,7 @@ def check_scratch(n_bytes, what, dtype):
     if free is not None and n_bytes > free:
         raise MemoryError(
             f"{what} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
-            f"gradient slabs and tile scratch) but only {free / 2**30:.2f} GiB is available: "
+            f"gradient slabs, tile scratch and costs) but only {free / 2**30:.2f} GiB is available: "
             + ("use float32, " if dtype == np.float64 else "")
             + "fewer hidden units or fewer examples per call, or free memory first"
         )

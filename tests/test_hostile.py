@@ -518,6 +518,8 @@ def test_messages_for_odd_arguments():
         fs.init_params(2, 4, 1, seed=-1)
     with pytest.raises(ValueError, match="num_iterations must be at most"):
         fs.train(fs.init_params(2, 4, 1), X, Y, num_iterations=2**70)
+    with pytest.raises(MemoryError, match="over 1000000000000 iterations needs about"):  # 7.3 TiB of costs
+        fs.train(fs.init_params(2, 4, 1), X, Y, num_iterations=10**12)
     hollow = {"W1": np.zeros((0, 2)), "b1": np.zeros((0, 1)), "W2": np.zeros((1, 0)), "b2": np.zeros((1, 1))}
     with pytest.raises(ValueError, match=r"n_h \(rows of params\['W1'\]\) is 0; every layer needs at least one unit"):
         fs.forward(hollow, X)

@@ -239,7 +239,11 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         def score():
             return accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
 
-        baseline = _baseline_loss(Y[:, train_idx].mean(axis=1, dtype=np.float64), self._output)
+        # Label counts of the training examples, without copying their columns of Y.
+        counts = Y.sum(axis=1, dtype=np.float64)
+        if val_idx is not None:
+            counts -= Y[:, val_idx].sum(axis=1, dtype=np.float64)
+        baseline = _baseline_loss(counts / train_idx.shape[0], self._output)
         return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None, baseline)
 
     def _afresh(self, incremental):

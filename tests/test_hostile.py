@@ -302,6 +302,18 @@ def test_data_paths_that_are_not_files(tmp_path, model, capsys):
         assert code == 1 and "not a regular file" in one_line(err)
 
 
+def test_numpy_data_that_declares_more_than_it_holds_or_nothing(tmp_path, capsys):
+    big = tmp_path / "big.npy"  # declares 100 million rows, holds 6 values
+    big.write_bytes(_npy(header={"descr": "<f8", "fortran_order": False, "shape": (100_000_000, 3)}, data=b"\0" * 48))
+    code, _, err = run(capsys, "train", big, "--out", tmp_path / "m.fsn")
+    assert code == 1 and "big.npy: cannot read as NumPy data" in one_line(err)
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 3)))
+    code, _, err = run(capsys, "train", empty, "--out", tmp_path / "m.fsn")
+    assert code == 1 and "empty.npy: no data rows" in one_line(err)
+    assert not (tmp_path / "m.fsn").exists()
+
+
 def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path, capsys):
     data = tmp_path / "bom.csv"
     data.write_bytes("\ufeffx1,x2,label\n0,1,0\n1,0,1\n1,1,0\n0,0,1\n".encode())

@@ -79,6 +79,47 @@ def estimator():
     return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_, model.predict_proba(X)]
 
 
+def estimator_plain_sgd():
+    """No momentum, full batches over the training part of an early-stopping split, and a
+    binary target in float32: the estimator's other update and column paths."""
+    from fastshallow import ShallowNetClassifier
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((500, 6))
+    y = X[:, 0] + X[:, 1] > 0
+    model = ShallowNetClassifier(
+        n_hidden=8, max_iter=4, tol=0.0, momentum=0.0, batch_size=None, early_stopping=True,
+        n_iter_no_change=50, dtype="float32", random_state=1, learning_rate=0.1,
+    ).fit(X, y)
+    return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_, model.predict_proba(X)]
+
+
+def estimator_classical_momentum():
+    """Momentum without Nesterov, batches that do not divide the examples, warm start."""
+    from fastshallow import ShallowNetClassifier
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((450, 5))
+    y = (X[:, :2].sum(axis=1) > 0).astype(int)
+    model = ShallowNetClassifier(n_hidden=7, max_iter=3, tol=0.0, nesterovs_momentum=False, batch_size=128,
+                                 warm_start=True, random_state=2, alpha=0.01)
+    model.fit(X, y).fit(X, y)
+    return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_]
+
+
+def course():
+    """The course functions one by one (forward, backward, update), then nn_model."""
+    from fastshallow import course as nn
+
+    X, Y = fs.datasets.load_planar_dataset()
+    p = nn.initialize_parameters(2, 4, 1)
+    A2, cache = nn.forward_propagation(X, p)
+    grads = nn.backward_propagation(p, cache, X, Y)
+    p = nn.update_parameters(p, grads, learning_rate=1.2)
+    trained = nn.nn_model(X, Y, 4, num_iterations=50)
+    return [A2, np.array(nn.compute_cost(A2, Y)), *grads.values(), *_params(p), *_params(trained)]
+
+
 def dask_train(client):
     """fastshallow.distributed.train over a cluster: full batch, then mini-batches."""
     import dask.array as da
@@ -92,8 +133,22 @@ def dask_train(client):
     return [full, mini, *_params(p)]
 
 
+def dask_estimator(client):
+    """ShallowNetClassifier.fit on Dask arrays: each epoch's batches summed on the cluster."""
+    import dask.array as da
+
+    from fastshallow import ShallowNetClassifier
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((700, 6))
+    y = (X[:, 0] > 0).astype(int)
+    Xd, yd = da.from_array(X, chunks=(250, 6)), da.from_array(y, chunks=250)
+    model = ShallowNetClassifier(n_hidden=5, max_iter=2, tol=0.0, batch_size=200, random_state=0).fit(Xd, yd)
+    return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_]
+
+
 # Cases that need a Dask client, called as case(client) (test_distributed.py runs them).
-CLUSTER_CASES = {"dask_train": dask_train}
+CLUSTER_CASES = {"dask_train": dask_train, "dask_estimator": dask_estimator}
 
 CASES = {
     "train_flower_float64": lambda: train_flower(np.float64),
@@ -102,6 +157,9 @@ CASES = {
     "train_softmax_relu": train_softmax_relu,
     "gradients": gradients,
     "estimator": estimator,
+    "estimator_plain_sgd": estimator_plain_sgd,
+    "estimator_classical_momentum": estimator_classical_momentum,
+    "course": course,
 }
 
 

@@ -3,7 +3,7 @@
 Layout is column-per-example: X is (n_x, m), Y is (n_y, m). Parameters are a dict with
 W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), as in the classic NumPy course code.
 
-    Z1 = W1·X + b1,  A1 = g(Z1)        g = tanh (default), sigmoid or relu
+    Z1 = W1·X + b1,  A1 = g(Z1)        g = tanh (default), sigmoid, relu or identity
     Z2 = W2·A1 + b2, A2 = sigmoid(Z2)  binary cross-entropy, summed over outputs
                   or A2 = softmax(Z2)  categorical cross-entropy (output="softmax")
 
@@ -14,27 +14,11 @@ Every function validates its input before entering compiled code; see README.md.
 
 import numpy as np
 
-from . import datasets, reference
-from ._threads import deferred_interrupt, max_threads, select_threading_layer, using_threads
-from ._validation import (
-    PARAM_NAMES,
-    activation_code,
-    check_params,
-    check_scratch,
-    check_X,
-    check_Y,
-    finite_real,
-    float_dtype,
-    iteration_count,
-    output_code,
-    positive_int,
-)
+from . import datasets, engine, reference
+from ._threads import deferred_interrupt, max_threads, select_threading_layer
+from ._validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, positive_int
 from ._version import __version__
-from .errors import DivergenceError, divergence_error
-from .kernels import plan as _plan
-from .kernels import step as _step
-from .kernels import train as _train
-from .kernels._config import SERIAL_WORK, param_count
+from .errors import DivergenceError, iterations_diverged
 
 select_threading_layer()  # before anything launches a parallel kernel; see _threads.py
 
@@ -134,55 +118,11 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastshallow' has no attribute {name!r}")
 
 
-def _prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0):
-    """Validate; return (dtype, caller's arrays, kernel-ready params tuple, X, Y, codes, plan)
-    with codes = (activation code, output code).
-
-    With update=True the kernel-ready params are always private copies, so the caller's
-    arrays stay untouched until the result is copied back. costs: how many float64 costs
-    the call will record, counted in its memory check."""
-    code = activation_code(activation)
-    dtype, arrays = check_params(params, update=update, inputs={"X": X, "Y": Y})
-    W1, b1, W2, b2 = arrays
-    n_h, n_x = W1.shape
-    n_y = W2.shape[0]
-    out = output_code(output, n_y)
-    X = check_X(X, n_x, dtype)
-    m = X.shape[1]
-    if Y is not None:
-        Y = check_Y(Y, n_y, m, dtype, out)
-    plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-    _check_memory(plan, n_x, n_h, n_y, m, dtype, costs)
-    if update:
-        work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
-    else:
-        work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    return dtype, arrays, work, X, Y, (code, out), plan
-
-
-def _check_memory(plan, n_x, n_h, n_y, m, dtype, costs=0):
-    """Fail with MemoryError before allocating, if the call's scratch cannot fit: two sets of
-    parameters (train's work and spare copies; the gradients and a contiguous copy; the
-    estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
-    of each slot, the (n_y, m) output, and `costs` float64 costs."""
-    n_chunks, tile, n_slots = plan
-    n_params = param_count(n_x, n_h, n_y)
-    per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile
-    values = 2 * n_params + n_chunks * n_params + n_slots * per_tile + n_y * m
-    n_bytes = values * dtype.itemsize + costs * 8
-    over = f" over {costs} iterations" if costs else ""
-    check_scratch(n_bytes, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
-
-
 def forward(params, X, *, activation="tanh", output="sigmoid", n_threads=None):
     """The network's output A2 = sigmoid(Z2) (or softmax(Z2), each column), shape (n_y, m),
     in the params' dtype."""
-    dtype, _, work, X, _, (code, out), plan = _prepare(params, X, activation=activation, output=output)
-    n_y = work[2].shape[0]
-    A2 = np.empty((n_y, X.shape[1]), dtype)
-    with using_threads(n_threads):
-        _step.evaluate(A2, work, X, np.empty((n_y, 0), dtype), None, code, out, plan)  # no cost wanted
-    return A2
+    p = engine.prepare(params, X, activation=activation, output=output)
+    return engine.outputs(p.work, p.X, activation=p.activation, output=p.output, the_plan=p.plan, n_threads=n_threads)
 
 
 def predict(params, X, threshold=0.5, *, activation="tanh", output="sigmoid", n_threads=None):
@@ -200,19 +140,17 @@ def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
     or categorical for output="softmax".
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
-    dtype, _, work, X, Y, (code, out), plan = _prepare(params, X, Y, activation=activation, output=output)
-    no_output = np.empty((Y.shape[0], 0), dtype)
-    with using_threads(n_threads):
-        return float(_step.evaluate(no_output, work, X, Y, None, code, out, plan))
+    p = engine.prepare(params, X, Y, activation=activation, output=output)
+    return engine.mean_loss(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
+                            n_threads=n_threads)
 
 
 def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
     """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter."""
-    _, _, work, X, Y, (code, out), plan = _prepare(params, X, Y, activation=activation, output=output)
-    grads = tuple(np.empty_like(a) for a in work)
-    with using_threads(n_threads):
-        J = _step.gradients(grads, work, X, Y, None, code, out, plan)
-    return float(J), {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
+    p = engine.prepare(params, X, Y, activation=activation, output=output)
+    J, grads = engine.gradients(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
+                                n_threads=n_threads)
+    return J, {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
 
 
 def train(
@@ -229,10 +167,9 @@ def train(
     """Gradient descent for num_iterations iterations, updating params in place.
 
     Returns a float64 array with the cost at every iteration, each taken before that
-    iteration's update. The whole loop runs in compiled code. Problems below
-    SERIAL_WORK multiply-adds per pass, or n_threads=1, run on the calling thread: a
-    parallel region costs microseconds to start, more than a tiny problem's whole step.
-    Both paths give identical bits.
+    iteration's update. The whole loop runs in compiled code (engine.descend), on the
+    calling thread for n_threads=1 or a problem too small to share; both paths give
+    identical bits.
 
     If an iteration's cost or update is not finite, training stops, params keep the last
     state whose parameters and cost were both finite, and DivergenceError says where.
@@ -243,56 +180,26 @@ def train(
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
-    _, arrays, work, X, Y, (code, out), plan = _prepare(
-        params, X, Y, activation=activation, output=output, update=True, costs=num_iterations
-    )
-    spare = tuple(np.empty_like(a) for a in work)
+    p = engine.prepare(params, X, Y, activation=activation, output=output, update=True, costs=num_iterations)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs
     with deferred_interrupt() as ctrl_c:
-        with using_threads(n_threads) as n:
-            kernel = _train_kernel(n, work, X.shape[1])
-            done, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, plan)
-        final = work if in_work else spare
-        for target, source in zip(arrays, final):
+        run = engine.descend(p.work, p.X, p.Y, costs, activation=p.activation, output=p.output,
+                             rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads)
+        for target, source in zip(p.arrays, run.final):
             target[...] = source
 
     def interrupt():
         # Every iteration ran and params hold the result; the caller still asked to stop.
-        exc = KeyboardInterrupt(f"train interrupted; params hold the state after {done} iteration(s)")
-        exc.costs = costs[:done].copy()
+        exc = KeyboardInterrupt(f"train interrupted; params hold the state after {run.done} iteration(s)")
+        exc.costs = costs[: run.done].copy()
         return exc
 
     ctrl_c.deliver(interrupt)
-    if status != _train.OK:
-        kept = done - 1 if status == _train.COST_NOT_FINITE and done > 0 else done
-        raise _diverged(status, done, kept, costs, learning_rate)
+    if run.status != engine.OK:
+        raise iterations_diverged(run.done, run.status, costs, learning_rate)
     return costs
-
-
-def _train_kernel(n_threads, params, m):
-    """train's compiled loop for params on m examples with n_threads threads: serial on one
-    thread, or below SERIAL_WORK multiply-adds per pass, where launching a parallel region
-    costs more than a step; else parallel. Both give identical bits."""
-    n_h, n_x = params[0].shape
-    serial = n_threads == 1 or n_h * (n_x + params[2].shape[0]) * m < SERIAL_WORK
-    return _train.train_serial if serial else _train.train_parallel
-
-
-def _diverged(status, done, kept, costs, learning_rate):
-    """The DivergenceError of iteration `done` of a gradient-descent call (train, or
-    distributed.train), params holding `kept` updates; costs has every iteration's."""
-    return divergence_error(
-        status,
-        at=f"at iteration {done}",
-        cost=costs[done] if done < len(costs) else None,
-        learning_rate=learning_rate,
-        state=f"params hold the last state with finite parameters and cost ({kept} update(s) into this call).",
-        iteration=done,
-        costs=costs[: done + (status == _train.UPDATE_NOT_FINITE)].copy(),
-        kept=kept,
-    )
 
 
 def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_threads=None):

@@ -10,11 +10,9 @@ import operator
 
 import numpy as np
 
-from .kernels import loss
-from .kernels.activations import RELU, SIGMOID, TANH
-
-ACTIVATIONS = {"tanh": TANH, "sigmoid": SIGMOID, "relu": RELU}
-OUTPUTS = {"sigmoid": loss.SIGMOID, "softmax": loss.SOFTMAX}
+from .kernels.codes import ACTIVATION_NAMES as ACTIVATIONS
+from .kernels.codes import OUTPUT_NAMES as OUTPUTS
+from .kernels.codes import Output
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -24,7 +22,7 @@ def activation_code(activation):
         raise ValueError(
             f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
         )
-    return ACTIVATIONS[activation]
+    return int(ACTIVATIONS[activation])
 
 
 def output_code(output, n_y):
@@ -36,7 +34,7 @@ def output_code(output, n_y):
             f"output='softmax' needs n_y >= 2 outputs; params['W2'] has n_y = {n_y} "
             "(use output='sigmoid' for a single binary output)"
         )
-    return OUTPUTS[output]
+    return int(OUTPUTS[output])
 
 
 def float_dtype(dtype, name="dtype"):
@@ -231,7 +229,7 @@ def check_X(X, n_x, dtype):
 SUM_TOLERANCE = 1e-4
 
 
-def check_Y(Y, n_y, m, dtype, output=loss.SIGMOID):
+def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
     """Y as a C-contiguous array of `dtype`, (n_y, m), with every value in [0, 1], and each
     column summing to 1 for the softmax output (its delta A - Y assumes it)."""
     Y = _numeric_array(Y, "Y")
@@ -245,7 +243,7 @@ def check_Y(Y, n_y, m, dtype, output=loss.SIGMOID):
     lo, hi = finite_range(Y, "Y")
     if lo < 0 or hi > 1:
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
-    if output == loss.SOFTMAX:
+    if output == Output.SOFTMAX:
         sums = Y.sum(axis=0, dtype=np.float64)  # (m,)
         worst = int(np.argmax(np.abs(sums - 1)))
         if abs(sums[worst] - 1) > SUM_TOLERANCE:

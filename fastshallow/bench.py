@@ -229,20 +229,20 @@ PEAK_REPEAT = 20
 
 def fma_peak_gflops(dtype, threads):
     """The FMA peak of `threads` cores in dtype, in GFLOP/s: the best of PEAK_REPEAT timed
-    calls of kernels.probe.fma_peak (independent vector FMAs, one worker per thread)."""
+    calls of engine.fma_peak (independent vector FMAs, one worker per thread)."""
     from fastshallow._threads import using_threads
-    from fastshallow.kernels import probe
+    from fastshallow.engine import fma_flops, fma_peak
 
     dt = np.dtype(dtype).type
     out = np.empty(threads, dt)
     s, t = dt(0.999), dt(0.001)  # acc -> 0.999·acc + 0.001 stays near 1: no overflow
-    flops = 2 * threads * PEAK_ROUNDS * probe.ACCUMULATORS * probe.lanes(dtype)
+    flops = fma_flops(PEAK_ROUNDS, threads, dtype)
     best = np.inf
     with using_threads(threads):
-        probe.fma_peak(out, 10, s, t)  # compile or load from the cache
+        fma_peak(out, 10, s, t)  # compile or load from the cache
         for _ in range(PEAK_REPEAT):
             t0 = time.perf_counter()
-            probe.fma_peak(out, PEAK_ROUNDS, s, t)
+            fma_peak(out, PEAK_ROUNDS, s, t)
             best = min(best, time.perf_counter() - t0)
     return flops / best / 1e9
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from ._files import OutputPathError, check_output, write_atomically
 from ._progress import Progress
+from .engine import ACTIVATION_NAMES
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
@@ -439,6 +440,7 @@ def cmd_train(args):
         output_path(args.plot, "--plot", force=True, inputs=[args.data])
 
     import fastshallow as fs
+    from fastshallow import engine
     from fastshallow.model_file import Model, save_model
 
     t0 = time.perf_counter()
@@ -468,8 +470,8 @@ def cmd_train(args):
     common = dict(learning_rate=args.lr, activation=args.activation, n_threads=args.threads)
 
     costs, val_scores = [], []
-    best = (np.inf, None, 0)  # validation cost, params, iteration
-    stall = 0
+    record = engine.Plateau(np.inf, 0)  # the best validation cost, and checks since it improved
+    best = (None, 0)  # its params and iteration
     mini = args.epochs is not None
     total = args.epochs if mini else args.iters
     compiling = compile_notice()
@@ -490,12 +492,7 @@ def cmd_train(args):
         while done < total and not stop.requested:
             t_block = time.perf_counter()
             if mini:
-                perm = rng.permutation(Xt.shape[1])
-                epoch_costs = []
-                for b0 in range(0, perm.shape[0], args.batch_size):
-                    idx = np.sort(perm[b0 : b0 + args.batch_size])
-                    epoch_costs.append(fs.train(params, Xt[:, idx], Yt[:, idx], num_iterations=1, **common)[0])
-                costs.append(float(np.mean(epoch_costs)))
+                costs.append(_epoch(params, Xt, Yt, rng, args))
                 n = 1
             else:
                 n = min(block, total - done)
@@ -511,21 +508,20 @@ def cmd_train(args):
                 val_acc = float(np.mean(fs.predict(params, Xv, activation=args.activation) == Yv))
                 val_scores.append(val_acc)
                 stats["val_acc"] = f"{val_acc:.3f}"
-                if val_cost < best[0] - 1e-7:
-                    best, stall = (val_cost, {k: v.copy() for k, v in params.items()}, done), 0
-                else:
-                    stall += 1
+                record, improved = engine.track(record, val_cost, 1e-7, higher_is_better=False)
+                if improved:
+                    best = ({k: v.copy() for k, v in params.items()}, done)
             seconds = time.perf_counter() - t_train
             stats["ex/s"] = f"{done * Xt.shape[1] / max(seconds, 1e-9):.3g}"  # each iteration or epoch sees every example
             progress.update(n, **stats)
-            if args.early_stopping and stall >= args.patience:
+            if args.early_stopping and record.stalled >= args.patience:
                 break
     progress.close()
     train_seconds = time.perf_counter() - t_train
-    stopped_early = args.early_stopping and stall >= args.patience
-    if stopped_early and best[1] is not None:
+    stopped_early = args.early_stopping and record.stalled >= args.patience
+    if stopped_early and best[0] is not None:
         for k in params:
-            params[k][...] = best[1][k]
+            params[k][...] = best[0][k]
 
     train_acc = float(np.mean(fs.predict(params, Xt, activation=args.activation) == Yt))
     model.interrupted = stop.requested
@@ -541,13 +537,39 @@ def cmd_train(args):
     what = f"{done} epochs" if mini else f"{done} iterations"
     print(f"Trained {what} in {train_seconds:.2f} s"
           + (" (interrupted by Ctrl-C)" if stop.requested else "")
-          + (f" (early stopping: best validation cost at {best[2]})" if stopped_early else ""))
+          + (f" (early stopping: best validation cost at {best[1]})" if stopped_early else ""))
     print(f"Training accuracy: {train_acc * 100:.2f}%")
     if n_val:
         val_acc = float(np.mean(fs.predict(params, Xv, activation=args.activation) == Yv))
         print(f"Validation accuracy: {val_acc * 100:.2f}% ({n_val} rows)")
     print(f"Model saved to {args.out}" + (" (training was interrupted)" if stop.requested else ""))
     return 0
+
+
+def _epoch(params, Xt, Yt, rng, args):
+    """One epoch of mini-batch gradient descent over a fresh permutation of the examples,
+    in one compiled call (engine.descend); params are updated in place, as fs.train
+    leaves them (on divergence too, before the error is raised). Returns the mean of the
+    batches' costs."""
+    from fastshallow import engine
+    from fastshallow.errors import divergence_error
+
+    m, batch = Xt.shape[1], min(args.batch_size, Xt.shape[1])
+    perm = rng.permutation(m)
+    # Each batch's examples in column order, as they lie in memory.
+    order = np.concatenate([np.sort(perm[b0 : b0 + batch]) for b0 in range(0, m, batch)])
+    p = engine.prepare(params, Xt, Yt, activation=args.activation, update=True)
+    losses = np.empty(-(-m // batch))
+    run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output,
+                         rule=engine.gradient_descent(args.lr), the_plan=engine.plan(batch, p.work),
+                         n_threads=args.threads, order=order, batch=batch)
+    for target, source in zip(p.arrays, run.final):
+        target[...] = source
+    if run.status != engine.OK:
+        raise divergence_error(run.status, at=f"in batch {run.done}", cost=losses[run.done], learning_rate=args.lr,
+                               state="The model holds the last state with finite parameters and cost.",
+                               iteration=run.done, costs=losses[: run.done], kept=run.done)
+    return float(np.mean(losses))
 
 
 def _plot_costs(path, costs, unit):
@@ -621,9 +643,9 @@ def kernel_cache():
     kernel, written on first use and read by every later process."""
     import numba
 
-    from fastshallow import kernels
+    from fastshallow.engine import kernel_cache_folder
 
-    folder = numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+    folder = numba.config.CACHE_DIR or kernel_cache_folder()
     # Under NUMBA_CACHE_DIR, Numba keeps each source folder's files in a subfolder.
     return folder, sorted(f for _, _, files in os.walk(folder) for f in files if f.endswith(".nbi"))
 
@@ -633,7 +655,7 @@ def compile_notice():
     holds none: the first run in a fresh environment is otherwise silent for tens of
     seconds."""
     _, cached = kernel_cache()
-    compiling = not any(f.startswith("train.") for f in cached)
+    compiling = not any(f.startswith("descent.") for f in cached)
     if compiling:
         print("fastshallow: compiling kernels for this machine, once; later runs load them from the cache",
               file=sys.stderr, flush=True)
@@ -663,7 +685,7 @@ def add_commands(sub):
     train.add_argument("--target", help="label column, by name or index (default: the last)")
     train.add_argument("--features", type=column_list, help="comma-separated feature columns (default: all but the target)")
     train.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
-    train.add_argument("--activation", choices=["tanh", "sigmoid", "relu"], default="tanh")
+    train.add_argument("--activation", choices=list(ACTIVATION_NAMES), default="tanh")
     train.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
     train.add_argument("--iters", type=positive_int, default=2000, help="full-batch iterations (default 2000)")
     train.add_argument("--epochs", type=positive_int, help="mini-batch training: passes over the data (with --batch-size)")

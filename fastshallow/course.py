@@ -14,9 +14,8 @@ ValueError / TypeError as the core API.
 
 import numpy as np
 
+from . import engine
 from ._validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, iteration_count, positive_int
-from .kernels import whole as _whole
-from .kernels.activations import TANH
 
 __all__ = [
     "layer_sizes",
@@ -71,10 +70,7 @@ def _network(parameters, X):
 def forward_propagation(X, parameters):
     """(A2, cache): A2 (n_y, m) and cache with Z1, A1 (n_h, m), Z2, A2 (n_y, m)."""
     work, X = _network(parameters, X)
-    n_h, n_y, m = work[0].shape[0], work[2].shape[0], X.shape[1]
-    Z1, A1 = np.empty((n_h, m)), np.empty((n_h, m))
-    Z2, A2 = np.empty((n_y, m)), np.empty((n_y, m))
-    _whole.forward(Z1, A1, Z2, A2, work, X, TANH)
+    Z1, A1, Z2, A2 = engine.layers(work, X, engine.Activation.TANH)
     return A2, {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}
 
 
@@ -91,7 +87,7 @@ def compute_cost(A2, Y, parameters=None):
     if not np.isfinite(A2).all() or A2.min() < 0 or A2.max() > 1:
         raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {A2.min()} to {A2.max()}")
     Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64)
-    return float(_whole.bce_from_probabilities(A2, Y))
+    return engine.cross_entropy(A2, Y)
 
 
 def backward_propagation(parameters, cache, X, Y):
@@ -101,8 +97,7 @@ def backward_propagation(parameters, cache, X, Y):
     Y = check_Y(Y, n_y, m, _F64)
     A1 = _cached(cache, "A1", (n_h, m))
     A2 = _cached(cache, "A2", (n_y, m))
-    grads = tuple(np.empty_like(a) for a in work)
-    _whole.backward(grads, work, A1, A2, X, Y, TANH)
+    grads = engine.layers_backward(work, A1, A2, X, Y, engine.Activation.TANH)
     return {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
 
 
@@ -130,8 +125,7 @@ def update_parameters(parameters, grads, learning_rate=1.2):
         if not np.isfinite(g).all():
             raise ValueError(f"grads['d{k}'] contains NaN or inf")
         gradients.append(g)
-    new = tuple(np.empty_like(a) for a in work)
-    _whole.update(new, work, tuple(gradients), learning_rate)
+    new, _ = engine.update(work, tuple(gradients), engine.gradient_descent(learning_rate))
     return dict(zip(PARAM_NAMES, new))
 
 

@@ -5,10 +5,10 @@ arithmetic. One iteration of ``train``:
 
 1. the parameters (small) are broadcast to every worker;
 2. each chunk of examples, persisted on its worker since the call began, computes the
-   unnormalised gradient sums and cost sum of its examples (kernels/step.gradient_sums);
+   unnormalised gradient sums and cost sum of its examples (engine.gradients with mean=False);
 3. the chunks' sums are added pairwise in a tree whose shape is fixed by the chunk order
    ((0+1)+(2+3))+..., never by which task finishes first;
-4. the client divides by the number of examples and updates once (kernels/sgd.descend).
+4. the client divides by the number of examples and updates once (engine.update_from_sums).
 
 So a run gives identical bits every time, on any cluster with the same chunks. Against
 single-machine ``fastshallow.train`` only the grouping of the sums differs (by chunk here,
@@ -39,9 +39,7 @@ except ImportError as exc:  # an optional extra
         "fastshallow.distributed needs Dask: pip install '.[dask]' in a fastshallow checkout (dask[array] and distributed)"
     ) from exc
 
-from . import _diverged, _train_kernel
-from ._threads import max_threads, using_threads
-from .errors import ClusterError, cluster_error
+from . import engine
 from ._validation import (
     activation_code,
     check_params,
@@ -52,11 +50,7 @@ from ._validation import (
     output_code,
     positive_int,
 )
-from .kernels import plan as _plan
-from .kernels import sgd as _sgd
-from .kernels import step as _step
-from .kernels import train as _train
-from .kernels._config import param_count
+from .errors import ClusterError, cluster_error, iterations_diverged
 
 __all__ = ["ClusterError", "train"]
 
@@ -132,7 +126,7 @@ def train(
     client = _client(client)
     data = Chunks(client, X, Y, n_x=n_x, n_h=n_h, n_y=n_y, dtype=dtype, out=out, layout=layout, n_threads=n_threads)
     try:
-        run = Descent(data, arrays, code, out, learning_rate)
+        run = Descent(data, arrays, code, out, engine.gradient_descent(learning_rate))
         if sync_every is None:
             costs = np.empty(num_iterations)
             outcome = run.steps(_batches(data.m, batch_size, num_iterations, seed), costs, callback)
@@ -198,8 +192,8 @@ def _finish(run, outcome, arrays, costs, learning_rate):
     finally:
         for target, source in zip(arrays, run.params):
             target[...] = source
-    if status != _train.OK:
-        raise _diverged(status, done, run.done, costs, learning_rate)
+    if status != engine.OK:
+        raise iterations_diverged(done, status, costs, learning_rate)
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,7 +250,7 @@ class Chunks:
         self.m = int(m)
         self.sizes = sizes
         self.n_threads = n_threads
-        self.part_bytes = param_count(n_x, n_h, n_y) * dtype.itemsize  # one set of sums
+        self.part_bytes = engine.param_count(n_x, n_h, n_y) * dtype.itemsize  # one set of sums
         distributed.wait(self.futures)
         for f in self.futures:  # the first bad chunk, in chunk order, raises its error here
             if f.status == "error":
@@ -299,10 +293,10 @@ class Chunks:
         ]
         return _reduce(self.client, parts, self.part_bytes)
 
-    def local_steps(self, params_future, code, out, learning_rate, k):
+    def local_steps(self, params_future, code, out, rule, k):
         """(chunks that diverged, Σ m_c·cost_c, Σ m_c·W1_c, ... b2) after k local steps."""
         parts = [
-            self.client.submit(_chunk_local_steps, f, params_future, code, out, learning_rate, k, self.n_threads)
+            self.client.submit(_chunk_local_steps, f, params_future, code, out, rule, k, self.n_threads)
             for f in self.futures
         ]
         return _reduce(self.client, parts, 2 * self.part_bytes)  # float64 parameters
@@ -375,32 +369,23 @@ def _add(first, *rest):
     return tuple(total)
 
 
-def _chunk_plan(X, params, cols):
-    m = X.shape[1] if cols is None else cols.shape[0]
-    W1, W2 = params[0], params[2]
-    return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, max_threads())
-
-
 def _chunk_sums(data, params, cols, code, out, n_threads):
     X, Y = data
-    grads = tuple(np.empty_like(a) for a in params)
-    with using_threads(n_threads):
-        cost = _step.gradient_sums(grads, params, X, Y, cols, code, out, _chunk_plan(X, params, cols))
+    m = X.shape[1] if cols is None else cols.shape[0]
+    cost, grads = engine.gradients(params, X, Y, activation=code, output=out, the_plan=engine.plan(m, params),
+                                   cols=cols, n_threads=n_threads, mean=False)
     return (cost,) + grads
 
 
-def _chunk_local_steps(data, params, code, out, learning_rate, k, n_threads):
+def _chunk_local_steps(data, params, code, out, rule, k, n_threads):
     X, Y = data
     work = tuple(np.array(a, order="C", copy=True) for a in params)
-    spare = tuple(np.empty_like(a) for a in work)
     costs = np.empty(k)
     m = X.shape[1]
-    with using_threads(n_threads) as n:
-        kernel = _train_kernel(n, work, m)
-        _, status, in_work = kernel(work, spare, X, Y, None, code, out, learning_rate, costs, _chunk_plan(X, work, None))
-    final = work if in_work else spare
+    run = engine.descend(work, X, Y, costs, activation=code, output=out, rule=rule,
+                         the_plan=engine.plan(m, work), n_threads=n_threads)
     # Weighted by the chunk's size, in float64, so that the average is exact to float64.
-    return (int(status != _train.OK), m * costs[0]) + tuple(m * a.astype(np.float64) for a in final)
+    return (int(run.status != engine.OK), m * costs[0]) + tuple(m * a.astype(np.float64) for a in run.final)
 
 
 # ---------------------------------------------------------------------------------------
@@ -430,14 +415,13 @@ RETRY_PAUSE = 0.2
 class Descent:
     """The state of a distributed descent: the parameters (a tuple, replaced whole after
     each completed step, so an exception never finds it half-updated), the velocity, and
-    the number of completed steps."""
+    the number of completed steps. rule: the engine's Rule (gradient_descent or sgd)."""
 
-    def __init__(self, data, params, code, out, learning_rate, *, momentum=0.0, nesterov=False, alpha=0.0, velocity=None):
+    def __init__(self, data, params, code, out, rule, *, velocity=None):
         self.data = data
         self.params = tuple(np.array(a, order="C", copy=True) for a in params)
         self.velocity = velocity if velocity is not None else tuple(np.zeros_like(a) for a in self.params)
-        self.code, self.out = code, out
-        self.learning_rate, self.momentum, self.nesterov, self.alpha = learning_rate, momentum, nesterov, alpha
+        self.code, self.out, self.rule = code, out, rule
         self.done = 0
 
     def _with_params(self, compute):
@@ -469,22 +453,22 @@ class Descent:
                 cost, *sums = self._with_params(lambda p: self.data.gradient_sums(p, self.code, self.out, batch))
                 b = self.data.m if batch is None else batch.shape[0]
                 loss = cost / b
-                if self.alpha > 0:
-                    loss += _sgd.l2_penalty(self.params[0], self.params[2], self.alpha, b)
+                if self.rule.alpha > 0:
+                    loss += engine.l2_penalty(self.params, self.rule.alpha, b)
                 losses[i] = loss
                 if not np.isfinite(loss):
                     if i > 0:  # the last state whose parameters and cost were both finite
                         self.params, self.velocity = previous
                         self.done -= 1
-                    return i, _train.COST_NOT_FINITE
-                params = tuple(a.copy() for a in self.params)
+                    return i, engine.COST_NOT_FINITE
                 velocity = tuple(a.copy() for a in self.velocity)
-                if not _sgd.descend(params, velocity, tuple(sums), b, self.learning_rate, self.momentum, self.nesterov, self.alpha):
-                    return i, _train.UPDATE_NOT_FINITE
+                params, finite = engine.update_from_sums(self.params, tuple(sums), b, self.rule, velocity)
+                if not finite:
+                    return i, engine.UPDATE_NOT_FINITE
                 previous = self.params, self.velocity
                 self.params, self.velocity, self.done = params, velocity, self.done + 1
                 _report(callback, i, loss)
-            return len(losses), _train.OK
+            return len(losses), engine.OK
 
         return run
 
@@ -497,19 +481,19 @@ class Descent:
             previous = self.params
             for r in range(costs.shape[0]):
                 failed, cost, *weighted = self._with_params(
-                    lambda p: self.data.local_steps(p, self.code, self.out, self.learning_rate, k)
+                    lambda p: self.data.local_steps(p, self.code, self.out, self.rule, k)
                 )
                 costs[r] = cost / m
                 if not np.isfinite(costs[r]):
                     if r > 0:  # as in steps: the last state with finite parameters and cost
                         self.params, self.done = previous, self.done - 1
-                    return r, _train.COST_NOT_FINITE
+                    return r, engine.COST_NOT_FINITE
                 params = tuple((w / m).astype(dtype) for w in weighted)
                 if failed or not all(np.isfinite(a).all() for a in params):
-                    return r, _train.UPDATE_NOT_FINITE
+                    return r, engine.UPDATE_NOT_FINITE
                 previous = self.params
                 self.params, self.done = params, self.done + 1
                 _report(callback, r, costs[r])
-            return costs.shape[0], _train.OK
+            return costs.shape[0], engine.OK
 
         return run

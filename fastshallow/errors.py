@@ -10,7 +10,7 @@ failed, counted from 0), ``costs`` (the finite costs recorded before it, float64
 
 import numpy as np
 
-from .kernels.train import COST_NOT_FINITE
+from .kernels.descent import COST_NOT_FINITE, UPDATE_NOT_FINITE
 
 
 class TrainingStopped(Exception):
@@ -39,7 +39,7 @@ class ClusterError(TrainingStopped, RuntimeError):
 
 
 def divergence_error(status, *, at, cost, learning_rate, state, iteration, costs, kept):
-    """The DivergenceError for a failure with kernels.train's `status`, worded in one way
+    """The DivergenceError for a failure with kernels.descent's `status`, worded in one way
     for every entry point: `at` says where ("at iteration 3", "in epoch 2, batch 5"),
     `cost` is the cost that was not finite (for COST_NOT_FINITE), and `state` says what the
     parameters now hold."""
@@ -49,6 +49,23 @@ def divergence_error(status, *, at, cost, learning_rate, state, iteration, costs
         "or standardise X.",
         iteration=iteration,
         costs=costs,
+        kept=kept,
+    )
+
+
+def iterations_diverged(done, status, costs, learning_rate):
+    """The DivergenceError of a gradient-descent call (fastshallow.train, or
+    distributed.train) that stopped at iteration `done` with `status`, the parameters
+    rolled back as kernels/descent.py describes; costs has every iteration's."""
+    kept = done - 1 if status == COST_NOT_FINITE and done > 0 else done
+    return divergence_error(
+        status,
+        at=f"at iteration {done}",
+        cost=costs[done] if done < len(costs) else None,
+        learning_rate=learning_rate,
+        state=f"params hold the last state with finite parameters and cost ({kept} update(s) into this call).",
+        iteration=done,
+        costs=costs[: done + (status == UPDATE_NOT_FINITE)].copy(),
         kept=kept,
     )
 

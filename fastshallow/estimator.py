@@ -12,7 +12,7 @@ Outputs, by the type of target (sklearn.utils.multiclass.type_of_target):
 - binary: one sigmoid unit with binary cross-entropy (the seed's network);
 - multiclass: a softmax over one unit per class, with categorical cross-entropy;
 - multilabel indicator: one sigmoid unit per label.
-The optimiser is kernels/sgd.py, which documents the equations.
+The optimiser is engine.sgd's rule; kernels/descent.py documents its equations.
 """
 
 import warnings
@@ -30,20 +30,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _check_memory
+from . import engine
 from ._progress import Progress
-from ._threads import max_threads, using_threads
+from ._threads import max_threads
 from ._validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
+from .engine import Activation, Output
 from .errors import cluster_error, divergence_error
-from .kernels import loss as _loss
-from .kernels import plan as _plan
-from .kernels import sgd as _sgd
-from .kernels import step as _step
-from .kernels.activations import RELU, SIGMOID, TANH
-from .kernels.train import OK
 
-# MLPClassifier's activation names, plus this library's "sigmoid" for "logistic".
-_ACTIVATIONS = {"tanh": TANH, "logistic": SIGMOID, "sigmoid": SIGMOID, "relu": RELU}
+# MLPClassifier's activation names ("logistic" among them), plus this library's "sigmoid".
+_ACTIVATIONS = engine.ACTIVATION_NAMES
 
 
 class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
@@ -58,7 +53,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     n_hidden : int, default=100
         Hidden units.
-    activation : {"relu", "tanh", "logistic", "sigmoid"}, default="relu"
+    activation : {"relu", "tanh", "logistic", "sigmoid", "identity"}, default="relu"
         The hidden layer's activation; "sigmoid" is "logistic".
     learning_rate : float, default=0.01
         The SGD step size (constant).
@@ -378,10 +373,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             tuple(self._params[k] for k in PARAM_NAMES),
             settings["code"],
             self._output,
-            settings["learning_rate"],
-            momentum=settings["momentum"],
-            nesterov=bool(self.nesterovs_momentum),
-            alpha=settings["alpha"],
+            self._rule(settings),
             velocity=tuple(self._velocity[k] for k in PARAM_NAMES),
         )
         losses = np.empty(len(batches))
@@ -396,11 +388,15 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
                 costs=self.loss_curve_,
                 kept=self.n_iter_,
             ) from exc
-        if status != OK:
+        if status != engine.OK:
             raise self._diverged(done, status, losses, settings)
         self._params = dict(zip(PARAM_NAMES, run.params))
         self._velocity = dict(zip(PARAM_NAMES, run.velocity))
         return _mean_loss(losses, m, batch)
+
+    def _rule(self, settings):
+        """The optimiser's rule for the engine."""
+        return engine.sgd(settings["learning_rate"], settings["momentum"], bool(self.nesterovs_momentum), settings["alpha"])
 
     def _settings(self):
         """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
@@ -439,7 +435,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
             )
-        self._output = _loss.SOFTMAX if self._label_binarizer.y_type_ == "multiclass" else _loss.SIGMOID
+        self._output = Output.SOFTMAX if self._label_binarizer.y_type_ == "multiclass" else Output.SIGMOID
         n_y = 1 if self._label_binarizer.y_type_ == "binary" else len(self.classes_)
         self._rng = check_random_state(self.random_state)
         self._params = _initial_params(n_x, settings["n_hidden"], n_y, self.activation, self._rng, settings["dtype"])
@@ -493,38 +489,36 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         m = train_idx.shape[0]
         batch = _batch_size(settings, m)
         order = train_idx if settings["batch_size"] is None else self._rng.permutation(train_idx)
-        n_batches = -(-m // batch)
-        losses = np.empty(n_batches)
+        losses = np.empty(-(-m // batch))
         params = tuple(self._params[k] for k in PARAM_NAMES)
         velocity = tuple(self._velocity[k] for k in PARAM_NAMES)
         n_h, n_x = params[0].shape
         n_y = params[2].shape[0]
         dtype = settings["dtype"]
-        plan = _plan(batch, n_x, n_h, n_y, dtype.itemsize, max_threads())
-        _check_memory(plan, n_x, n_h, n_y, 0, dtype)
+        the_plan = engine.plan(batch, params)
+        engine.check_memory(the_plan, n_x, n_h, n_y, 0, dtype)
         before = [a.copy() for a in params + velocity]
-        with using_threads(settings["n_threads"]) as n:
-            kernel = _sgd.epoch_serial if n == 1 or plan[0] == 1 else _sgd.epoch_parallel
-            done, status = kernel(
-                params,
-                velocity,
-                XT,
-                Y,
-                order,
-                batch,
-                settings["code"],
-                self._output,
-                settings["learning_rate"],
-                settings["momentum"],
-                bool(self.nesterovs_momentum),
-                settings["alpha"],
-                losses,
-                plan,
-            )
-        if status != OK:
+        run = engine.descend(
+            params,
+            XT,
+            Y,
+            losses,
+            activation=settings["code"],
+            output=self._output,
+            rule=self._rule(settings),
+            the_plan=the_plan,
+            n_threads=settings["n_threads"],
+            order=order,
+            batch=batch,
+            velocity=velocity,
+        )
+        if run.status != engine.OK:
             for target, saved in zip(params + velocity, before):
                 target[...] = saved
-            raise self._diverged(done, status, losses, settings)
+            raise self._diverged(run.done, run.status, losses, settings)
+        if run.final is not params:  # the last step's state is in descend's spare buffer
+            for target, source in zip(params, run.final):
+                target[...] = source
         return _mean_loss(losses, m, batch)
 
     def _diverged(self, batch, status, losses, settings):
@@ -542,40 +536,30 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _no_improvement(self, loss, score, tol):
-        """Track the best epoch; True once more than n_iter_no_change epochs in a row have
-        not improved on it by tol."""
+        """Track the best epoch (engine.track); True once more than n_iter_no_change epochs
+        in a row have not improved on it by tol."""
         if score is not None:
-            if score < self.best_validation_score_ + tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
+            record = engine.Plateau(self.best_validation_score_, self._no_improvement_count)
+            record, improved = engine.track(record, score, tol, higher_is_better=True)
+            self.best_validation_score_ = record.best
+            if improved:
                 self._best_params = {k: v.copy() for k, v in self._params.items()}
             self.best_loss_ = None
         else:
-            if loss > self.best_loss_ - tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, loss)
+            record, _ = engine.track(engine.Plateau(self.best_loss_, self._no_improvement_count), loss, tol, False)
+            self.best_loss_ = record.best
+        self._no_improvement_count = record.stalled
         return self._no_improvement_count > self.n_iter_no_change
 
     # -- prediction -----------------------------------------------------------------------
 
     def _outputs(self, XT, cols, out):
-        """The output layer `out` (loss.SIGMOID, SOFTMAX or IDENTITY) on the examples `cols`
+        """The output layer `out` (engine.Output: SIGMOID, SOFTMAX or IDENTITY) on the examples `cols`
         (None: all) of XT; shape (n_samples, n_y)."""
         params = tuple(self._params[k] for k in PARAM_NAMES)
-        n_h, n_x = params[0].shape
-        n_y = params[2].shape[0]
-        dtype = params[0].dtype
         m = XT.shape[1] if cols is None else cols.shape[0]
-        plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-        A = np.empty((n_y, m), dtype)
-        code = _ACTIVATIONS[self.activation]
-        with using_threads(self._settings()["n_threads"]):
-            _step.evaluate(A, params, XT, np.empty((n_y, 0), dtype), cols, code, out, plan)
+        A = engine.outputs(params, XT, activation=_ACTIVATIONS[self.activation], output=out,
+                           the_plan=engine.plan(m, params), cols=cols, n_threads=self._settings()["n_threads"])
         return np.ascontiguousarray(A.T)
 
     def _columns(self, X):
@@ -587,7 +571,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     def _labels_from_logits(self, Z):
         """Predicted labels from logits Z (n_samples, n_y): argmax for softmax, Z > 0 (that
         is, probability > 0.5) for sigmoid outputs."""
-        if self._output == _loss.SOFTMAX:
+        if self._output == Output.SOFTMAX:
             return self.classes_[np.argmax(Z, axis=1)]
         positive = (Z > 0).astype(int)
         if self._label_binarizer.y_type_ == "multilabel-indicator":
@@ -595,7 +579,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[positive[:, 0]]
 
     def _predict_columns(self, XT, cols):
-        return self._labels_from_logits(self._outputs(XT, cols, _loss.IDENTITY))
+        return self._labels_from_logits(self._outputs(XT, cols, Output.IDENTITY))
 
     def _per_block(self, X, method):
         """method (a prediction method's name) on each block of rows of the Dask array X,
@@ -621,7 +605,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         """The logits: shape (n_samples,) for binary targets, else (n_samples, n_y)."""
         if _is_dask(X):
             return self._per_block(X, "decision_function")
-        Z = self._outputs(self._columns(X), None, _loss.IDENTITY)
+        Z = self._outputs(self._columns(X), None, Output.IDENTITY)
         return Z[:, 0] if self._label_binarizer.y_type_ == "binary" else Z
 
     def predict(self, X):
@@ -649,7 +633,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         Z = self.decision_function(X)
         if self._label_binarizer.y_type_ == "binary":
             return np.column_stack([log_expit(-Z), log_expit(Z)])
-        if self._output == _loss.SOFTMAX:
+        if self._output == Output.SOFTMAX:
             return log_softmax(Z, axis=1)
         return log_expit(Z)
 
@@ -675,7 +659,7 @@ def _baseline_loss(frequency, output):
     """The loss of a model that predicts each label's frequency (n_y,) among the training
     targets, whatever the input: the entropy of the labels, which zero weights and
     the matching biases reach. A trained model should end below it."""
-    if output == _loss.SOFTMAX:
+    if output == Output.SOFTMAX:
         return float(entr(frequency).sum())
     return float((entr(frequency) + entr(1 - frequency)).sum())
 
@@ -760,7 +744,7 @@ def _initial_params(n_x, n_h, n_y, activation, rng, dtype):
     """Glorot-uniform weights and biases, U(-r, r) with r = sqrt(6 / (fan_in + fan_out)),
     or sqrt(2 / ...) for the logistic activation: the initialisation MLPClassifier uses,
     so the two start from the same distribution. Drawn in float64, then cast."""
-    factor = 2.0 if _ACTIVATIONS[activation] == SIGMOID else 6.0
+    factor = 2.0 if _ACTIVATIONS[activation] == Activation.SIGMOID else 6.0
     params = {}
     for (w, b), (fan_in, fan_out) in zip((("W1", "b1"), ("W2", "b2")), ((n_x, n_h), (n_h, n_y))):
         r = np.sqrt(factor / (fan_in + fan_out))

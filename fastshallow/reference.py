@@ -11,6 +11,8 @@ X (n_x, m), Y (n_y, m), W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1).
 
 import numpy as np
 
+from .kernels.codes import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output
+
 # ---------------------------------------------------------------------------------------
 # Kernel twins
 # ---------------------------------------------------------------------------------------
@@ -62,11 +64,22 @@ def relu_backward(dA, A):
     return dA * (A > 0)
 
 
-ACTIVATIONS = {
-    "tanh": (tanh_forward, tanh_backward),
-    "sigmoid": (sigmoid_forward, sigmoid_backward),
-    "relu": (relu_forward, relu_backward),
+def identity_forward(Z):
+    return Z.copy()
+
+
+def identity_backward(dA, A):
+    return dA.copy()
+
+
+# The twins of each code of kernels/codes.py's table, reached by every name it gives.
+_ACTIVATION_TWINS = {
+    Activation.TANH: (tanh_forward, tanh_backward),
+    Activation.SIGMOID: (sigmoid_forward, sigmoid_backward),
+    Activation.RELU: (relu_forward, relu_backward),
+    Activation.IDENTITY: (identity_forward, identity_backward),
 }
+ACTIVATIONS = {name: _ACTIVATION_TWINS[code] for name, code in ACTIVATION_NAMES.items()}
 
 
 def bce_forward(Z, Y):
@@ -100,11 +113,13 @@ def ce_backward(Z, Y):
     return softmax_forward(Z) - Y
 
 
-# output -> (A2 from Z2, elementwise loss from Z2 and Y, dZ2 from Z2 and Y)
-OUTPUTS = {
-    "sigmoid": (sigmoid_forward, bce_forward, bce_backward),
-    "softmax": (softmax_forward, ce_forward, ce_backward),
+# output -> (A2 from Z2, elementwise loss from Z2 and Y, dZ2 from Z2 and Y), for each
+# trainable output of kernels/codes.py's table.
+_OUTPUT_TWINS = {
+    Output.SIGMOID: (sigmoid_forward, bce_forward, bce_backward),
+    Output.SOFTMAX: (softmax_forward, ce_forward, ce_backward),
 }
+OUTPUTS = {name: _OUTPUT_TWINS[code] for name, code in OUTPUT_NAMES.items()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,7 +187,7 @@ def train(params, X, Y, learning_rate=1.2, num_iterations=10000, activation="tan
 
 def sgd_epoch(params, velocity, X, Y, order, batch_size, learning_rate, momentum=0.0,
               nesterov=False, alpha=0.0, activation="tanh", output="sigmoid"):
-    """One epoch of mini-batch SGD, in place (the twin of kernels/sgd.py): batches of
+    """One epoch of mini-batch SGD, in place (the twin of kernels/descent.py): batches of
     `order` (column indices), each a step on its examples' mean loss plus the L2 penalty
     alpha/(2b)·ΣW², with momentum. Returns each batch's loss before its update."""
     losses = []

@@ -10,16 +10,14 @@ pointers apart and takes its scalar path, so the fused step never passes aliases
 """
 
 from . import elementary as em
-from ._config import jit, wide_vectors
+from .codes import Activation
+from .config import jit
+from .intrinsics import wide_vectors
 
-# Activation codes passed to the fused kernels (an int argument: no recompilation per
-# activation). The public API maps names to these; see fastshallow._validation.
-TANH = 0
-SIGMOID = 1
-RELU = 2
-# No activation: for bias_activation_forward only, where products.linear_forward finishes
-# its panels with the bias alone.
-LINEAR = -1
+# The codes and names are codes.Activation's (one table for the whole project). Each
+# ladder below has one branch per member; IDENTITY doubles as the linear layer's "no
+# activation", where products.linear_forward finishes its panels with the bias alone.
+TANH, SIGMOID, RELU, IDENTITY = Activation.TANH, Activation.SIGMOID, Activation.RELU, Activation.IDENTITY
 
 
 @jit
@@ -97,14 +95,34 @@ def relu_backward(dZ, dA, A):
 
 
 @jit
+def identity_forward(A, Z):
+    """A = Z. Shapes: A, Z (r, n)."""
+    # A loop, like its siblings: Numba's slice assignment (A[:, :] = Z) compiles its
+    # general broadcasting machinery, seconds of a fresh environment's first call.
+    wide_vectors()
+    for i in range(Z.shape[0]):
+        a, z = A[i], Z[i]
+        for j in range(z.shape[0]):
+            a[j] = z[j]
+
+
+@jit
+def identity_backward(dZ, dA, A):
+    """dZ = dA ∘ 1. Shapes: dZ, dA, A (r, n)."""
+    identity_forward(dZ, dA)
+
+
+@jit
 def activation_forward(A, Z, code):
     """A = g(Z) for the activation with the given code. Shapes: A, Z (r, n)."""
     if code == TANH:
         tanh_forward(A, Z)
     elif code == SIGMOID:
         sigmoid_forward(A, Z)
-    else:
+    elif code == RELU:
         relu_forward(A, Z)
+    else:
+        identity_forward(A, Z)
 
 
 @jit(inline="always")
@@ -142,9 +160,10 @@ def activation_derivative_times(d, a, code):
     elif code == SIGMOID:
         for j in range(a.shape[0]):
             d[j] = d[j] * (a[j] * (one - a[j]))
-    else:
+    elif code == RELU:
         for j in range(a.shape[0]):
             d[j] = d[j] if a[j] > zero else zero
+    # IDENTITY: g' = 1 leaves d as it is.
 
 
 @jit
@@ -154,5 +173,7 @@ def activation_backward(dZ, dA, A, code):
         tanh_backward(dZ, dA, A)
     elif code == SIGMOID:
         sigmoid_backward(dZ, dA, A)
-    else:
+    elif code == RELU:
         relu_backward(dZ, dA, A)
+    else:
+        identity_backward(dZ, dA, A)

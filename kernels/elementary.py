@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-from ._config import FASTMATH
+from .config import FASTMATH
 
 # Options for the scalar helpers, which are compiled into (and cached with) their callers.
 _SCALAR_OPTIONS = dict(fastmath=FASTMATH, error_model="numpy")

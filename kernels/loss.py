@@ -29,14 +29,14 @@ softmax(z) - y. The column statistics live in a (2, n) scratch `cs`: cs[0] the m
 """
 
 from . import elementary as em
-from ._config import jit, wide_vectors
-from .activations import sigmoid_forward
+from .config import jit
+from .intrinsics import wide_vectors
+from .activations import identity_forward, sigmoid_forward
+from .codes import Output
 from .products import row_sum
 
-# Output codes.
-SIGMOID = 0
-SOFTMAX = 1
-IDENTITY = 2
+# The output codes are codes.Output's (one table for the whole project).
+SIGMOID, SOFTMAX, IDENTITY = Output.SIGMOID, Output.SOFTMAX, Output.IDENTITY
 
 
 @jit
@@ -107,12 +107,16 @@ def softmax_exp(E, Z, cs):
     """
     wide_vectors()
     top, total = cs[0], cs[1]
-    top[:] = Z[0]
+    # Plain loops rather than slice assignments (top[:] = Z[0]), whose general
+    # broadcasting code took seconds to compile for every caller of this kernel.
+    z0 = Z[0]
+    for j in range(z0.shape[0]):
+        top[j] = z0[j]
+        total[j] = 0
     for i in range(1, Z.shape[0]):
         z = Z[i]
         for j in range(z.shape[0]):
             top[j] = max(top[j], z[j])
-    total[:] = 0
     for i in range(Z.shape[0]):
         e = E[i]
         z = Z[i]
@@ -191,7 +195,7 @@ def output_forward(A, Z, out, cs):
     elif out == SOFTMAX:
         softmax_forward(A, Z, cs)
     else:
-        A[:, :] = Z
+        identity_forward(A, Z)  # a loop: see activations.identity_forward
 
 
 @jit

@@ -20,7 +20,8 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._config import jit, vector_lanes, wide_vectors
+from .config import jit, vector_lanes
+from .intrinsics import wide_vectors
 
 ACCUMULATORS = 16
 

@@ -21,15 +21,16 @@ Two loop shapes do all the work:
   dW1 when n_x is narrower than a panel.
 
 matmul_add sums each element in the order k = 0, 1, 2, ...; matmul_nt_add in an order
-fixed by the compiled loop (see _config.REDUCTION_FASTMATH). Neither depends on the data
+fixed by the compiled loop (see intrinsics.REDUCTION_FASTMATH). Neither depends on the data
 or the thread.
 """
 
 import numpy as np
 from numba import carray
 
-from ._config import PANEL_ROWS, jit, panel_width, reduction_jit, stack_panel, view, wide_vectors
-from .activations import LINEAR, activation_derivative_times, activation_forward, bias_activation_forward
+from .config import PANEL_ROWS, jit, reduction_jit
+from .intrinsics import panel_width, stack_panel, view, wide_vectors
+from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
 # (linear_backward_weights_xt); below it, a panel would be mostly padding and the dot
@@ -41,11 +42,9 @@ TRANSPOSE_MIN_K = 32
 # columns) once A is larger. The first order reads all of A once per block of columns,
 # the second all of B once per row panel: whichever is re-read should be the one that
 # stays in cache. At mnist and wide, A is W1 (784 KiB and 6.1 MiB in float64) or the
-# dZ1 tile, and sweeping A once per block of columns drew it from L2 or L3 each time.
-# Row panel by row panel, 2 threads, medians of 5 interleaved runs: wide float64 258 ->
-# 222 ms a step, float32 127 -> 111; mnist 40.9 -> 37.3 and 18.5 -> 18.0. Up to 32 KiB,
-# A stays in L1 in either order, and the first order was as fast or faster (64 x 20 by
-# 20 x 256 in float64, one thread: 49 against 47 GFLOP/s).
+# dZ1 tile, and sweeping A once per block of columns drew it from L2 or L3 each time: row
+# panel by row panel was faster at mnist and wide in both dtypes. Up to 32 KiB, A stays in
+# L1 in either order, and the first order was as fast or faster (d4374ab has the numbers).
 ROW_PANELS_FIRST_BYTES = 2**15
 
 
@@ -151,7 +150,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
 
     With a bias (r, 1) instead of None, the panel finishes a layer instead:
     C[i:i+8, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward), or no
-    activation for code LINEAR (linear_forward).
+    activation for code IDENTITY (linear_forward).
 
     Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
     """
@@ -208,10 +207,9 @@ def matmul_add(C, A, B):
     A[i, 1]·B[1, j] + ..., summed in that order).
 
     Copying each block of B into contiguous rows first (so that it stays in L1) was
-    measured and was no faster. Timed alone with everything in L1, one panel's loop ran at
-    82-87 GFLOP/s in float64 against the core's peak of 120, at 93-110 with A's eight
-    broadcasts hoisted out of it and at 92 with B's two loads hoisted instead: the loads
-    of both hold it there, not one kind. (MKL's dgemm reached 89 on one core here.)
+    measured and was no faster. With everything in L1, one panel's loop is bound by the
+    loads of both A and B, not of one kind: hoisting either out of it gained little
+    (d8bb299 has the numbers).
     """
     if not panels_suit(C, A):
         _matmul_add_rows(C, A, B)
@@ -226,13 +224,9 @@ def panels_suit(C, A, finished=False):
     """
     # A panel of mostly padding never pays. Nor, for C += A·B, does a sum shorter than the
     # panel's width: it does not repay zeroing the accumulators and adding them back into
-    # C (at 16 to 20 inner elements the row loop was 1.4x faster in float32, whose panels
-    # are 32 wide; in float64, 16 wide, the two were level at 16). A finished panel adds
-    # nothing back, and saves the row loop's bias fill and separate activation pass, so
-    # it pays from half its width. Measured on dense_forward, row loop then panels, over
-    # three runs: 64 × 20 by 20 × 512 in float32, tanh 24-31 -> 17-19 µs and relu 19-25 ->
-    # 17-18 µs; 64 × 8 by 8 × 512 in float64, tanh 39-44 -> 35-44 and relu 25-30 -> 20-22.
-    # Shorter sums lost with relu (float32, 8 inner elements: 11-14 -> 12-14).
+    # C. A finished panel adds nothing back, and saves the row loop's bias fill and
+    # separate activation pass, so it pays from half its width; shorter sums lost with
+    # relu (549678a has the numbers).
     w = panel_width(A)
     k_min = w // 2 if finished else w
     return C.shape[0] >= PANEL_ROWS and C.shape[1] >= w and A.shape[1] >= k_min
@@ -275,7 +269,7 @@ def _matmul_add_rows(C, A, B):
     r4 = r - r % 4
     # Four rows at a time share each load of B's rows: per vector of j, 8 loads, 4 stores
     # and 16 FMAs instead of 5 loads and a store per 4 FMAs, which bound the one-row loop
-    # (22 GFLOP/s at 100x50 by 50x128). Each element is the same expression either way.
+    # (5b1444d). Each element is the same expression either way.
     for i in range(0, r4, 4):
         c0, c1, c2, c3 = C[i], C[i + 1], C[i + 2], C[i + 3]
         for k in range(0, p4, 4):
@@ -345,7 +339,7 @@ def linear_forward(Z, W, X, b):
     """
     wide_vectors()
     if panels_suit(Z, W, True):
-        _panels(Z, W, X, b, LINEAR)
+        _panels(Z, W, X, b, IDENTITY)
     else:
         _fill_bias(Z, b)
         _matmul_add_rows(Z, W, X)
@@ -358,10 +352,9 @@ def dense_forward(A, Z, W, X, b, code):
     b (r, 1); A and Z distinct.
 
     In panels, each block of W·X is finished (bias, activation) while still in registers
-    (_panel), so Z is neither filled with the bias nor written and read back. Measured
-    in float64 against linear_forward then activation_forward: a 50-100 layer on 104
-    examples, relu 19.7 -> 16.9 µs and tanh 25.3 -> 22.4 µs; 784-128 on 128 examples,
-    tanh 364 -> 346 µs. Otherwise it is those two calls. Both ways give the same bits:
+    (_panel), so Z is neither filled with the bias nor written and read back (faster
+    than linear_forward then activation_forward; 806971a has the numbers). Otherwise it
+    is those two calls. Both ways give the same bits:
     linear_forward uses panels for the same shapes (panels_suit(..., True)).
     """
     if panels_suit(A, W, True):
@@ -452,8 +445,8 @@ def transpose(out, A):
     """out = Aᵀ. Shapes: out (n, r), A (r, n).
 
     Eight rows of A at a time: column j of those rows is 8 consecutive elements of row j
-    of out, so reads stream along 8 rows and writes fill whole cache lines (3x faster
-    than one element per row of out at 784 × 128).
+    of out, so reads stream along 8 rows and writes fill whole cache lines (several times
+    faster than one element per row of out: 3aa3bfe).
     """
     r, n = A.shape
     r8 = r - r % 8

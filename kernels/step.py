@@ -1,7 +1,7 @@
 """The fused forward/backward pass over tiles of examples, and the parallel drivers.
 
 Legend: n_x features, n_h hidden units, n_y outputs, m examples, T examples per tile,
-C chunks, S scratch slots. `plan` is the triple (C, T, S) from _config.plan.
+C chunks, S scratch slots. `plan` is the triple (C, T, S) from planning.plan.
 X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `cols` is None, or an int64 array
 of column indices (a mini-batch, or the training part of a split): the kernels then see the
 examples X[:, cols], Y[:, cols], gathered a tile at a time and never copied whole, and m is
@@ -12,7 +12,7 @@ and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
 
 How the work is split (the source of the bit-for-bit reproducibility):
 - The m examples are cut into tiles of T columns, and the tiles into C contiguous
-  chunks. C and T depend only on the shapes and dtype (_config.plan).
+  chunks. C and T depend only on the shapes and dtype (planning.plan).
 - Each chunk runs the whole forward and backward pass one tile at a time, on scratch of
   its own (never larger than (n_h, T)), and accumulates unnormalised gradient sums into its
   own slab: dW1s[c], db1s[c], ... Nothing inside the parallel loop writes to an element
@@ -27,21 +27,20 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ._config import (
-    BLOCK,
-    CACHE_LINE,
-    PARALLEL_UPDATE_MIN,
+from .config import CACHE_LINE, jit
+from .intrinsics import (
     aligned_empty,
     aligned_slots,
     borrowed,
     enter_flush_to_zero,
-    jit,
     keep_alive,
     prefetch,
     restore_fp_mode,
     view,
     wide_vectors,
 )
+from .planning import BLOCK, PARALLEL_UPDATE_MIN, Plan
+from .activations import identity_forward
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
     TRANSPOSE_MIN_K,
@@ -84,10 +83,9 @@ def prefetch_examples(X, Y, upcoming, c, n_chunks, T):
 
 
 # A mini-batch's examples are scattered over X, and a tile of them loaded from memory
-# waited on one cache miss after another: 12.5 µs of a 104-example tile's 61 (a
-# 50-100-1 network, float64, X column-major as scikit-learn's data is once transposed).
-# Asked for one batch ahead, at the end of each chunk's pass, they arrive while the
-# slabs are reduced and the parameters updated: 85-92 -> 78-80 µs a batch.
+# waits on one cache miss after another. Asked for one batch ahead, at the end of each
+# chunk's pass, they arrive while the slabs are reduced and the parameters updated
+# (d8c6641 has the numbers).
 @overload(prefetch_examples, inline="always")
 def _prefetch_examples(X, Y, upcoming, c, n_chunks, T):
     if isinstance(upcoming, types.NoneType):
@@ -111,17 +109,26 @@ def prefetch_column(A, j):
         prefetch(A, i, j)
 
 
+# The workspace's buffers and the slabs, by name. They are plain tuples indexed by these
+# constants, not namedtuples: Numba cannot pass a namedtuple into a prange body (its
+# parfor lowering fails, and writes through one can be lost: numba issues 5872, 10139).
+# Each buffer but W2T_SCRATCH is (n_slots, ≥ rows·T), a slot's row viewed as a (rows, n) tile.
+X_TILE, XT_TILE, Y_TILE, Z1_TILE, A1_TILE, DZ1_TILE, Z2_TILE, A2_TILE, LOSS_TILE, STATS_TILE, W2T_SCRATCH = range(11)
+# dW1 (C, n_h, n_x), db1 (C, n_h, 1), dW2 (C, n_y, n_h), db2 (C, n_y, 1), cost sums (C,).
+SLAB_DW1, SLAB_DB1, SLAB_DW2, SLAB_DB2, SLAB_COST = range(5)
+
+
 @jit
 def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
-    one may be narrower) is a C-contiguous (rows, n) view of a slot (_config.view), never a
-    strided slice. Each slot starts on a cache line (_config.aligned_slots), and so, T
-    being whole lines wide (_config.tile_width), does every row of a full tile.
+    one may be narrower) is a C-contiguous (rows, n) view of a slot (intrinsics.view), never a
+    strided slice. Each slot starts on a cache line (intrinsics.aligned_slots), and so, T
+    being whole lines wide (planning.tile_width), does every row of a full tile.
 
     No kernel call below writes an array it also reads through another argument (Z1 and
     A1 live in different buffers, and so on). Numba passes every array as its own pointer,
     and where two point at the same memory LLVM's run-time overlap check sends the loop
-    down its scalar path: tanh in place ran 4x slower than into another buffer.
+    down its scalar path, several times slower (c56902d has the numbers).
     """
     xp = aligned_slots(n_slots, n_x * T, dtype_like)  # X tile              (n_x, T)
     xt = aligned_slots(n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0, dtype_like)  # X tile, transposed (T, n_x)
@@ -134,7 +141,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     lo = aligned_slots(n_slots, n_y * T, dtype_like)  # loss per element    (n_y, T)
     cs = aligned_slots(n_slots, 2 * T, dtype_like)  # softmax column stats (2, T)
     wt = np.empty((n_h, n_y), dtype_like.dtype)  # W2ᵀ, shared by every slot (chunk_sums)
-    return xp, xt, yp, z, h, d, o, g, lo, cs, wt
+    return xp, xt, yp, z, h, d, o, g, lo, cs, wt  # in the order of X_TILE ... W2T_SCRATCH
 
 
 @jit
@@ -147,14 +154,14 @@ def gradient_slabs(n_chunks, params):
     dW2s = np.empty((n_chunks,) + W2.shape, W1.dtype)  # (C, n_y, n_h)
     db2s = np.empty((n_chunks,) + b2.shape, W1.dtype)  # (C, n_y, 1)
     costs = np.empty(n_chunks)  # (C,), float64 for every dtype
-    return dW1s, db1s, dW2s, db2s, costs
+    return dW1s, db1s, dW2s, db2s, costs  # in the order of SLAB_DW1 ... SLAB_COST
 
 
 @jit
 def pass_scratch(params, plan):
     """Fresh scratch for passes over the examples under plan (n_chunks, T, n_slots): the
     workspace of every slot and the gradient slab of every chunk. Callers borrow from it
-    and keep it alive until their last use (_config.borrowed, keep_alive)."""
+    and keep it alive until their last use (intrinsics.borrowed, keep_alive)."""
     W1, _, W2, _ = params
     n_chunks, T, n_slots = plan
     return workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1), gradient_slabs(n_chunks, params)
@@ -178,8 +185,7 @@ def on_one_thread(plan):
     thread. slot_of then never asks for a thread id, which crashes the process when Numba's
     threading layer has not started (a serial kernel loaded from the cache starts nothing).
     Scratch is overwritten before it is read, so the slots change memory, never results."""
-    n_chunks, T, _ = plan
-    return n_chunks, T, 1
+    return Plan(plan.n_chunks, plan.tile, 1)
 
 
 @jit
@@ -199,8 +205,7 @@ def load_tile(Xt, X, cols, j0):
     """
     wide_vectors()
     # Unsigned column indices into a row view: with signed ones, Numba's select for
-    # negative indices turned the loads into gathers, and a C-contiguous 784 × 128 tile
-    # took 57 µs to copy from L2 (see products._panel).
+    # negative indices turned the loads into gathers (cedbaee; see products._panel).
     j0u = np.uint64(j0)
     for q in range(Xt.shape[0]):
         xq, x = Xt[q], X[q]
@@ -229,11 +234,10 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
-    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
-    Xp = view(xp[s], (n_x, n))
-    Z = view(z[s], (n_h, n))
-    H = view(h[s], (n_h, n))
-    O = view(o[s], (n_y, n))
+    Xp = view(ws[X_TILE][s], (n_x, n))
+    Z = view(ws[Z1_TILE][s], (n_h, n))
+    H = view(ws[A1_TILE][s], (n_h, n))
+    O = view(ws[Z2_TILE][s], (n_y, n))
     load_tile(Xp, X, cols, j0)
     dense_forward(H, Z, W1, Xp, b1, code)  # A1 = g(W1·X + b1)
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
@@ -252,8 +256,7 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
     n_h, n_x = dW1.shape
     n_y = dW2.shape[0]
     m = n_examples(X, cols)
-    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
-    fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see _config
+    fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
     for grad in grads:
         grad[:, :] = 0
     cost = 0.0
@@ -261,16 +264,16 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         j0 = t * T
         n = min(T, m - j0)
         Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, s)
-        Yt = view(yp[s], (n_y, n))
-        L = view(lo[s], (n_y, n))
-        G = view(g[s], (n_y, n))
-        D = view(d[s], (n_h, n))
+        Yt = view(ws[Y_TILE][s], (n_y, n))
+        L = view(ws[LOSS_TILE][s], (n_y, n))
+        G = view(ws[A2_TILE][s], (n_y, n))
+        D = view(ws[DZ1_TILE][s], (n_h, n))
         load_tile(Yt, Y, cols, j0)
-        output_loss_backward(L, G, O, Yt, out, view(cs[s], (2, n)))  # loss; dZ2 = A2 - Y
+        output_loss_backward(L, G, O, Yt, out, view(ws[STATS_TILE][s], (2, n)))  # loss; dZ2 = A2 - Y
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
-        linear_backward_weights_tile(dW1, db1, D, Xp, xt[s])  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+        linear_backward_weights_tile(dW1, db1, D, Xp, ws[XT_TILE][s])  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     restore_fp_mode(fp_mode)
     return cost
 
@@ -283,7 +286,7 @@ def flat(A):
 
 @jit
 def n_blocks(size):
-    """How many blocks of _config.BLOCK values cover `size` values."""
+    """How many blocks of planning.BLOCK values cover `size` values."""
     return (size + BLOCK - 1) // BLOCK
 
 
@@ -300,8 +303,8 @@ def reduce_block(S, q, m):
     row."""
     wide_vectors()
     # A product with 1/m (in float64), not a division by m: within an ulp of it, and a
-    # vector division took 16 cycles: 2.1 of the 3.5 µs that reducing two slabs of a
-    # 100 × 50 W1 took. products.divide forms its means the same way.
+    # vector division is many times slower (38c8469). products.divide forms its means
+    # the same way.
     inv = 1.0 / m
     g = block(S[0], q)
     for c in range(1, S.shape[0]):
@@ -361,7 +364,7 @@ def reduce_dW1_then(slabs, m, finite, update, args):
     at once by finite[q] = update(*args, q), which finds it in cache: training's update
     of that block of W1. Parallel over the blocks from PARALLEL_UPDATE_MIN values, else on
     this thread. Inlined, as accumulate_gradients. finite (n_blocks(n_h·n_x),) bool."""
-    S = flat_slabs(slabs[0])  # (C, n_h·n_x)
+    S = flat_slabs(slabs[SLAB_DW1])  # (C, n_h·n_x)
     if S.shape[1] >= PARALLEL_UPDATE_MIN:
         for q in prange(finite.shape[0]):
             reduce_block(S, q, m)
@@ -378,16 +381,16 @@ def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
     chunks); returns the cost summed over all examples. `upcoming`: None, or the columns
     of the next pass (a mini-batch), which each chunk prefetches when it is done with
     this one. Inlined, as accumulate_gradients."""
-    dW1s, db1s, dW2s, db2s, costs = slabs
+    costs = slabs[SLAB_COST]
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
-    xp, xt, yp, z, h, d, o, g, lo, cs, W2T = ws
+    W2T = ws[W2T_SCRATCH]
     # W2ᵀ (n_h, n_y): small, once per pass, into scratch (an allocation was most of the
     # difference, in a tiny problem's step).
     transpose(W2T, params[2])
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
-        slab = (dW1s[c], db1s[c], dW2s[c], db2s[c])
+        slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
         slot = slot_of(c, n_chunks, n_slots)
         costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
         prefetch_examples(X, Y, upcoming, c, n_chunks, T)
@@ -401,18 +404,16 @@ def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
 def reduce_small_slabs(slabs, m):
     """The reduction (reduce_block, chunks in order) of the slabs of db1, dW2 and db2, on
     this thread: they are small. dW1's blocks are left to the caller's parallel loop."""
-    _, db1s, dW2s, db2s, _ = slabs
-    reduce_slabs(db1s, m)
-    reduce_slabs(dW2s, m)
-    reduce_slabs(db2s, m)
+    reduce_slabs(slabs[SLAB_DB1], m)
+    reduce_slabs(slabs[SLAB_DW2], m)
+    reduce_slabs(slabs[SLAB_DB2], m)
 
 
 @jit
 def slab_gradients(slabs):
     """The views (dW1, db1, dW2, db2) of the first chunk's slab, where accumulate_gradients
     leaves its result."""
-    dW1s, db1s, dW2s, db2s, _ = slabs
-    return dW1s[0], db1s[0], dW2s[0], db2s[0]
+    return slabs[SLAB_DW1][0], slabs[SLAB_DB1][0], slabs[SLAB_DW2][0], slabs[SLAB_DB2][0]
 
 
 @jit(inline="always")
@@ -423,10 +424,10 @@ def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
     ws, slabs = borrowed(scratch)
     cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
     dW1, db1, dW2, db2 = slab_gradients(slabs)
-    grads[0][:, :] = dW1
-    grads[1][:, :] = db1
-    grads[2][:, :] = dW2
-    grads[3][:, :] = db2
+    identity_forward(grads[0], dW1)  # copies, in loops: see activations.identity_forward
+    identity_forward(grads[1], db1)
+    identity_forward(grads[2], dW2)
+    identity_forward(grads[3], db2)
     keep_alive(scratch)
     return cost
 
@@ -461,7 +462,6 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
     scratch = workspace(n_slots, n_x, n_h, n_y, T, W1)
     ws = borrowed(scratch)
-    xp, xt, yp, z, h, d, o, g, lo, cs, wt = ws
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
@@ -471,14 +471,14 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
             j0 = t * T
             n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, slot)
-            stats = view(cs[slot], (2, n))
+            stats = view(ws[STATS_TILE][slot], (2, n))
             if want_a2:
-                G = view(g[slot], (n_y, n))
+                G = view(ws[A2_TILE][slot], (n_y, n))
                 output_forward(G, O, out, stats)
                 store_tile(A2, G, j0)
             if want_cost:
-                Yt = view(yp[slot], (n_y, n))
-                L = view(lo[slot], (n_y, n))
+                Yt = view(ws[Y_TILE][slot], (n_y, n))
+                L = view(ws[LOSS_TILE][slot], (n_y, n))
                 load_tile(Yt, Y, cols, j0)
                 output_loss(L, O, Yt, out, stats)
                 sums[c] += loss_sum(L)

@@ -5,12 +5,13 @@ C-contiguous; W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1).
 
 The classic course functions hand Z1, A1, Z2 and A2 back to the caller, so these keep every
 (n_h, m) matrix that the fused step avoids. They are serial compositions of the same tile
-kernels. Training itself (course.nn_model) goes through the fused step in train.py.
+kernels. Training itself (course.nn_model) goes through the fused step in descent.py.
 """
 
 import numpy as np
 
-from ._config import enter_flush_to_zero, jit, restore_fp_mode, wide_vectors
+from .config import jit
+from .intrinsics import enter_flush_to_zero, restore_fp_mode, wide_vectors
 from .activations import activation_backward, activation_forward, sigmoid_forward
 from .products import (
     divide,
@@ -24,7 +25,7 @@ from .products import (
 def forward(Z1, A1, Z2, A2, params, X, code):
     """Z1 = W1·X + b1, A1 = g(Z1), Z2 = W2·A1 + b2, A2 = sigmoid(Z2). Shapes: see legend."""
     W1, b1, W2, b2 = params
-    fp_mode = enter_flush_to_zero()  # see _config: subnormals are zero here
+    fp_mode = enter_flush_to_zero()  # see intrinsics: subnormals are zero here
     linear_forward(Z1, W1, X, b1)
     activation_forward(A1, Z1, code)
     linear_forward(Z2, W2, A1, b2)
@@ -78,15 +79,3 @@ def bce_from_probabilities(A, Y):
             if y < 1:
                 total -= (1 - y) * np.log(1 - a)
     return total / A.shape[1]
-
-
-@jit
-def update(new, params, grads, lr):
-    """new = params - lr·grads, element by element. Tuples of (r, k) arrays."""
-    wide_vectors()
-    for q in range(len(params)):
-        P, G, N = params[q], grads[q], new[q]
-        for i in range(P.shape[0]):
-            p, g, n = P[i], G[i], N[i]
-            for j in range(p.shape[0]):
-                n[j] = p[j] - lr * g[j]

@@ -63,7 +63,7 @@ def test_fma_probe_counts_its_flops_and_computes_the_chains(dtype):
     # The value: every lane of every accumulator runs acc -> s·acc + t from acc = t, so the
     # probe's sum is known in closed form; a wrong count of chains or rounds changes it.
     from fastshallow.kernels import probe
-    from fastshallow.kernels._config import VECTOR_BITS
+    from fastshallow.kernels.config import VECTOR_BITS
 
     dt = np.dtype(dtype).type
     out = np.empty(2, dt)

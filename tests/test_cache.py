@@ -18,7 +18,7 @@ _SCRIPT = textwrap.dedent(
     X, Y = fs.datasets.load_planar_dataset()
     p = fs.init_params(2, 4, 1, seed=0)
     costs = fs.train(p, X, Y, num_iterations=3)
-    print(len(messages), costs.shape[0], fs.kernels.train.train_serial._cache.__class__.__name__)
+    print(len(messages), costs.shape[0], fs.kernels.descent.descend_serial._cache.__class__.__name__)
     """
 )
 

@@ -107,7 +107,7 @@ def test_learning_rate_of_wrong_type(net):
 
 def test_unknown_activation(net):
     params, X, Y = net
-    _expect(ValueError, r"activation must be one of 'tanh', 'sigmoid', 'relu'; got 'softmax'", fs.train, params, X, Y, activation="softmax")
+    _expect(ValueError, r"activation must be one of 'tanh', 'sigmoid', 'logistic', 'relu', 'identity'; got 'softmax'", fs.train, params, X, Y, activation="softmax")
 
 
 @pytest.mark.parametrize("shape", [(3,), (3, 50, 1)])

@@ -458,7 +458,7 @@ def test_first_run_says_it_compiles(tmp_path, flower_csv, capsys, monkeypatch):
     assert code == 0 and err.count("compiling kernels for this machine, once") == 1, err
     # Under NUMBA_CACHE_DIR the index files sit in a subfolder per source folder.
     (folder / "kernels_0123").mkdir()
-    (folder / "kernels_0123" / "train.train_serial-42.py311.nbi").write_bytes(b"")
+    (folder / "kernels_0123" / "descent.descend_serial-42.py311.nbi").write_bytes(b"")
     code, _, err = run(capsys, "train", flower_csv, "--iters", 5, "--out", tmp_path / "b.fsn", "--quiet")
     assert code == 0 and "compiling" not in err
 

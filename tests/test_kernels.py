@@ -13,17 +13,10 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products
-from fastshallow.kernels._config import (
-    CACHE_LINE,
-    MAX_TILE,
-    MIN_TILE,
-    PANEL_ROWS,
-    PANEL_VECTORS,
-    TILE_BUDGET,
-    borrowed,
-    keep_alive,
-    vector_lanes,
-)
+from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, vector_lanes
+from fastshallow.kernels.intrinsics import borrowed, keep_alive
+from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
+from fastshallow.kernels.codes import Activation
 from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
@@ -62,7 +55,8 @@ def _dense_forward(rng, r, k, n, dt, lay):
     # the two calls it replaces (and makes where they do not suit).
     W, X, b = _rand(rng, (r, k), dt, lay), _rand(rng, (k, n), dt, lay), _rand(rng, (r, 1), dt, lay)
     got, expected = [], []
-    for name, code in (("tanh", act.TANH), ("sigmoid", act.SIGMOID), ("relu", act.RELU)):
+    for member in Activation:
+        name, code = member.name.lower(), int(member)
         A, Z = np.empty((r, n), dt), np.empty((r, n), dt)
         products.dense_forward(A, Z, W, X, b, code)
         Z2, A2 = np.empty((r, n), dt), np.empty((r, n), dt)
@@ -139,7 +133,7 @@ def _activation(name, direction):
     fwd = getattr(act, f"{name}_forward")
     bwd = getattr(act, f"{name}_backward")
     ref_fwd, ref_bwd = ref.ACTIVATIONS[name]
-    code = {"tanh": act.TANH, "sigmoid": act.SIGMOID, "relu": act.RELU}[name]
+    code = int(Activation[name.upper()])
 
     def run(rng, r, k, n, dt, lay):
         Z = _rand(rng, (r, n), dt, lay) * dt(3)
@@ -218,6 +212,9 @@ def _ce_forward_backward(rng, r, k, n, dt, lay):
     return np.vstack([L, dZ]), np.vstack([ref.ce_forward(Z64, Y), ref.ce_backward(Z64, Y)])
 
 
+# Every activation of the one table (kernels/codes.py), by its canonical name.
+ACTIVATION_NAMES_CANONICAL = [code.name.lower() for code in Activation]
+
 KERNELS = {
     "linear_forward": _linear_forward,
     "dense_forward": _dense_forward,
@@ -229,7 +226,7 @@ KERNELS = {
     "transpose": _transpose,
     "linear_backward_input": _linear_backward_input,
     "row_sums_add": _row_sums,
-    **{f"{a}_{d}": _activation(a, d) for a in ("tanh", "sigmoid", "relu") for d in ("forward", "backward")},
+    **{f"{a}_{d}": _activation(a, d) for a in ACTIVATION_NAMES_CANONICAL for d in ("forward", "backward")},
     "bce_forward": _bce_forward,
     "bce_backward": _bce_backward,
     "bce_forward_backward": _bce_forward_backward,
@@ -282,7 +279,7 @@ def test_cross_entropy_holds_when_many_classes_share_the_softmax(classes, dtype)
 def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
     # A mini-batch of a few hundred examples can still use more than one core when its
     # network is small; a network whose slabs do not fit keeps MIN_EXAMPLES_PER_CHUNK.
-    from fastshallow.kernels._config import CACHED_SLABS, MIN_EXAMPLES_PER_CHUNK, param_count
+    from fastshallow.kernels.planning import CACHED_SLABS, MIN_EXAMPLES_PER_CHUNK, param_count
 
     for itemsize in (4, 8):
         for m in (200, 700, 5000):
@@ -298,8 +295,8 @@ def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scratch_rows_start_on_cache_lines(dtype):
     # Numba aligns new arrays to 32 bytes only; a 64-byte vector load from a row that is
-    # not on a line touches two lines (see _config.aligned_empty).
-    from fastshallow.kernels._config import aligned_empty, aligned_slots
+    # not on a line touches two lines (see intrinsics.aligned_empty).
+    from fastshallow.kernels.intrinsics import aligned_empty, aligned_slots
     from fastshallow.kernels.step import gradient_slabs, workspace
 
     like = np.zeros(1, dtype)

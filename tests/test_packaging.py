@@ -22,7 +22,7 @@ def test_every_module_level_kernel_is_cached():
     # Compiled code is reused by the next process only for module-level dispatchers with
     # cache=True; a kernel without it recompiles in every process.
     found = 0
-    for module in (kernels.products, kernels.activations, kernels.loss, kernels.step, kernels.train):
+    for module in (kernels.products, kernels.activations, kernels.loss, kernels.step, kernels.descent, kernels.whole):
         for name, obj in inspect.getmembers(module, lambda o: isinstance(o, CPUDispatcher)):
             if obj.__module__ != module.__name__:
                 continue

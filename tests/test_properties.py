@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 import fastshallow as fs
 from fastshallow import reference as ref
-from helpers import LAYOUTS, as_float64, assert_close, in_layout
+from helpers import ACTIVATIONS, LAYOUTS, as_float64, assert_close, in_layout
 
 # No subnormals: the kernels flush values below the smallest normal number to zero (the
 # documented semantics; 30x faster on x86), which moves relu's kink. A bias of 1e-45 makes
@@ -35,7 +35,7 @@ def problems(draw):
     params = {k: v.astype(dtype) for k, v in params.items()}
     X = in_layout(draw(arrays(np.float64, (n_x, m), elements=bounded)).astype(dtype), draw(st.sampled_from(LAYOUTS)))
     Y = draw(arrays(np.uint8, (n_y, m), elements=st.integers(0, 1)))
-    activation = draw(st.sampled_from(["tanh", "sigmoid", "relu"]))
+    activation = draw(st.sampled_from(ACTIVATIONS))
     if activation == "relu":
         # Normal inputs can still make a subnormal Z1 (W1 = 1.2e-38 times X = 0.5 in
         # float32, found by hypothesis), which the kernels flush to 0: the same moved kink

@@ -95,8 +95,8 @@ _COMPILE_PARALLEL = textwrap.dedent(
     p = fs.init_params(50, 100, 1, seed=0)
     fs.forward(p, X)                               # step.evaluate
     fs.gradients(p, X, Y)                          # step.gradients
-    fs.train(p, X, Y, num_iterations=2)            # train.train_parallel
-    ShallowNetClassifier(n_hidden=100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # sgd.epoch_parallel
+    fs.train(p, X, Y, num_iterations=2)            # descent.descend_parallel, full batch
+    ShallowNetClassifier(n_hidden=100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # ... and mini-batches
     print("compiled")
     """
 )
@@ -114,10 +114,10 @@ def test_parallel_loops_stay_parallel(tmp_path):
 
     from numba.core.errors import NumbaPerformanceWarning
 
-    from fastshallow.kernels import sgd, step, train
+    from fastshallow.kernels import descent, step
 
     assert any(f[0] == "error" and f[2] is NumbaPerformanceWarning for f in warnings.filters)
-    parallel = (step.evaluate, step.gradients, train.train_parallel, sgd.epoch_parallel)
+    parallel = (step.evaluate, step.gradients, descent.descend_parallel)
     if all(sum(kernel.stats.cache_misses.values()) for kernel in parallel):
         return  # compiled here, under the filter: see above
     run = subprocess.run([sys.executable, "-c", _COMPILE_PARALLEL], capture_output=True, text=True,
@@ -132,18 +132,22 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     # layer: no parallel kernel runs here, and the public API (whose thread handling starts
     # the layer first) is not called.
     import numpy as np
-    from fastshallow.kernels import _config, activations, loss, train
+    from fastshallow.kernels import descent, planning
+    from fastshallow.kernels.codes import Activation, Output
 
     n_x, n_h, m = 20, 64, 10000
     rng = np.random.default_rng(0)
     params = tuple(rng.standard_normal(s) * 0.1 for s in ((n_h, n_x), (n_h, 1), (1, n_h), (1, 1)))
     spare = tuple(np.empty_like(a) for a in params)
+    no_velocity = tuple(np.empty((0, 0)) for a in params)
     X = rng.standard_normal((n_x, m))
     Y = (rng.random((1, m)) < 0.5).astype(np.float64)
-    plan = _config.plan(m, n_x, n_h, 1, 8, 2)
+    plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
-    done, status, _ = train.train_serial(params, spare, X, Y, None, activations.TANH, loss.SIGMOID, 0.1, costs, plan)
-    print(plan[0] > plan[2], done, status == train.OK)
+    rule = descent.Rule(descent.SGD, 0.1, 0.0, 0.0)
+    done, status, _ = descent.descend_serial(params, spare, no_velocity, X, Y, None, 0, int(Activation.TANH),
+                                             int(Output.SIGMOID), rule, costs, plan)
+    print(plan[0] > plan[2], done, status == descent.OK)
     """
 )
 
@@ -152,7 +156,7 @@ def test_serial_kernel_needs_no_threading_layer():
     # With more chunks than scratch slots, a chunk's scratch is its thread's, found by
     # thread id. The serial kernel asked for it too, and asking before the threading layer
     # has started crashed the process; it now uses one slot and never asks
-    # (step.on_one_thread). The first run may compile train_serial, which starts the layer;
+    # (step.on_one_thread). The first run may compile descend_serial, which starts the layer;
     # the second loads it from the cache, which starts nothing: that run used to end in a
     # segfault.
     for _ in range(2):

@@ -1,0 +1,299 @@
+"""The engine: the one way from Python to the compiled kernels.
+
+Every entry point (the functions of fastshallow, the course module, the estimator, the
+CLI, Dask's chunk tasks, the benchmarks) validates its own arguments, then calls here.
+Nothing outside this module and the package's own core imports from fastshallow.kernels.
+
+What it offers, each a thin call that picks the kernel, the plan and the threads:
+- prepare(): check a network and its data once; a Problem holds the result;
+- descend(): the compiled driver loop (kernels/descent.py) for any Rule: full-batch
+  iterations (fs.train, course.nn_model, Dask's local steps) or epochs of mini-batches
+  (the estimator, the CLI), with the divergence rollback;
+- outputs(), mean_loss(), gradients(): one pass over the examples;
+- update(), update_from_sums(): one update from gradients already formed (the course's
+  update_parameters, Dask's client);
+- layers(), layers_backward(), cross_entropy(): the network on whole matrices (course).
+
+Where to add things: an optimiser is a kind in kernels/descent.py (update_block) and a
+Rule constructor here; an activation or output layer is a row of kernels/codes.py.
+"""
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ._threads import max_threads, using_threads
+from ._validation import activation_code, check_params, check_scratch, check_X, check_Y, output_code
+from .kernels import descent as _descent
+from .kernels import probe as _probe
+from .kernels import step as _step
+from .kernels import whole as _whole
+from .kernels.codes import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output, activation_name
+from .kernels.planning import PARALLEL_UPDATE_MIN, SERIAL_WORK, Plan, param_count
+from .kernels.planning import plan as _plan
+
+__all__ = [
+    "ACTIVATION_NAMES", "OUTPUT_NAMES", "Activation", "Output", "activation_name",
+    "OK", "COST_NOT_FINITE", "UPDATE_NOT_FINITE",
+    "Problem", "Outcome", "Plan", "Rule",
+    "prepare", "plan", "check_memory", "param_count",
+    "gradient_descent", "sgd", "no_state", "Plateau", "track",
+    "descend", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
+    "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
+]
+
+OK, COST_NOT_FINITE, UPDATE_NOT_FINITE = _descent.OK, _descent.COST_NOT_FINITE, _descent.UPDATE_NOT_FINITE
+Rule = _descent.Rule
+
+
+class Problem(NamedTuple):
+    """A network and its data, checked and ready for the kernels (prepare)."""
+
+    dtype: np.dtype  # the params' float dtype: all arithmetic runs in it
+    arrays: tuple  # the caller's (W1, b1, W2, b2), as passed
+    work: tuple  # the kernels' (W1, b1, W2, b2): C-contiguous, in dtype
+    X: np.ndarray  # (n_x, m) in dtype, any layout
+    Y: Optional[np.ndarray]  # (n_y, m) in dtype, or None
+    activation: int  # the hidden activation's code (codes.Activation)
+    output: int  # the output layer's code (codes.Output)
+    plan: Plan  # how a pass over the m examples is cut
+
+
+class Outcome(NamedTuple):
+    """What descend() did."""
+
+    done: int  # steps completed
+    status: int  # OK, or why step `done` stopped the loop (COST_NOT_FINITE, UPDATE_NOT_FINITE)
+    final: tuple  # the buffer that holds the last accepted state: params or spare
+
+
+def plan(m, params, pool_size=None):
+    """The Plan for a pass over m examples of the network whose (W1, b1, W2, b2) is params."""
+    W1, W2 = params[0], params[2]
+    return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, pool_size or max_threads())
+
+
+def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0):
+    """Validate a params dict, X and (optionally) Y; return the Problem.
+
+    With update=True the kernel-ready params are private copies, so the caller's arrays
+    stay untouched until a result is copied back. costs: how many float64 costs the call
+    will record, counted in its memory check."""
+    code = activation_code(activation)
+    dtype, arrays = check_params(params, update=update, inputs={"X": X, "Y": Y})
+    W1, _, W2, _ = arrays
+    n_h, n_x = W1.shape
+    n_y = W2.shape[0]
+    out = output_code(output, n_y)
+    X = check_X(X, n_x, dtype)
+    m = X.shape[1]
+    if Y is not None:
+        Y = check_Y(Y, n_y, m, dtype, out)
+    the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
+    check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs)
+    if update:
+        work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
+    else:
+        work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
+    return Problem(dtype, arrays, work, X, Y, code, out, the_plan)
+
+
+def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0):
+    """Fail with MemoryError before allocating, if the call's scratch cannot fit: two sets of
+    parameters (descend's params and spare; the gradients and a contiguous copy; the
+    estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
+    of each slot, the (n_y, m) output, and `costs` float64 costs."""
+    n_params = param_count(n_x, n_h, n_y)
+    per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * the_plan.tile
+    values = 2 * n_params + the_plan.n_chunks * n_params + the_plan.n_slots * per_tile + n_y * m
+    n_bytes = values * dtype.itemsize + costs * 8
+    over = f" over {costs} iterations" if costs else ""
+    check_scratch(n_bytes, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
+
+
+# -- rules: the optimisers of descend() --------------------------------------------------
+
+
+def gradient_descent(learning_rate):
+    """Plain gradient descent, P ← P − lr·g: fs.train's rule."""
+    return Rule(_descent.SGD, float(learning_rate), 0.0, 0.0)
+
+
+def sgd(learning_rate, momentum=0.0, nesterov=False, alpha=0.0):
+    """Stochastic gradient descent with (Nesterov's) momentum and an L2 penalty alpha, as
+    scikit-learn's MLP solver="sgd" (the equations are in kernels/descent.py)."""
+    if momentum == 0:
+        kind = _descent.SGD
+    else:
+        kind = _descent.NESTEROV if nesterov else _descent.MOMENTUM
+    return Rule(kind, float(learning_rate), float(momentum), float(alpha))
+
+
+def no_state(params):
+    """The optimiser state of a rule that keeps none: zero-size arrays of params' dtype."""
+    return tuple(np.empty((0, 0), a.dtype) for a in params)
+
+
+# -- the driver loop ---------------------------------------------------------------------
+
+
+def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
+            order=None, batch=0, velocity=None, spare=None):
+    """Run len(losses) steps of `rule` (kernels/descent.py) on the C-contiguous params
+    tuple, losses[k] getting step k's loss before its update; returns the Outcome.
+
+    order None: every step is a full pass over X (n_x, m). Else an int64 array of columns:
+    step k takes order[k·batch : (k+1)·batch], and the_plan must be made for `batch`
+    examples. velocity: the rule's state (MOMENTUM, NESTEROV), updated in place; spare: a
+    second buffer of params' shapes (allocated when None). Runs on the calling thread
+    when n_threads is 1 or the steps are too small to share (_serial); the bits are the
+    same either way."""
+    if spare is None:
+        spare = tuple(np.empty_like(a) for a in params)
+    if velocity is None:
+        velocity = no_state(params)
+    m = X.shape[1] if order is None else min(batch, order.shape[0])
+    with using_threads(n_threads) as n:
+        kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
+        done, status, in_params = kernel(
+            params, spare, velocity, X, Y, order, batch, int(activation), int(output), rule, losses, the_plan
+        )
+    return Outcome(done, status, params if in_params else spare)
+
+
+def _serial(n_threads, the_plan, params, m):
+    """True when a step of m examples should run on the calling thread: one thread, or a
+    pass under SERIAL_WORK multiply-adds (launching a parallel region costs more than such
+    a step), or nothing to share (one chunk, and W1 too small for its update to be split:
+    step.reduce_dW1_then)."""
+    n_h, n_x = params[0].shape
+    n_y = params[2].shape[0]
+    if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
+        return True
+    return the_plan.n_chunks == 1 and params[0].size < PARALLEL_UPDATE_MIN
+
+
+# -- early stopping ----------------------------------------------------------------------
+
+
+class Plateau(NamedTuple):
+    """Early stopping's record: the best value so far, and how many checks in a row have
+    not improved on it by the tolerance."""
+
+    best: float
+    stalled: int
+
+
+def track(record, value, tol, higher_is_better):
+    """(the new record, True if value is the best so far) after one check of `value` (a
+    validation score, or a loss). A check that does not beat the best by at least tol
+    counts as stalled, as scikit-learn's MLPs count it; the best is any strict
+    improvement. Stop once record.stalled exceeds the patience."""
+    if higher_is_better:
+        stalled = record.stalled + 1 if value < record.best + tol else 0
+        improved = value > record.best
+    else:
+        stalled = record.stalled + 1 if value > record.best - tol else 0
+        improved = value < record.best
+    return Plateau(value if improved else record.best, stalled), improved
+
+
+# -- one pass ----------------------------------------------------------------------------
+
+
+def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=None):
+    """The output layer `output` (codes.Output; IDENTITY gives the logits) on X's examples
+    (cols: None for all, or int64 column indices); shape (n_y, m)."""
+    n_y = params[2].shape[0]
+    m = X.shape[1] if cols is None else cols.shape[0]
+    A2 = np.empty((n_y, m), params[0].dtype)
+    no_targets = np.empty((n_y, 0), params[0].dtype)
+    with using_threads(n_threads):
+        _step.evaluate(A2, params, X, no_targets, cols, int(activation), int(output), the_plan)
+    return A2
+
+
+def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
+    """The loss of `output` against Y, averaged over the examples (a Python float)."""
+    no_outputs = np.empty((Y.shape[0], 0), params[0].dtype)
+    with using_threads(n_threads):
+        return float(_step.evaluate(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
+
+
+def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True):
+    """(cost, grads): the mean cost and mean gradients (a tuple in params' shapes), or with
+    mean=False the unnormalised sums over the examples (Dask's chunks)."""
+    grads = tuple(np.empty_like(a) for a in params)
+    kernel = _step.gradients if mean else _step.gradient_sums
+    with using_threads(n_threads):
+        cost = kernel(grads, params, X, Y, cols, int(activation), int(output), the_plan)
+    return float(cost), grads
+
+
+def update(params, grads, rule, *, b=1, velocity=None):
+    """New parameters (a tuple) from params and the mean gradients grads of b examples (b
+    scales the L2 penalty), on this thread; params are not changed, velocity is. Returns
+    (new params, True if all are finite)."""
+    new = tuple(np.empty_like(a) for a in params)
+    ok = _descent.update(new, params, no_state(params) if velocity is None else velocity, grads, rule, b)
+    return new, bool(ok)
+
+
+def update_from_sums(params, sums, b, rule, velocity=None):
+    """update() from the gradient's sums over b examples (which become their mean in
+    place): Dask's client, whose workers return sums."""
+    new = tuple(np.empty_like(a) for a in params)
+    ok = _descent.update_from_sums(new, params, no_state(params) if velocity is None else velocity, sums, b, rule)
+    return new, bool(ok)
+
+
+def l2_penalty(params, alpha, b):
+    """The L2 term of a b-example batch's loss, alpha/(2b)·(ΣW1² + ΣW2²), as descend adds it."""
+    return float(_descent.l2_penalty(params[0], params[2], alpha, b))
+
+
+# -- whole matrices (the course API) -----------------------------------------------------
+
+
+def layers(params, X, activation):
+    """(Z1, A1, Z2, A2) of a sigmoid-output network on C-contiguous X, as whole matrices."""
+    n_h, n_y, m = params[0].shape[0], params[2].shape[0], X.shape[1]
+    dt = params[0].dtype
+    Z1, A1 = np.empty((n_h, m), dt), np.empty((n_h, m), dt)
+    Z2, A2 = np.empty((n_y, m), dt), np.empty((n_y, m), dt)
+    _whole.forward(Z1, A1, Z2, A2, params, X, int(activation))
+    return Z1, A1, Z2, A2
+
+
+def layers_backward(params, A1, A2, X, Y, activation):
+    """The mean gradients (a tuple in params' shapes) from layers()' A1 and A2."""
+    grads = tuple(np.empty_like(a) for a in params)
+    _whole.backward(grads, params, A1, A2, X, Y, int(activation))
+    return grads
+
+
+def cross_entropy(A2, Y):
+    """Binary cross-entropy of probabilities A2 against Y (n_y, m), averaged over m."""
+    return float(_whole.bce_from_probabilities(A2, Y))
+
+
+# -- the machine -------------------------------------------------------------------------
+
+
+def fma_peak(out, rounds, s, t):
+    """kernels.probe.fma_peak: independent vector FMAs on every thread (fastshallow bench)."""
+    _probe.fma_peak(out, rounds, s, t)
+
+
+def fma_flops(rounds, threads, dtype):
+    """The floating-point operations of one fma_peak call."""
+    return 2 * threads * rounds * _probe.ACCUMULATORS * _probe.lanes(dtype)
+
+
+def kernel_cache_folder():
+    """The folder beside the kernels' sources where Numba caches them by default."""
+    import os
+
+    from . import kernels
+
+    return os.path.join(os.path.dirname(kernels.__file__), "__pycache__")

@@ -1,0 +1,91 @@
+"""Compilation options shared by every kernel: the floating-point contract, the jit
+decorators, and the vector and cache-line sizes the kernels are written for.
+
+Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m examples,
+T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
+"""
+
+from numba import njit
+
+from .numba_cache import tolerate_damaged_cache
+
+# Floating-point contract for every kernel.
+# - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
+# - No "nnan"/"ninf": a NaN or inf must survive to the cost, where divergence is detected.
+# - No "reassoc" by default: element-wise code (exp, tanh, the range reductions) depends on
+#   the order written.
+FASTMATH = {"contract", "nsz"}
+# Reductions (dot products, row sums) add "reassoc", without which LLVM will not keep
+# vector accumulators. The order of each sum is then the one the compiled loop fixes
+# (lanes, unrolling) for this CPU: the same on every run and for any number of threads,
+# because a thread count only decides which chunk runs where, never how a chunk sums.
+REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
+
+# error_model="numpy" drops the zero-division check Numba puts on every float division
+# under the default "python" model; that check alone stops a loop from vectorising.
+JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+
+_warned_uncached = []
+
+
+def _njit(fn, options):
+    """njit(**options)(fn), falling back to no cache where nothing can hold one.
+
+    With cache=True Numba looks for a writable folder (beside the package, then the user's
+    cache folder, or NUMBA_CACHE_DIR) when the kernel is defined, and raises "no locator
+    available" when there is none, as in a read-only container with a read-only home.
+    The library must still import there: it compiles in every process instead, and warns
+    once.
+    """
+    try:
+        return tolerate_damaged_cache(njit(**options)(fn))
+    except RuntimeError as exc:
+        if not options.get("cache") or "no locator available" not in str(exc):
+            raise
+        if not _warned_uncached:
+            _warned_uncached.append(True)
+            import warnings
+
+            warnings.warn(
+                "fastshallow: no writable folder for Numba's cache (set NUMBA_CACHE_DIR to one); "
+                "kernels will be compiled again in every process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return njit(**dict(options, cache=False))(fn)
+
+
+def jit(fn=None, **overrides):
+    """njit with the project's options; ``@jit`` or ``@jit(parallel=True)``."""
+    options = dict(JIT, **overrides)
+    if fn is None:
+        return lambda f: _njit(f, options)
+    return _njit(fn, options)
+
+
+# For kernels that sum (see REDUCTION_FASTMATH): ``@reduction_jit``.
+reduction_jit = jit(fastmath=REDUCTION_FASTMATH)
+
+
+# LLVM's tuning for recent Intel server cores ("prefer-256-bit") keeps its loop vectoriser
+# to 256-bit registers even where AVX-512 is available. The kernels ask for 512 bits per
+# function (intrinsics.wide_vectors) instead of through NUMBA_CPU_FEATURES, which would
+# change every Numba function in the user's process. On a CPU without AVX-512 the
+# request has no effect.
+VECTOR_BITS = 512
+
+
+def vector_lanes(bitwidth):
+    """Elements of `bitwidth` bits in one VECTOR_BITS vector (8 float64, 16 float32)."""
+    return VECTOR_BITS // bitwidth
+
+
+# Register panels (products._panel) hold at most PANEL_ROWS rows of accumulators, each
+# PANEL_VECTORS vectors wide.
+PANEL_ROWS = 8
+PANEL_VECTORS = 2
+
+# A vector load that straddles two cache lines costs two, and Numba aligns new arrays to
+# 32 bytes only: scratch rows start on a line (intrinsics.aligned_empty; the measurement
+# is in cedbaee).
+CACHE_LINE = 64

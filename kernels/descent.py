@@ -1,0 +1,245 @@
+"""Gradient-based training in one compiled call: the update family and the driver loop.
+
+Legend as in step.py. `params` and `spare` are tuples (W1, b1, W2, b2) of C-contiguous
+arrays of the network's shapes, and so is each buffer of optimiser state (`velocity`:
+zero-size arrays when the rule keeps none). `rule` is a Rule: the optimiser's kind and
+hyperparameters.
+
+The update family. With g the mean gradient of a step's b examples and decay = alpha/b
+on the weights (0 on the biases), the L2 penalty's gradient (scikit-learn's MLP
+equations, so that the two can be compared setting for setting):
+
+    g'  = g + decay·P
+    SGD       P ← P − lr·g'
+    MOMENTUM  V ← μ·V − lr·g';  P ← P + V
+    NESTEROV  V ← μ·V − lr·g';  P ← P + μ·V − lr·g'
+
+Adam (the next optimiser) is one more kind: its two moment buffers join `velocity` as a
+second state tuple, and its branch goes into update_block beside these.
+
+The driver. Step k trains on the examples `step_columns(order, k, batch)`: every column of
+X when order is None (full-batch gradient descent), else order[k·batch : (k+1)·batch],
+the last batch shorter (an epoch of mini-batches). One plan (chunks, tile, slots), made
+for the widest step, serves every step: a shorter batch leaves trailing chunks empty, and
+sums follow step.py's fixed order, so the bits never depend on threads.
+
+Divergence. The parameters alternate between two buffers: `cur`, the state a step starts
+from, and `prev`, the one before it. A step's update is written into prev's buffer only
+after cur's loss has been checked, and is accepted only if every new parameter is finite.
+So when step k fails, the last state whose parameters and loss were both finite is still
+in memory:
+- loss of step k not finite -> the state before step k-1's update (prev), or the
+  untouched input if k == 0;
+- update of step k not finite -> the state step k started from (cur).
+Optimiser state is updated in place and is not rolled back: callers that keep it (the
+estimator) restore their own copy.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from .config import jit, reduction_jit
+from .intrinsics import borrowed, keep_alive, wide_vectors
+from .products import divide
+from .step import (
+    block,
+    chunk_sums,
+    flat,
+    n_blocks,
+    n_examples,
+    on_one_thread,
+    pass_scratch,
+    reduce_dW1_then,
+    reduce_small_slabs,
+    slab_gradients,
+)
+
+# Optimiser kinds (Rule.kind).
+SGD = 0
+MOMENTUM = 1
+NESTEROV = 2
+
+# Outcomes of a call: every step done, or the step that stopped it and why.
+OK = 0
+COST_NOT_FINITE = 1
+UPDATE_NOT_FINITE = 2
+
+# kind: one of the kinds above; lr the step size; momentum μ (unused by SGD); alpha the L2
+# penalty's strength (0: none). Floats are cast to the params' dtype inside the kernels.
+Rule = namedtuple("Rule", ["kind", "lr", "momentum", "alpha"])
+
+
+# The finiteness test below is an AND of comparisons, one test at the end instead of a
+# branch per element. An AND reduction vectorises; a float sum (such as adding v·0, which
+# inf and NaN turn into NaN) does not without "reassoc", and that would also free LLVM to
+# reorder the update itself.
+
+
+@jit
+def update_block(N, P, V, G, kind, lr, momentum, decay, q):
+    """The rule's update of block q (step.block) of the flat (size,) arrays: new
+    parameters into N from P and the mean gradient G, velocity V in place (MOMENTUM and
+    NESTEROV only). lr, momentum and decay in P's dtype. N and P are distinct buffers
+    (see step.workspace on aliasing). True if every new parameter is finite."""
+    wide_vectors()
+    n, p, g = block(N, q), block(P, q), block(G, q)
+    inf = p.dtype.type(np.inf)
+    finite = True
+    if kind == SGD:
+        for k in range(p.shape[0]):
+            new = p[k] - lr * (g[k] + decay * p[k])
+            n[k] = new
+            finite &= abs(new) < inf  # False for inf and NaN
+    else:
+        v = block(V, q)
+        nesterov = kind == NESTEROV
+        for k in range(p.shape[0]):
+            gk = g[k] + decay * p[k]
+            vk = momentum * v[k] - lr * gk
+            v[k] = vk
+            new = p[k] + (momentum * vk - lr * gk if nesterov else vk)
+            n[k] = new
+            finite &= abs(new) < inf
+    return finite
+
+
+@jit
+def update_array(N, P, V, G, kind, lr, momentum, decay):
+    """update_block over every block of the C-contiguous (r, k) arrays, on this thread."""
+    N, P, V, G = flat(N), flat(P), flat(V), flat(G)
+    finite = True
+    for q in range(n_blocks(P.shape[0])):
+        finite &= update_block(N, P, V, G, kind, lr, momentum, decay, q)
+    return finite
+
+
+@jit
+def update(new, params, velocity, grads, rule, b):
+    """One update of every parameter on this thread, from the mean gradients `grads` of
+    b examples (b only scales the L2 penalty). Tuples as in the legend. True if every
+    new parameter is finite."""
+    dt = params[0].dtype.type
+    lr, mu, decay, zero = dt(rule.lr), dt(rule.momentum), dt(rule.alpha / b), dt(0)
+    ok = update_array(new[0], params[0], velocity[0], grads[0], rule.kind, lr, mu, decay)
+    ok &= update_array(new[1], params[1], velocity[1], grads[1], rule.kind, lr, mu, zero)
+    ok &= update_array(new[2], params[2], velocity[2], grads[2], rule.kind, lr, mu, decay)
+    ok &= update_array(new[3], params[3], velocity[3], grads[3], rule.kind, lr, mu, zero)
+    return ok
+
+
+@jit
+def update_from_sums(new, params, velocity, sums, b, rule):
+    """update from the gradient's sums over b examples, which become their mean in place
+    (as step.reduce_block forms means, so sums assembled elsewhere round the same): for
+    fastshallow.distributed, whose workers return sums and whose client updates once."""
+    for s in sums:
+        divide(s, b)
+    return update(new, params, velocity, sums, rule, b)
+
+
+@reduction_jit
+def sum_of_squares(W):
+    """Σ W², in float64 whatever W's dtype. Shapes: W (r, k), C-contiguous.
+
+    A reduction (see config.REDUCTION_FASTMATH): summed in one strict order it could not
+    use vector accumulators, and took a noticeable share of a small network's batch."""
+    wide_vectors()
+    w = flat(W)
+    total = 0.0
+    for k in range(w.shape[0]):
+        total += np.float64(w[k]) * np.float64(w[k])
+    return total
+
+
+@jit
+def l2_penalty(W1, W2, alpha, b):
+    """The L2 term of a batch of b examples' loss, alpha/(2b)·(ΣW1² + ΣW2²), in float64."""
+    return 0.5 * alpha * (sum_of_squares(W1) + sum_of_squares(W2)) / b
+
+
+def step_columns(order, k, batch):
+    """The columns of step k: None (every example) when order is None, else its batch."""
+
+
+def next_columns(order, k, batch):
+    """The columns of step k + 1, for prefetching: None when order is None (every step
+    reads all of X), else the next batch (empty after the last)."""
+
+
+# Resolved when compiling, from order's type: full batch has no index arrays at all.
+@overload(step_columns, inline="always")
+def _step_columns(order, k, batch):
+    if isinstance(order, types.NoneType):
+        return lambda order, k, batch: None
+    return lambda order, k, batch: order[k * batch : min((k + 1) * batch, order.shape[0])]
+
+
+@overload(next_columns, inline="always")
+def _next_columns(order, k, batch):
+    if isinstance(order, types.NoneType):
+        return lambda order, k, batch: None
+    return lambda order, k, batch: order[min((k + 1) * batch, order.shape[0]) : min((k + 2) * batch, order.shape[0])]
+
+
+@jit(inline="always")
+def _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+    """Run len(losses) steps; losses[k] gets step k's loss (the mean loss over its
+    examples, plus the L2 term when rule.alpha > 0) before its update.
+
+    Returns (steps completed, status, True if the final state is in `params` rather
+    than `spare`)."""
+    # Every array below is borrowed (intrinsics.borrowed): the arguments, held by the
+    # caller for the whole call, and the scratch, held until keep_alive.
+    params, spare, velocity, X, Y = borrowed(params, spare, velocity, X, Y)
+    W1 = params[0]
+    dt = W1.dtype.type
+    kind, lr, mu, alpha = rule.kind, dt(rule.lr), dt(rule.momentum), rule.alpha
+    zero = dt(0)
+    _, T, n_slots = plan
+    scratch = pass_scratch(params, plan)
+    ws, slabs = borrowed(scratch)
+    grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
+    dW1, V1 = flat(grads[0]), flat(velocity[0])
+    first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
+    cur, prev = params, spare
+    cur_is_params = True
+    for k in range(losses.shape[0]):
+        cols = step_columns(order, k, batch)
+        b = n_examples(X, cols)
+        loss = chunk_sums(cur, X, Y, cols, code, out, ws, slabs, T, n_slots, next_columns(order, k, batch)) / b
+        if alpha > 0:
+            loss += l2_penalty(cur[0], cur[2], alpha, b)
+        losses[k] = loss
+        if not np.isfinite(loss):
+            return k, COST_NOT_FINITE, cur_is_params if k == 0 else not cur_is_params
+        decay = dt(alpha / b)
+        # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
+        # reduced in the loop that updates it: one parallel loop, not two.
+        reduce_small_slabs(slabs, b)
+        reduce_dW1_then(slabs, b, first_ok, update_block, (flat(prev[0]), flat(cur[0]), V1, dW1, kind, lr, mu, decay))
+        ok = first_ok.all()
+        ok &= update_array(prev[1], cur[1], velocity[1], grads[1], kind, lr, mu, zero)
+        ok &= update_array(prev[2], cur[2], velocity[2], grads[2], kind, lr, mu, decay)
+        ok &= update_array(prev[3], cur[3], velocity[3], grads[3], kind, lr, mu, zero)
+        if not ok:
+            return k, UPDATE_NOT_FINITE, cur_is_params
+        cur, prev = prev, cur
+        cur_is_params = not cur_is_params
+    keep_alive(scratch)  # until here: an early return leaves ws and slabs unused
+    return losses.shape[0], OK, cur_is_params
+
+
+@jit(parallel=True)
+def descend_parallel(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+    """_descend with its chunk and block loops spread over Numba's threads."""
+    return _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan)
+
+
+@jit
+def descend_serial(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+    """_descend on the calling thread: the same arithmetic, with no parallel region to
+    launch, which dominates a step of a tiny problem."""
+    return _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, on_one_thread(plan))

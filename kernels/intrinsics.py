@@ -1,0 +1,284 @@
+"""LLVM-level helpers the kernels call: vector width, stack panels, aligned scratch,
+unchecked views, borrowed arrays, prefetching, and the flush-to-zero mode.
+
+Each is a small @intrinsic (or a jitted wrapper of one) that does what Numba's own
+lowering cannot: they are the only place in kernels/ that writes LLVM IR.
+"""
+
+import platform
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import populate_array
+
+from .config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, vector_lanes
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Call first in a kernel whose loops should vectorise at VECTOR_BITS.
+
+    Sets LLVM's "prefer-vector-width" on the function being compiled. It must be in the
+    function that holds the loop: Numba vectorises each function when it compiles it,
+    before any caller inlines it.
+    """
+
+    def codegen(context, builder, sig, args):
+        # llvmlite validates attribute names against a fixed list that lacks string
+        # attributes; the textual IR it prints accepts them, so add it to the set directly.
+        set.add(builder.function.attributes, f'"prefer-vector-width"="{VECTOR_BITS}"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+
+def panel_width(A):
+    """Columns of one register panel for A's dtype (16 float64, 32 float32)."""
+
+
+# A compile-time constant per dtype, so that loops of this many iterations vectorise and
+# unroll completely (see products._panel).
+@overload(panel_width, inline="always")
+def _panel_width(A):
+    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
+    return lambda A: width
+
+
+@intrinsic
+def stack_panel(typingctx, like):
+    """A pointer to PANEL_ROWS · panel_width(like) elements of like's dtype on the stack
+    (1 KiB), for products._panel's accumulators.
+
+    Accumulators there, unlike ones in an array passed in, cannot alias any argument, so
+    LLVM keeps them in registers across a loop. Memory from the heap escapes through the
+    allocator's call and stays in memory, and with it every load and store of the sums.
+    """
+    dtype = like.dtype
+
+    def codegen(context, builder, sig, args):
+        size = PANEL_ROWS * PANEL_VECTORS * vector_lanes(dtype.bitwidth)
+        return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
+
+    return types.CPointer(dtype)(like), codegen
+
+
+
+@jit
+def aligned_empty(size, like):
+    """An uninitialised 1-D array of `size` elements of like's dtype, starting on a cache
+    line. Slices of it stay on lines wherever their offset is a multiple of
+    CACHE_LINE // itemsize elements."""
+    per_line = CACHE_LINE // like.itemsize
+    buf = np.empty(size + per_line, like.dtype)
+    # Numba's allocations are at least 32-byte aligned, so the gap is whole elements.
+    skip = (CACHE_LINE - buf.ctypes.data % CACHE_LINE) % CACHE_LINE // like.itemsize
+    return buf[skip : skip + size]
+
+
+@jit
+def aligned_slots(n_slots, size, like):
+    """An uninitialised (n_slots, ≥ size) array of like's dtype whose every row starts on
+    a cache line (each row padded to whole lines)."""
+    per_line = CACHE_LINE // like.itemsize
+    stride = -(-size // per_line) * per_line
+    return aligned_empty(n_slots * stride, like).reshape(n_slots, stride)
+
+
+# ---------------------------------------------------------------------------------------
+# Views
+# ---------------------------------------------------------------------------------------
+
+# Numba's reshape validates the new shape through a general routine, and a tiny
+# problem's step makes some twenty of them, for its tile views and flat parameter views
+# (c56902d). `view` takes the view directly.
+
+
+@intrinsic
+def _view(typingctx, a, shape):
+    """The first prod(shape) elements of the C-contiguous array a, as a C-contiguous array
+    of that shape sharing a's memory. Unchecked: see view."""
+    if not (isinstance(a, types.Array) and a.layout == "C"):
+        return None
+    if not (isinstance(shape, types.UniTuple) and isinstance(shape.dtype, types.Integer)):
+        return None
+    result = a.copy(ndim=shape.count, layout="C")
+
+    def codegen(context, builder, sig, args):
+        src = context.make_array(sig.args[0])(context, builder, args[0])
+        out = context.make_array(sig.return_type)(context, builder)
+        dims = [context.cast(builder, d, sig.args[1].dtype, types.intp) for d in cgutils.unpack_tuple(builder, args[1])]
+        strides, step = [], src.itemsize
+        for d in reversed(dims):
+            strides.insert(0, step)
+            step = builder.mul(step, d)
+        populate_array(out, data=src.data, shape=dims, strides=strides, itemsize=src.itemsize,
+                       meminfo=src.meminfo, parent=src.parent)
+        return impl_ret_borrowed(context, builder, sig.return_type, out._getvalue())
+
+    return result(a, shape), codegen
+
+
+# Not inlined at Numba's level: its raise would then sit in the callers' prange bodies,
+# and Numba runs a loop with more than one exit serially. LLVM inlines it anyway.
+@jit
+def view(a, shape):
+    """a's first prod(shape) elements as a C-contiguous array of `shape` (a tuple of
+    ints), sharing a's memory; a must be C-contiguous. Raises ValueError if a is too small
+    or a dimension is negative."""
+    n = 1
+    for d in shape:
+        if d < 0:
+            raise ValueError("view: negative dimension")
+        n *= d
+    if n > a.size:
+        raise ValueError("view: the array is smaller than the shape")
+    return _view(a, shape)
+
+
+def _borrowable(t):
+    """True for an array, or a tuple (nested or not) of arrays."""
+    if isinstance(t, types.Array):
+        return True
+    return isinstance(t, types.BaseTuple) and all(_borrowable(e) for e in t)
+
+
+def _borrow(context, builder, typ, value):
+    """The value of type typ (see _borrowable) with every array's meminfo and parent null."""
+    if isinstance(typ, types.Array):
+        src = context.make_array(typ)(context, builder, value)
+        out = context.make_array(typ)(context, builder)
+        populate_array(out, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                       meminfo=None, parent=None)
+        return out._getvalue()
+    items = [_borrow(context, builder, t, builder.extract_value(value, i)) for i, t in enumerate(typ)]
+    return context.make_tuple(builder, typ, items)
+
+
+@intrinsic
+def borrowed(typingctx, *xs):
+    """Each argument (an array, or a tuple of arrays) without its reference to the memory's
+    owner: the same type, data, shape and strides. One argument gives it back; several,
+    a tuple of them: ``A, B = borrowed(A, B)``.
+
+    Numba counts the references to an array's memory with atomic instructions, at every
+    slice and view and for every array passed to a function; in a tiny problem's step
+    they were a large share of the time (54fe666). Nothing counts the
+    references to a borrowed array or to its slices. The price: nothing keeps its memory
+    alive either. So borrow only
+    - a kernel's arguments, which its caller holds for the whole call, and
+    - scratch the kernel allocated, kept alive with keep_alive after its last use;
+    and never return a borrowed array to Python.
+
+    In a parallel=True kernel, write to a borrowed array only inside the functions it
+    calls. Numba's parallel pipeline deletes a write to an array it takes for a new one
+    that nothing reads afterwards, and it does not know that a borrowed array is its
+    argument's memory: `grads[3][:, :] = db2`, with grads borrowed, wrote nothing.
+    """
+    if not xs or not all(_borrowable(t) for t in xs):
+        return None
+    result = xs[0] if len(xs) == 1 else types.Tuple(xs)
+
+    def codegen(context, builder, sig, args):
+        # The arguments arrive packed in one tuple (a star-argument).
+        items = [_borrow(context, builder, t, builder.extract_value(args[0], i)) for i, t in enumerate(xs)]
+        return items[0] if len(xs) == 1 else context.make_tuple(builder, result, items)
+
+    return result(types.StarArgTuple.from_types(xs)), codegen
+
+
+@intrinsic
+def keep_alive(typingctx, x):
+    """A use of x that does nothing. Numba frees an array after the last use of the variable
+    that holds it, so this call, after the last use of anything borrowed from x, keeps
+    that valid (see borrowed)."""
+
+    def codegen(context, builder, sig, args):
+        return context.get_dummy_value()
+
+    return types.none(x), codegen
+
+
+# ---------------------------------------------------------------------------------------
+# Prefetching
+# ---------------------------------------------------------------------------------------
+
+
+@intrinsic
+def prefetch(typingctx, a, i, j):
+    """Ask for the cache line holding a[i, j] (a 2-D array) to be brought into every
+    cache level, without waiting for it. The indices must be in bounds; nothing is
+    read."""
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+    if not (isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, inds)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=fnty)
+        # read (0), keep in all levels (locality 3), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(a, i, j), codegen
+
+
+# ---------------------------------------------------------------------------------------
+# Subnormal numbers
+# ---------------------------------------------------------------------------------------
+
+# x86 computes with subnormal numbers (below 2.2e-308 in float64, 1.2e-38 in float32) in
+# microcode, many times slower (b0a3d11). The kernels set
+# the MXCSR flags FTZ (results flush to zero) and DAZ (inputs read as zero) on entry and
+# restore the caller's MXCSR on exit, so other code in the process keeps IEEE behaviour.
+# Values that small are zero for this network's purposes. MXCSR is per thread: the calls
+# sit in the functions each worker thread runs.
+_FTZ_DAZ = 0x8040
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _mxcsr(builder, name, slot):
+    fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer()])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    builder.call(fn, [builder.bitcast(slot, ir.IntType(8).as_pointer())])
+
+
+@intrinsic
+def enter_flush_to_zero(typingctx):
+    """Set FTZ and DAZ on this thread; returns the previous MXCSR for restore_fp_mode."""
+
+    def codegen(context, builder, sig, args):
+        if not _X86:
+            return ir.Constant(ir.IntType(32), 0)
+        slot = cgutils.alloca_once(builder, ir.IntType(32))
+        _mxcsr(builder, "llvm.x86.sse.stmxcsr", slot)
+        old = builder.load(slot)
+        builder.store(builder.or_(old, ir.Constant(ir.IntType(32), _FTZ_DAZ)), slot)
+        _mxcsr(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return old
+
+    return types.int32(), codegen
+
+
+@intrinsic
+def restore_fp_mode(typingctx, old):
+    """Put back the MXCSR enter_flush_to_zero returned."""
+
+    def codegen(context, builder, sig, args):
+        if _X86:
+            slot = cgutils.alloca_once(builder, ir.IntType(32))
+            builder.store(args[0], slot)
+            _mxcsr(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return context.get_dummy_value()
+
+    return types.none(types.int32), codegen

@@ -193,13 +193,9 @@ def _blas_threads(n):
 # Each timed run follows untimed runs of the same implementation, repeated for at least
 # SETTLE seconds. OpenBLAS's threads and PyTorch's OpenMP pool keep spinning on the cores
 # for a while after their last task, and a run that starts then shares the cores with
-# them; a pool that has gone to sleep must be woken. The untimed runs absorb both.
-# Measured here: PyTorch's mnist step took 56-73 ms in the round robin without them and
-# 37 ms alone; a 0.25 s pause instead left fastshallow's small step at 2.6 ms against
-# 1.3 ms alone (its threads had gone to sleep). One untimed run was too short where a
-# run is short: fastshallow's small float32 step took 1.0 ms for 40 ms after a NumPy
-# run (OpenBLAS's threads still spinning), against 0.5 ms otherwise, and its median in
-# a full bench was 0.97 ms.
+# them; a pool that has gone to sleep must be woken. The untimed runs absorb both; a
+# pause instead, or a single untimed run, left short runs up to twice as slow as alone
+# (250d845 has the numbers).
 SETTLE = 0.25
 
 
@@ -222,8 +218,7 @@ def time_point(point, dtype, threads, repeat, impls):
 
 PEAK_ROUNDS = 4_000_000  # per worker: about 10 ms of FMAs at 100 GFLOP/s a core
 # The peak is a best case, so the best of many short calls: on a shared machine a few of
-# them may run while another tenant holds a core (one run here measured 189 GFLOP/s with
-# 5 calls where 240 is typical).
+# them may run while another tenant holds a core (ff1c093).
 PEAK_REPEAT = 20
 
 

@@ -261,7 +261,8 @@ class Estimator:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fs.ShallowNetClassifier(max_iter=epochs, tol=0.0, random_state=0, dtype=self.dtype).fit(self.X, self.y)
+            fs.ShallowNetClassifier(solver="sgd", learning_rate_init=0.01, max_iter=epochs, tol=0.0, random_state=0,
+                                    dtype=self.dtype).fit(self.X, self.y)
 
     def time_fit(self, target, dtype):
         self._fit(self.EPOCHS)

@@ -25,6 +25,7 @@ select_threading_layer()  # before anything launches a parallel kernel; see _thr
 __all__ = [
     "DivergenceError",
     "ShallowNetClassifier",
+    "ShallowNetRegressor",
     "plot_costs",
     "plot_decision_boundary",
     "__version__",
@@ -111,10 +112,10 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
 
 def __getattr__(name):
     # The estimator needs scikit-learn, an optional extra: imported on first use only.
-    if name == "ShallowNetClassifier":
-        from .estimator import ShallowNetClassifier
+    if name in ("ShallowNetClassifier", "ShallowNetRegressor"):
+        from . import estimator
 
-        return ShallowNetClassifier
+        return getattr(estimator, name)
     raise AttributeError(f"module 'fastshallow' has no attribute {name!r}")
 
 
@@ -126,18 +127,22 @@ def forward(params, X, *, activation="tanh", output="sigmoid", n_threads=None):
 
 
 def predict(params, X, threshold=0.5, *, activation="tanh", output="sigmoid", n_threads=None):
-    """Predictions (uint8), shape (n_y, m). Sigmoid output: 1 where A2 > threshold.
-    Softmax output: one-hot, 1 at each column's most probable row (threshold unused)."""
+    """Predictions, shape (n_y, m). Sigmoid output: 1 where A2 > threshold (uint8).
+    Softmax output: one-hot, 1 at each column's most probable row (uint8; threshold
+    unused). Identity and exp outputs (regression): A2 itself, the predicted values."""
     threshold = finite_real(threshold, "threshold", low=0.0, high=1.0)
     A2 = forward(params, X, activation=activation, output=output, n_threads=n_threads)
+    if output in ("identity", "exp"):
+        return A2
     if output == "softmax":
         return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).astype(np.uint8)
     return (A2 > threshold).astype(np.uint8)
 
 
 def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
-    """Cross-entropy averaged over the m examples: binary and summed over the n_y outputs,
-    or categorical for output="softmax".
+    """The output's loss averaged over the m examples: binary cross-entropy summed over the
+    n_y outputs, categorical cross-entropy for output="softmax", the squared error halved
+    and averaged over the outputs for "identity", the Poisson loss for "exp".
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
     p = engine.prepare(params, X, Y, activation=activation, output=output)

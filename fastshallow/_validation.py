@@ -230,8 +230,9 @@ SUM_TOLERANCE = 1e-4
 
 
 def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
-    """Y as a C-contiguous array of `dtype`, (n_y, m), with every value in [0, 1], and each
-    column summing to 1 for the softmax output (its delta A - Y assumes it)."""
+    """Y as a C-contiguous array of `dtype`, (n_y, m): labels in [0, 1] for the sigmoid and
+    softmax outputs, each column summing to 1 for the softmax (its delta A - Y assumes
+    it); any finite values for the identity output; counts >= 0 for the exp output."""
     Y = _numeric_array(Y, "Y")
     if Y.ndim != 2:
         raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
@@ -241,8 +242,14 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
             f"(n_y = {n_y}) and X (m = {m})"
         )
     lo, hi = finite_range(Y, "Y")
-    if lo < 0 or hi > 1:
+    if output == Output.EXP:
+        if lo < 0:
+            raise ValueError(f"Y must be >= 0 for output='exp' (the Poisson loss); got values down to {lo}")
+    elif output != Output.IDENTITY and (lo < 0 or hi > 1):
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
+    biggest = max(abs(float(lo)), abs(float(hi)))
+    if biggest > float(np.finfo(dtype).max):
+        raise ValueError(f"Y holds values up to {biggest:g} in magnitude, beyond {np.dtype(dtype).name}'s range")
     if output == Output.SOFTMAX:
         sums = Y.sum(axis=0, dtype=np.float64)  # (m,)
         worst = int(np.argmax(np.abs(sums - 1)))

@@ -123,7 +123,7 @@ def train(
             )
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
-    client = _client(client)
+    client = current_client(client)
     data = Chunks(client, X, Y, n_x=n_x, n_h=n_h, n_y=n_y, dtype=dtype, out=out, layout=layout, n_threads=n_threads)
     try:
         run = Descent(data, arrays, code, out, engine.gradient_descent(learning_rate))
@@ -139,7 +139,8 @@ def train(
     return costs
 
 
-def _client(client):
+def current_client(client):
+    """client, checked, or the current distributed.Client (ValueError if there is none)."""
     if client is not None:
         if not isinstance(client, distributed.Client):
             raise TypeError(f"client must be a distributed.Client or None; got {type(client).__name__}")
@@ -413,14 +414,17 @@ RETRY_PAUSE = 0.2
 
 
 class Descent:
-    """The state of a distributed descent: the parameters (a tuple, replaced whole after
-    each completed step, so an exception never finds it half-updated), the velocity, and
-    the number of completed steps. rule: the engine's Rule (gradient_descent or sgd)."""
+    """The state of a distributed descent: the parameters and the optimiser's state (tuples,
+    replaced whole after each completed step, so an exception never finds them
+    half-updated), and the number of completed steps. rule: the engine's Rule
+    (gradient_descent, sgd or adam; its t counts the updates made before this run)."""
 
-    def __init__(self, data, params, code, out, rule, *, velocity=None):
+    def __init__(self, data, params, code, out, rule, *, velocity=None, moments=None):
         self.data = data
         self.params = tuple(np.array(a, order="C", copy=True) for a in params)
-        self.velocity = velocity if velocity is not None else tuple(np.zeros_like(a) for a in self.params)
+        zeros = tuple(np.zeros_like(a) for a in self.params)
+        self.velocity = velocity if velocity is not None else zeros
+        self.moments = moments if moments is not None else tuple(np.zeros_like(a) for a in self.params)
         self.code, self.out, self.rule = code, out, rule
         self.done = 0
 
@@ -448,7 +452,7 @@ class Descent:
         penalty) before its update. Returns a callable giving (steps completed, status)."""
 
         def run():
-            previous = self.params, self.velocity
+            previous = self.params, self.velocity, self.moments
             for i, batch in enumerate(batches):
                 cost, *sums = self._with_params(lambda p: self.data.gradient_sums(p, self.code, self.out, batch))
                 b = self.data.m if batch is None else batch.shape[0]
@@ -458,15 +462,18 @@ class Descent:
                 losses[i] = loss
                 if not np.isfinite(loss):
                     if i > 0:  # the last state whose parameters and cost were both finite
-                        self.params, self.velocity = previous
+                        self.params, self.velocity, self.moments = previous
                         self.done -= 1
                     return i, engine.COST_NOT_FINITE
                 velocity = tuple(a.copy() for a in self.velocity)
-                params, finite = engine.update_from_sums(self.params, tuple(sums), b, self.rule, velocity)
+                moments = tuple(a.copy() for a in self.moments)
+                rule = self.rule._replace(t=self.rule.t + self.done)
+                params, finite = engine.update_from_sums(self.params, tuple(sums), b, rule, velocity, moments)
                 if not finite:
                     return i, engine.UPDATE_NOT_FINITE
-                previous = self.params, self.velocity
-                self.params, self.velocity, self.done = params, velocity, self.done + 1
+                previous = self.params, self.velocity, self.moments
+                self.params, self.velocity, self.moments = params, velocity, moments
+                self.done += 1
                 _report(callback, i, loss)
             return len(losses), engine.OK
 

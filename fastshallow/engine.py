@@ -37,7 +37,7 @@ __all__ = [
     "OK", "COST_NOT_FINITE", "UPDATE_NOT_FINITE",
     "Problem", "Outcome", "Plan", "Rule",
     "prepare", "plan", "check_memory", "param_count",
-    "gradient_descent", "sgd", "no_state", "Plateau", "track",
+    "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
     "descend", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
     "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
 ]
@@ -116,7 +116,7 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0):
 
 def gradient_descent(learning_rate):
     """Plain gradient descent, P ← P − lr·g: fs.train's rule."""
-    return Rule(_descent.SGD, float(learning_rate), 0.0, 0.0)
+    return sgd(learning_rate)
 
 
 def sgd(learning_rate, momentum=0.0, nesterov=False, alpha=0.0):
@@ -126,7 +126,14 @@ def sgd(learning_rate, momentum=0.0, nesterov=False, alpha=0.0):
         kind = _descent.SGD
     else:
         kind = _descent.NESTEROV if nesterov else _descent.MOMENTUM
-    return Rule(kind, float(learning_rate), float(momentum), float(alpha))
+    return Rule(kind, float(learning_rate), float(momentum), float(alpha), 0.0, 0.0, 0.0, 0)
+
+
+def adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, t=0):
+    """Adam with an L2 penalty alpha, as scikit-learn's MLP solver="adam"; t is how many
+    updates it has made before (its bias correction counts them)."""
+    return Rule(_descent.ADAM, float(learning_rate), 0.0, float(alpha), float(beta_1), float(beta_2),
+                float(epsilon), int(t))
 
 
 def no_state(params):
@@ -138,13 +145,14 @@ def no_state(params):
 
 
 def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
-            order=None, batch=0, velocity=None, spare=None):
+            order=None, batch=0, velocity=None, moments=None, spare=None):
     """Run len(losses) steps of `rule` (kernels/descent.py) on the C-contiguous params
     tuple, losses[k] getting step k's loss before its update; returns the Outcome.
 
     order None: every step is a full pass over X (n_x, m). Else an int64 array of columns:
     step k takes order[k·batch : (k+1)·batch], and the_plan must be made for `batch`
-    examples. velocity: the rule's state (MOMENTUM, NESTEROV), updated in place; spare: a
+    examples. velocity, moments: the rule's state (velocity for MOMENTUM and NESTEROV,
+    both for ADAM), updated in place; spare: a
     second buffer of params' shapes (allocated when None). Runs on the calling thread
     when n_threads is 1 or the steps are too small to share (_serial); the bits are the
     same either way."""
@@ -152,11 +160,13 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
         spare = tuple(np.empty_like(a) for a in params)
     if velocity is None:
         velocity = no_state(params)
+    if moments is None:
+        moments = no_state(params)
     m = X.shape[1] if order is None else min(batch, order.shape[0])
     with using_threads(n_threads) as n:
         kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
         done, status, in_params = kernel(
-            params, spare, velocity, X, Y, order, batch, int(activation), int(output), rule, losses, the_plan
+            params, spare, velocity, moments, X, Y, order, batch, int(activation), int(output), rule, losses, the_plan
         )
     return Outcome(done, status, params if in_params else spare)
 
@@ -220,30 +230,36 @@ def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
         return float(_step.evaluate(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
 
 
-def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True):
+def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None):
     """(cost, grads): the mean cost and mean gradients (a tuple in params' shapes), or with
-    mean=False the unnormalised sums over the examples (Dask's chunks)."""
-    grads = tuple(np.empty_like(a) for a in params)
+    mean=False the unnormalised sums over the examples (Dask's chunks). into: arrays to
+    write the gradients to (views of one flat buffer, for L-BFGS), else new ones."""
+    grads = tuple(np.empty_like(a) for a in params) if into is None else into
     kernel = _step.gradients if mean else _step.gradient_sums
     with using_threads(n_threads):
         cost = kernel(grads, params, X, Y, cols, int(activation), int(output), the_plan)
     return float(cost), grads
 
 
-def update(params, grads, rule, *, b=1, velocity=None):
+def update(params, grads, rule, *, b=1, velocity=None, moments=None):
     """New parameters (a tuple) from params and the mean gradients grads of b examples (b
-    scales the L2 penalty), on this thread; params are not changed, velocity is. Returns
-    (new params, True if all are finite)."""
+    scales the L2 penalty), on this thread: the rule's (rule.t + 1)-th update. params are
+    not changed, the state (velocity, moments) is. Returns (new params, True if all are
+    finite)."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update(new, params, no_state(params) if velocity is None else velocity, grads, rule, b)
+    velocity = no_state(params) if velocity is None else velocity
+    moments = no_state(params) if moments is None else moments
+    ok = _descent.update(new, params, velocity, moments, grads, rule, b)
     return new, bool(ok)
 
 
-def update_from_sums(params, sums, b, rule, velocity=None):
+def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
     """update() from the gradient's sums over b examples (which become their mean in
     place): Dask's client, whose workers return sums."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update_from_sums(new, params, no_state(params) if velocity is None else velocity, sums, b, rule)
+    velocity = no_state(params) if velocity is None else velocity
+    moments = no_state(params) if moments is None else moments
+    ok = _descent.update_from_sums(new, params, velocity, moments, sums, b, rule)
     return new, bool(ok)
 
 

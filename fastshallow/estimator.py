@@ -1,6 +1,21 @@
-"""ShallowNetClassifier: the network behind scikit-learn's estimator interface.
+"""ShallowNetClassifier and ShallowNetRegressor: scikit-learn's MLPClassifier and
+MLPRegressor with one hidden layer, trained by fastshallow's engine.
 
 Needs scikit-learn (``pip install '.[sklearn]'`` from a checkout); the rest of fastshallow does not.
+
+Changing the import is meant to be enough: the constructor parameters are
+MLPClassifier's and MLPRegressor's (the same names, defaults and meanings), followed by two
+of fastshallow's own, n_threads and dtype; the fitted attributes are theirs too. The
+solvers ("sgd", "adam", "lbfgs"), the learning-rate schedules, the losses (with alpha's
+L2 penalty, alpha/2·‖W‖²/n_samples), early stopping and warm starts follow scikit-learn's
+equations and rules, and the same random_state draws the same initial weights, shuffles
+and validation split as scikit-learn's: the two give the same network up to the rounding
+of sums (tests/test_estimator.py compares them). Where they differ:
+- the losses are computed from the logits, so a saturated output costs what it should
+  rather than scikit-learn's clipped log(1e-16), and predict_log_proba stays finite;
+- a non-finite loss or update raises fastshallow.DivergenceError (a ValueError) and
+  leaves the model as it was before the failing epoch;
+- a classifier needs two classes in y.
 
 Data arrive the scikit-learn way, X (n_samples, n_features). The kernels take examples as
 columns, and X.T is exactly that, as a view: a C-ordered X becomes an F-ordered (n_x, m)
@@ -8,30 +23,32 @@ X.T, which the kernels read in place, as they do an F-ordered X. Only a strided 
 layout) or another dtype is copied. Mini-batches and the early-stopping split are index
 arrays into X (kernels/step.py, `cols`), never copies.
 
-Outputs, by the type of target (sklearn.utils.multiclass.type_of_target):
+Outputs (codes.Output), by the type of target:
 - binary: one sigmoid unit with binary cross-entropy (the seed's network);
 - multiclass: a softmax over one unit per class, with categorical cross-entropy;
-- multilabel indicator: one sigmoid unit per label.
-The optimiser is engine.sgd's rule; kernels/descent.py documents its equations.
+- multilabel indicator: one sigmoid unit per label;
+- regression: the identity with the squared error, or exp with the Poisson loss.
 """
 
+import numbers
 import warnings
 from functools import partial
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.special import entr, log_expit, log_softmax
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import engine
-from ._progress import Progress
 from ._threads import max_threads
 from ._validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
 from .engine import Activation, Output
@@ -39,110 +56,172 @@ from .errors import cluster_error, divergence_error
 
 # MLPClassifier's activation names ("logistic" among them), plus this library's "sigmoid".
 _ACTIVATIONS = engine.ACTIVATION_NAMES
+_SOLVERS = ("lbfgs", "sgd", "adam")
+_STOCHASTIC = ("sgd", "adam")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+_REGRESSION_LOSSES = {"squared_error": Output.IDENTITY, "poisson": Output.EXP}
+_OUT_ACTIVATIONS = {Output.SIGMOID: "logistic", Output.SOFTMAX: "softmax", Output.IDENTITY: "identity",
+                    Output.EXP: "exp"}
+# scikit-learn's defaults for a mini-batch: at most this many examples ("auto").
+_AUTO_BATCH = 200
+# The adaptive schedule stops once a division by 5 would take the step below this.
+_SMALLEST_ADAPTIVE_STEP = 1e-6
 
-
-class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
-    """A one-hidden-layer network classifier trained by mini-batch SGD with momentum.
-
-    The interface of scikit-learn's MLPClassifier with one hidden layer and solver="sgd",
-    with the same equations (L2 penalty, momentum, Nesterov's momentum), computed by
-    fastshallow's compiled kernels. The same random_state gives the same bits for any
-    number of threads.
-
+_PARAMETERS_DOC = """
     Parameters
     ----------
-    n_hidden : int, default=100
-        Hidden units.
-    activation : {"relu", "tanh", "logistic", "sigmoid", "identity"}, default="relu"
-        The hidden layer's activation; "sigmoid" is "logistic".
-    learning_rate : float, default=0.01
-        The SGD step size (constant).
-    max_iter : int, default=200
-        The most epochs (passes over the training data) fit runs.
-    tol, n_iter_no_change : float, default=1e-4, and int, default=10
-        Training stops once the loss (or, with early_stopping, the validation accuracy) has
-        failed to improve by at least tol for more than n_iter_no_change epochs in a row.
-    batch_size : int or None, default=200
-        Examples per mini-batch, capped at the training set's size; the order is shuffled
-        every epoch with random_state. None: full-batch gradient descent, one step per epoch.
-    momentum : float in [0, 1), default=0.9
-    nesterovs_momentum : bool, default=True
-    alpha : float, default=1e-4
-        L2 penalty on the weights (not the biases), scaled as in MLPClassifier.
-    early_stopping : bool, default=False
-        Hold out validation_fraction of the training data (stratified), stop on its
-        accuracy, and keep the parameters of the best epoch.
-    validation_fraction : float in (0, 1), default=0.1
+    hidden_layer_sizes : int or tuple of one int, default=(100,)
+        Hidden units. fastshallow trains one hidden layer: a tuple of two or more sizes is
+        a ValueError.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        The hidden layer's activation; "sigmoid" is accepted for "logistic".
+    solver : {"adam", "sgd", "lbfgs"}, default="adam"
+        Adam, mini-batch SGD with (Nesterov's) momentum, or L-BFGS-B through scipy.
+    alpha : float >= 0, default=1e-4
+        Strength of the L2 penalty alpha/2·‖W‖²/n_samples on the weights (not the biases).
+    batch_size : int >= 1 or "auto", default="auto"
+        Examples per mini-batch ("auto": min(200, n_samples)); larger than n_samples is
+        clipped to it, with a warning. Unused by lbfgs.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The step-size schedule of solver="sgd": constant; learning_rate_init / (t + 1) **
+        power_t after each epoch, t the training examples seen; or divided by 5 whenever
+        n_iter_no_change + 1 epochs in a row fail to improve by tol.
+    learning_rate_init : float > 0, default=0.001
+        The initial step size (sgd and adam).
+    power_t : float >= 0, default=0.5
+        The exponent of the "invscaling" schedule.
+    max_iter : int >= 1, default=200
+        Epochs (sgd, adam) or iterations (lbfgs) at most.
+    shuffle : bool, default=True
+        Shuffle the examples every epoch (sgd, adam).
     random_state : None, int or numpy.random.RandomState
-        Initial weights, the shuffling and the validation split.
+        Initial weights, shuffling and the validation split.
+    tol : float >= 0, default=1e-4
+        Training stops once the loss (or with early_stopping the validation score) has
+        failed to improve by at least tol for more than n_iter_no_change epochs in a row;
+        for lbfgs, scipy's gtol.
+    verbose : bool, default=False
+        Print scikit-learn's "Iteration N, loss = ..." line after each epoch.
+    warm_start : bool, default=False
+        fit continues from the previous solution instead of starting again.
+    momentum : float in [0, 1], default=0.9
+        Momentum of solver="sgd".
+    nesterovs_momentum : bool, default=True
+        Nesterov's momentum, for solver="sgd" with momentum > 0.
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the training data (stratified for binary
+        targets, as scikit-learn's), stop on its score (accuracy or R²), and keep the best
+        epoch's parameters. sgd and adam only.
+    validation_fraction : float in [0, 1), default=0.1
+    beta_1, beta_2 : float in [0, 1), default=0.9 and 0.999
+        Adam's decay rates of its first and second moment estimates.
+    epsilon : float > 0, default=1e-8
+        Adam's guard against division by zero.
+    n_iter_no_change : int >= 1 or numpy.inf, default=10
+        Epochs without improvement by tol tolerated before stopping (sgd, adam).
+    max_fun : int >= 1, default=15000
+        Loss evaluations at most (lbfgs).
     n_threads : int or None, default=None
         The most threads to use; None, or a number above the threads available
         (NUMBA_NUM_THREADS, which joblib lowers in its worker processes), means all.
-        With Dask arrays: the threads of each chunk task on the workers, None meaning 1
-        (Dask runs one task per worker thread).
-    dtype : "float64" or "float32", default="float64"
-        The precision of the parameters and of all arithmetic.
-    warm_start : bool, default=False
-        fit continues from the previous solution instead of starting again.
-    verbose : bool, default=False
-        Report each epoch's loss: a tqdm progress bar when tqdm is installed, else a line.
+        With Dask arrays: the threads of each chunk task on the workers, None meaning 1.
+    dtype : None, "float32" or "float64", default=None
+        The precision of the parameters and of all arithmetic; None follows X (float32 X
+        trains float32 weights, anything else float64), as scikit-learn does.
 
     Attributes
     ----------
-    classes_, n_features_in_, feature_names_in_ (when X has string column names)
-    coefs_, intercepts_ : lists of arrays
+    coefs_, intercepts_ : lists of two arrays
         Weights in scikit-learn's (fan_in, fan_out) orientation and biases (fan_out,), as
         views of the parameters the kernels use (which are (fan_out, fan_in)).
-    loss_, loss_curve_, best_loss_ : the last epoch's mean loss (penalty included), every
-        epoch's, and the lowest (None with early stopping)
-    validation_scores_, best_validation_score_ : with early stopping, the accuracy on the
-        held-out set at every epoch, and the best
-    n_iter_ : epochs run; t_ : training examples seen
-    """
+    n_layers_ : 3; n_outputs_ : output units; out_activation_ : the output's name
+    loss_ : the last epoch's loss (penalty included), or lbfgs's final loss
+    loss_curve_, best_loss_ : every epoch's loss and the lowest (sgd, adam; best_loss_ is
+        None with early stopping)
+    validation_scores_, best_validation_score_ : with early stopping, the score of the
+        held-out set after every epoch and the best (None otherwise)
+    n_iter_ : epochs (or lbfgs iterations) run by the last fit; t_ : training examples
+        seen by the stochastic solvers over all fits
+    n_features_in_, feature_names_in_ (when X has string column names)
+"""
 
+
+class _Optimiser:
+    """A stochastic solver's state between epochs (and between partial_fit calls): the
+    step size of its schedule, the updates made, and its buffers in the kernels'
+    orientation (velocity for sgd; both for adam, as its first and second moments)."""
+
+    def __init__(self, params, learning_rate):
+        self.learning_rate = learning_rate
+        self.t = 0
+        self.velocity = {k: np.zeros_like(v) for k, v in params.items()}
+        self.moments = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def buffers(self):
+        return self.velocity, self.moments
+
+
+class _ShallowNet(BaseEstimator):
+    """What the classifier and the regressor share: the settings, the training loop and
+    the forward pass. Subclasses define the targets (_start_targets, _encode) and the
+    validation score (_validation_score)."""
+
+    # scikit-learn's MLP parameters and fastshallow's two; ShallowNetClassifier's own
+    # signature (ShallowNetRegressor puts `loss` first, as MLPRegressor does).
     def __init__(
         self,
-        n_hidden=100,
-        *,
+        hidden_layer_sizes=(100,),
         activation="relu",
-        learning_rate=0.01,
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
         max_iter=200,
+        shuffle=True,
+        random_state=None,
         tol=1e-4,
-        n_iter_no_change=10,
-        batch_size=200,
+        verbose=False,
+        warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
-        alpha=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
-        random_state=None,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
         n_threads=None,
-        dtype="float64",
-        warm_start=False,
-        verbose=False,
+        dtype=None,
     ):
-        self.n_hidden = n_hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+        self.solver = solver
+        self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
-        self.alpha = alpha
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.random_state = random_state
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.n_threads = n_threads
         self.dtype = dtype
-        self.warm_start = warm_start
-        self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
 
     # -- the fitted parameters, in scikit-learn's orientation ---------------------------
 
@@ -164,6 +243,24 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
     def intercepts_(self, intercepts):
         self._set_layers("intercepts_", intercepts, ("b1", "b2"), lambda a: a[:, None])
 
+    @property
+    def n_layers_(self):
+        check_is_fitted(self)
+        return 3
+
+    @property
+    def n_outputs_(self):
+        check_is_fitted(self)
+        return self._params["W2"].shape[0]
+
+    @property
+    def out_activation_(self):
+        check_is_fitted(self)
+        return _OUT_ACTIVATIONS[self._output]
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_params")
+
     def _set_layers(self, name, layers, keys, to_kernel):
         """Assign a fitted model's coefs_ or intercepts_ (a list of two arrays, one per layer,
         in scikit-learn's orientation): every array is checked first, then copied in, so
@@ -181,16 +278,64 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             new[key] = np.array(to_kernel(a), dtype=now.dtype, order="C")
         self._params = {**self._params, **new}
 
+    # -- settings -----------------------------------------------------------------------
+
+    def _settings(self):
+        """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
+        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {self.activation!r}"
+            )
+        for name, options in (("solver", _SOLVERS), ("learning_rate", _SCHEDULES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in options:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        batch = self.batch_size
+        if not (isinstance(batch, str) and batch == "auto"):
+            if isinstance(batch, str):
+                raise ValueError(f"batch_size must be a positive integer or 'auto'; got {batch!r}")
+            batch = positive_int(batch, "batch_size")
+        n_threads = self.n_threads
+        if n_threads is not None:
+            n_threads = min(positive_int(n_threads, "n_threads"), max_threads())
+        no_change = self.n_iter_no_change
+        if not (isinstance(no_change, numbers.Real) and no_change == np.inf):
+            no_change = positive_int(no_change, "n_iter_no_change")
+        return {
+            "n_hidden": _hidden_units(self.hidden_layer_sizes),
+            "code": _ACTIVATIONS[self.activation],
+            "dtype": None if self.dtype is None else float_dtype(self.dtype),
+            "alpha": finite_real(self.alpha, "alpha", low=0.0),
+            "batch_size": batch,
+            "learning_rate_init": finite_real(self.learning_rate_init, "learning_rate_init", positive=True),
+            "power_t": finite_real(self.power_t, "power_t", low=0.0),
+            "max_iter": positive_int(self.max_iter, "max_iter"),
+            "tol": finite_real(self.tol, "tol", low=0.0),
+            "momentum": finite_real(self.momentum, "momentum", low=0.0, high=1.0),
+            "validation_fraction": _fraction(self.validation_fraction, "validation_fraction"),
+            "beta_1": _fraction(self.beta_1, "beta_1"),
+            "beta_2": _fraction(self.beta_2, "beta_2"),
+            "epsilon": finite_real(self.epsilon, "epsilon", positive=True),
+            "n_iter_no_change": no_change,
+            "max_fun": positive_int(self.max_fun, "max_fun"),
+            "n_threads": n_threads,
+        }
+
+    def _check_solver(self):
+        """partial_fit is there for the stochastic solvers only, as scikit-learn's."""
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers; {self.solver!r} is not one")
+        return True
+
     # -- fitting --------------------------------------------------------------------------
 
     def fit(self, X, y):
-        """Train for up to max_iter epochs (from scratch unless warm_start). Returns self."""
+        """Train for up to max_iter epochs (or lbfgs iterations), from scratch unless
+        warm_start. Returns self."""
         return self._fit(X, y, incremental=False)
-
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y), continuing from the current state. The first call must
-        give every class in `classes` (except for multilabel targets). Returns self."""
-        return self._fit(X, y, incremental=True, classes=classes)
 
     def _fit(self, X, y, *, incremental, classes=None):
         prepare = self._prepare_dask if _is_dask(X) or _is_dask(y) else self._prepare
@@ -203,267 +348,77 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             self.__dict__.update(saved)
             raise
         try:
+            if run.lbfgs is not None:
+                return self._fit_lbfgs(run)
             return self._epochs(run, incremental)
         finally:
             run.release()
-
-    def _prepare(self, X, y, incremental, classes):
-        """Check NumPy-like input and make the model ready to train on it. Returns the
-        _Run for _epochs."""
-        settings = self._settings()
-        dtype = settings["dtype"]
-        fresh = self._afresh(incremental)
-        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        XT = _examples_as_columns(X, X.shape[1], dtype)
-        if fresh:
-            self._start(y, X.shape[1], classes, settings, incremental)
-        else:
-            self._check_targets(y, classes)
-        if not fresh:
-            # The epoch kernel writes the parameters while it reads X: they must not overlap.
-            check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
-        Y = _targets(self._label_binarizer, y, dtype)
-        train_idx, val_idx = self._split(y, incremental, settings)
-
-        def epoch():
-            return self._epoch(XT, Y, train_idx, settings)
-
-        def score():
-            return accuracy_score(y[val_idx], self._predict_columns(XT, val_idx))
-
-        # Label counts of the training examples, without copying their columns of Y.
-        counts = Y.sum(axis=1, dtype=np.float64)
-        if val_idx is not None:
-            counts -= Y[:, val_idx].sum(axis=1, dtype=np.float64)
-        baseline = _baseline_loss(counts / train_idx.shape[0], self._output)
-        return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None, baseline)
 
     def _afresh(self, incremental):
         """True when this fit starts a new model rather than continuing the current one."""
         return not hasattr(self, "_params") or not (incremental or self.warm_start)
 
-    def _epochs(self, run, incremental):
-        """Run run.epoch() until converged or max_iter, or once for partial_fit. Returns self."""
-        settings, epoch, m, score = run.settings, run.epoch, run.m, run.score
-        if not incremental:
-            # Every fit is a new run of the optimiser from the current weights (MLPClassifier
-            # does the same under warm_start); partial_fit calls continue one run.
-            for v in self._velocity.values():
-                v[...] = 0
-            self._no_improvement_count = 0
-            if score is not None:
-                self.validation_scores_ = getattr(self, "validation_scores_", [])
-                self.best_validation_score_ = -np.inf
-                self._best_params = {k: v.copy() for k, v in self._params.items()}
-        epochs = 1 if incremental else settings["max_iter"]
-        progress = Progress(
-            epochs, "epoch", enabled=self.verbose, desc="ShallowNetClassifier", line=partial(_epoch_line, self.n_iter_)
-        )
-        converged = False
-        try:
-            for _ in range(epochs):
-                loss = epoch()
-                self.n_iter_ += 1
-                self.t_ += m
-                self.loss_ = loss
-                self.loss_curve_.append(loss)
-                accuracy = None
-                if score is not None:
-                    accuracy = score()
-                    self.validation_scores_.append(accuracy)
-                progress.update(1, loss=f"{loss:.6g}", **({} if accuracy is None else {"val": f"{accuracy:.4f}"}))
-                if self._no_improvement(loss, accuracy, settings["tol"]) and not incremental:
-                    converged = True
-                    break
-        finally:
-            progress.close()
-        if score is not None:
-            self._params = self._best_params  # the best epoch's, as MLPClassifier keeps
-            del self._best_params
-        if run.baseline is not None and self.loss_ > DIVERGED * run.baseline:
-            warnings.warn(
-                f"ShallowNetClassifier: training diverged: the loss ended at {self.loss_:.4g}, more than "
-                f"{DIVERGED} times the {run.baseline:.4g} of predicting each label's frequency; lower learning_rate (was "
-                f"{settings['learning_rate']}) or standardise X.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        elif not incremental and not converged:
-            warnings.warn(
-                f"ShallowNetClassifier: reached max_iter = {settings['max_iter']} epochs without "
-                f"converging (the {'validation score' if score is not None else 'loss'} still "
-                f"improved by more than tol = {settings['tol']} within n_iter_no_change = "
-                f"{settings['n_iter_no_change']} epochs); raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        return self
-
-    def _prepare_dask(self, X, y, incremental, classes):
-        """_prepare for Dask arrays: the data is checked and persisted on the cluster
-        (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
-        import dask.array as da
-
-        from . import distributed as fsd
-
+    def _prepare(self, X, y, incremental, classes):
+        """Check NumPy-like input and make the model ready to train on it. Returns the
+        _Run for _epochs or _fit_lbfgs."""
         settings = self._settings()
-        if self.early_stopping:
-            raise ValueError(
-                "early_stopping is not supported with Dask arrays: hold out a validation set and "
-                "use partial_fit, or fit on NumPy data"
-            )
-        if not _is_dask(X) or not _is_dask(y):
-            raise TypeError(
-                f"X and y must both be Dask arrays, or neither; got {type(X).__name__} and {type(y).__name__}"
-            )
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
         fresh = self._afresh(incremental)
-        if not fresh and X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but ShallowNetClassifier is expecting "
-                f"{self.n_features_in_} features as input"
-            )
-        # The labels, without bringing y to the client: its distinct values, or for an
-        # indicator matrix its first rows (every chunk's values are checked where it is
-        # binarised, on its worker).
-        labels = y[:1000].compute() if y.ndim == 2 else np.unique(da.unique(y).compute())
-        check_classification_targets(labels)
-        if fresh:
-            self._start(labels, X.shape[1], classes, settings, incremental)
-            self.n_features_in_ = X.shape[1]
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        else:
-            self._check_targets(labels, classes)
-        if labels.ndim == 1:
-            _label_index(self.classes_, labels)  # before the cluster loads anything
-        n_h, n_x = self._params["W1"].shape
-        data = fsd.Chunks(
-            fsd._client(None),
-            X,
-            y,
-            n_x=n_x,
-            n_h=n_h,
-            n_y=self._params["W2"].shape[0],
-            dtype=settings["dtype"],
-            out=self._output,
-            layout="rows",
-            n_threads=settings["n_threads"] or 1,
-            encode=partial(_targets, self._label_binarizer, dtype=settings["dtype"]),
-        )
-        return _Run(settings, partial(self._dask_epoch, data, settings), data.m, None, data.release, None)
-
-    def _dask_epoch(self, data, settings):
-        """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
-        _epoch, so the two paths take the same steps, up to the rounding of the sums."""
-        from . import distributed as fsd
-
-        m = data.m
-        batch = _batch_size(settings, m)
-        order = None if settings["batch_size"] is None else self._rng.permutation(m)
-        batches = [None] if order is None else [order[k : k + batch] for k in range(0, m, batch)]
-        run = fsd.Descent(
-            data,
-            tuple(self._params[k] for k in PARAM_NAMES),
-            settings["code"],
-            self._output,
-            self._rule(settings),
-            velocity=tuple(self._velocity[k] for k in PARAM_NAMES),
-        )
-        losses = np.empty(len(batches))
-        try:
-            done, status = run.steps(batches, losses)()
-        except Exception as exc:
-            raise cluster_error(
-                exc,
-                at=f"in epoch {self.n_iter_ + 1}",
-                state=f"the model keeps its state after epoch {self.n_iter_}",
-                iteration=self.n_iter_,
-                costs=self.loss_curve_,
-                kept=self.n_iter_,
-            ) from exc
-        if status != engine.OK:
-            raise self._diverged(done, status, losses, settings)
-        self._params = dict(zip(PARAM_NAMES, run.params))
-        self._velocity = dict(zip(PARAM_NAMES, run.velocity))
-        return _mean_loss(losses, m, batch)
-
-    def _rule(self, settings):
-        """The optimiser's rule for the engine."""
-        return engine.sgd(settings["learning_rate"], settings["momentum"], bool(self.nesterovs_momentum), settings["alpha"])
-
-    def _settings(self):
-        """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
-        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(map(repr, _ACTIVATIONS))}; got {self.activation!r}"
-            )
-        batch = self.batch_size
-        n_threads = self.n_threads
-        if n_threads is not None:
-            n_threads = min(positive_int(n_threads, "n_threads"), max_threads())
-        return {
-            "dtype": float_dtype(self.dtype),
-            "code": _ACTIVATIONS[self.activation],
-            "n_hidden": positive_int(self.n_hidden, "n_hidden"),
-            "learning_rate": finite_real(self.learning_rate, "learning_rate", positive=True),
-            "max_iter": positive_int(self.max_iter, "max_iter"),
-            "tol": finite_real(self.tol, "tol", low=0.0),
-            "n_iter_no_change": positive_int(self.n_iter_no_change, "n_iter_no_change"),
-            "batch_size": None if batch is None else positive_int(batch, "batch_size"),
-            "momentum": finite_real(self.momentum, "momentum", low=0.0, high=1.0),
-            "alpha": finite_real(self.alpha, "alpha", low=0.0),
-            "validation_fraction": _fraction(self.validation_fraction, "validation_fraction"),
-            "n_threads": n_threads,
-        }
-
-    def _start(self, y, n_x, classes, settings, incremental):
-        """A fresh model: labels, output layer, initial parameters, empty history."""
-        if y.ndim == 1 and incremental and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit")
-        # An indicator matrix names its labels by its columns, whatever `classes` says.
-        self._label_binarizer = LabelBinarizer().fit(y if classes is None or y.ndim == 2 else classes)
-        target = self._label_binarizer.y_type_
-        self.classes_ = self._label_binarizer.classes_
-        if target != "multilabel-indicator" and len(self.classes_) < 2:
-            raise ValueError(
-                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
-            )
-        self._output = Output.SOFTMAX if self._label_binarizer.y_type_ == "multiclass" else Output.SIGMOID
-        n_y = 1 if self._label_binarizer.y_type_ == "binary" else len(self.classes_)
+        # Every call draws from random_state afresh, as scikit-learn's fit and partial_fit
+        # do: an int seed gives each call the same sequence, a RandomState continues.
         self._rng = check_random_state(self.random_state)
+        if fresh:
+            dtype = settings["dtype"] or _float_dtype_of(X)
+        else:
+            dtype = self._params["W1"].dtype
+        settings["dtype"] = dtype
+        X, y = self._validate(X, y, fresh, dtype)
+        XT = _examples_as_columns(X, X.shape[1], dtype)
+        if fresh:
+            self._start_targets(y, classes, incremental)
+            self._start(X.shape[1], settings)
+        else:
+            self._check_targets(y, classes)
+            # The kernels write the parameters while they read X: they must not overlap.
+            check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
+        Y = self._encode(y, dtype)
+        if self.solver == "lbfgs":
+            return _Run(settings, None, XT.shape[1], None, lambda: None, None, (XT, Y))
+        train_idx, val_idx = self._split(y, incremental, settings)
+        shuffled = _Shuffle(train_idx.shape[0], self._rng if self.shuffle else None)
+
+        def epoch():
+            return self._epoch(XT, Y, train_idx[shuffled.next()], settings)
+
+        def score():
+            return self._validation_score(XT, val_idx, y[val_idx])
+
+        baseline = self._baseline(Y, val_idx, train_idx.shape[0])
+        return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None,
+                    baseline, None)
+
+    def _start(self, n_x, settings):
+        """A fresh model: initial parameters and empty history (targets already set)."""
+        n_y = self._n_outputs
         self._params = _initial_params(n_x, settings["n_hidden"], n_y, self.activation, self._rng, settings["dtype"])
-        self._velocity = {k: np.zeros_like(v) for k, v in self._params.items()}
+        for name in ("_optimizer", "_best_params", "loss_curve_", "best_loss_", "validation_scores_",
+                     "best_validation_score_", "_no_improvement_count"):
+            self.__dict__.pop(name, None)
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_ = []
-        self.best_loss_ = np.inf
-        self._no_improvement_count = 0
-        if self.early_stopping and not incremental:
-            self.validation_scores_ = []
+        if self.solver in _STOCHASTIC:
+            self._start_history()
 
-    def _check_targets(self, y, classes):
-        """y's shape and `classes`, if given, must agree with the first fit. (That y's labels
-        are all classes is checked where they are binarised: _targets.)"""
-        lb = self._label_binarizer
-        if lb.y_type_ == "multilabel-indicator":
-            if y.ndim != 2 or y.shape[1] != len(self.classes_):
-                raise ValueError(
-                    f"y must be a multilabel indicator matrix with {len(self.classes_)} columns, as "
-                    f"in the first fit; got shape {y.shape}"
-                )
-            return
-        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(
-                f"classes={np.unique(classes).tolist()} differs from the classes of the first call, "
-                f"{self.classes_.tolist()}"
-            )
+    def _start_history(self):
+        """The stochastic solvers' record of a new run, as scikit-learn starts it."""
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+            self._best_params = {k: v.copy() for k, v in self._params.items()}
+        else:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
 
     def _split(self, y, incremental, settings):
         """(training indices, validation indices or None), int64 index arrays into X."""
@@ -471,7 +426,7 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         every = np.arange(m, dtype=np.int64)
         if not self.early_stopping or incremental:
             return every, None
-        stratify = y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+        stratify = self._stratify(y)
         fraction = settings["validation_fraction"]
         try:
             train_idx, val_idx = train_test_split(every, test_size=fraction, random_state=self._rng, stratify=stratify)
@@ -479,25 +434,119 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"early_stopping cannot hold out validation_fraction={fraction} of {m} samples: {exc}"
             ) from None
-        return np.sort(train_idx), np.sort(val_idx)
+        if val_idx.shape[0] < 2:
+            raise ValueError(
+                f"The validation set is too small ({val_idx.shape[0]} of {m} samples): increase "
+                "validation_fraction or the size of the data"
+            )
+        # In the split's order, as scikit-learn's X_train is: the epochs' permutations then
+        # visit the examples as scikit-learn's do.
+        return train_idx, val_idx
 
-    def _epoch(self, XT, Y, train_idx, settings):
-        """One pass over the training examples; returns the mean loss (penalty included).
+    def _epochs(self, run, incremental):
+        """Run run.epoch() until converged or max_iter, or once for partial_fit. Returns self."""
+        settings, epoch, m, score = run.settings, run.epoch, run.m, run.score
+        if not incremental or not hasattr(self, "_optimizer"):
+            # Every fit is a new run of the optimiser from the current weights, as
+            # scikit-learn's; partial_fit calls continue one run.
+            self._optimizer = _Optimiser(self._params, settings["learning_rate_init"])
+        if not hasattr(self, "loss_curve_"):  # a fresh model, or one that lbfgs fitted
+            self._start_history()
+        if score is not None and self.validation_scores_ is None:  # early_stopping set since
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+        if score is not None and not hasattr(self, "_best_params"):
+            self._best_params = {k: v.copy() for k, v in self._params.items()}
+        if score is None and self.best_loss_ is None:
+            self.best_loss_ = np.inf
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
+        stopped = False
+        for _ in range(settings["max_iter"]):
+            loss = epoch()
+            self.n_iter_ += 1
+            self.t_ += m
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            value = None
+            if score is not None:
+                value = score()
+                self.validation_scores_.append(value)
+                if self.verbose:
+                    print(f"Validation score: {value:f}")
+            self._no_improvement(loss, value, settings["tol"])
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                self._optimizer.learning_rate = settings["learning_rate_init"] / (self.t_ + 1) ** settings["power_t"]
+            if self._no_improvement_count > settings["n_iter_no_change"]:
+                if self.solver == "sgd" and self.learning_rate == "adaptive":
+                    if self._optimizer.learning_rate > _SMALLEST_ADAPTIVE_STEP:
+                        self._optimizer.learning_rate /= 5.0
+                        self._no_improvement_count = 0
+                        if self.verbose:
+                            print(f"Setting learning rate to {self._optimizer.learning_rate:f}")
+                    else:
+                        stopped = True
+                else:
+                    stopped = True
+                if stopped:
+                    if self.verbose:
+                        print("Training stopped: no improvement by more than tol for n_iter_no_change epochs.")
+                    break
+            if incremental:
+                break
+        if score is not None:  # the best epoch's parameters, as scikit-learn keeps them
+            self._params = {k: v.copy() for k, v in self._best_params.items()}
+        self._warn_if_diverged(run)
+        if not incremental and not stopped:
+            warnings.warn(
+                f"{type(self).__name__}: reached max_iter = {settings['max_iter']} epochs without converging "
+                f"(the {'validation score' if score is not None else 'loss'} still improved by more than "
+                f"tol = {settings['tol']} within n_iter_no_change = {settings['n_iter_no_change']} epochs); "
+                "raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return self
+
+    def _warn_if_diverged(self, run):
+        # A baseline of 0 (every example has the same labels) leaves nothing to compare with.
+        if run.baseline and self.loss_ > DIVERGED * run.baseline:
+            warnings.warn(
+                f"{type(self).__name__}: training diverged: the loss ended at {self.loss_:.4g}, more than "
+                f"{DIVERGED} times the {run.baseline:.4g} of predicting each label's frequency; lower "
+                "learning_rate_init or standardise X.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
+
+    def _rule(self, settings):
+        """The engine's rule for the next epoch: the solver, its current step size and,
+        for adam, the updates made so far."""
+        opt = self._optimizer
+        if self.solver == "adam":
+            return engine.adam(opt.learning_rate, settings["beta_1"], settings["beta_2"], settings["epsilon"],
+                               settings["alpha"], t=opt.t)
+        return engine.sgd(opt.learning_rate, settings["momentum"], bool(self.nesterovs_momentum), settings["alpha"])
+
+    def _epoch(self, XT, Y, order, settings):
+        """One pass over the training examples, the columns `order` of XT in batches;
+        returns the mean loss (penalty included).
 
         On divergence the model goes back to its state before the epoch, and
         DivergenceError says so."""
-        m = train_idx.shape[0]
+        m = order.shape[0]
         batch = _batch_size(settings, m)
-        order = train_idx if settings["batch_size"] is None else self._rng.permutation(train_idx)
         losses = np.empty(-(-m // batch))
         params = tuple(self._params[k] for k in PARAM_NAMES)
-        velocity = tuple(self._velocity[k] for k in PARAM_NAMES)
+        opt = self._optimizer
+        velocity = tuple(opt.velocity[k] for k in PARAM_NAMES)
+        moments = tuple(opt.moments[k] for k in PARAM_NAMES)
         n_h, n_x = params[0].shape
         n_y = params[2].shape[0]
         dtype = settings["dtype"]
         the_plan = engine.plan(batch, params)
         engine.check_memory(the_plan, n_x, n_h, n_y, 0, dtype)
-        before = [a.copy() for a in params + velocity]
+        before = [a.copy() for a in params + velocity + moments]
         run = engine.descend(
             params,
             XT,
@@ -511,24 +560,26 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             order=order,
             batch=batch,
             velocity=velocity,
+            moments=moments,
         )
         if run.status != engine.OK:
-            for target, saved in zip(params + velocity, before):
+            for target, saved in zip(params + velocity + moments, before):
                 target[...] = saved
-            raise self._diverged(run.done, run.status, losses, settings)
+            raise self._diverged(run.done, run.status, losses)
         if run.final is not params:  # the last step's state is in descend's spare buffer
             for target, source in zip(params, run.final):
                 target[...] = source
+        opt.t += run.done
         return _mean_loss(losses, m, batch)
 
-    def _diverged(self, batch, status, losses, settings):
+    def _diverged(self, batch, status, losses):
         """The DivergenceError for batch `batch` of epoch n_iter_ + 1 (losses: that epoch's
         batches'); the model is back at its state after n_iter_ epochs."""
         return divergence_error(
             status,
             at=f"in epoch {self.n_iter_ + 1}, batch {batch}",
             cost=losses[batch],
-            learning_rate=settings["learning_rate"],
+            learning_rate=self._optimizer.learning_rate,
             state="The model keeps its state from before that epoch.",
             iteration=self.n_iter_,
             costs=self.loss_curve_,
@@ -536,26 +587,79 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _no_improvement(self, loss, score, tol):
-        """Track the best epoch (engine.track); True once more than n_iter_no_change epochs
-        in a row have not improved on it by tol."""
+        """Track the best epoch (engine.track), as scikit-learn counts epochs without
+        improvement by tol: on the validation score with early stopping, else the loss."""
         if score is not None:
             record = engine.Plateau(self.best_validation_score_, self._no_improvement_count)
             record, improved = engine.track(record, score, tol, higher_is_better=True)
             self.best_validation_score_ = record.best
             if improved:
                 self._best_params = {k: v.copy() for k, v in self._params.items()}
-            self.best_loss_ = None
         else:
             record, _ = engine.track(engine.Plateau(self.best_loss_, self._no_improvement_count), loss, tol, False)
             self.best_loss_ = record.best
         self._no_improvement_count = record.stalled
-        return self._no_improvement_count > self.n_iter_no_change
+
+    def _fit_lbfgs(self, run):
+        """L-BFGS-B through scipy on the flat parameters, each evaluation one compiled
+        gradient pass (engine.gradients into views of one flat buffer) plus the L2 term."""
+        settings = run.settings
+        XT, Y = run.lbfgs
+        params = tuple(self._params[k] for k in PARAM_NAMES)
+        dtype = params[0].dtype
+        flat = np.concatenate([a.ravel() for a in params])
+        grad_flat = np.empty_like(flat)
+        views, grad_views, start = [], [], 0
+        for a in params:
+            views.append(flat[start : start + a.size].reshape(a.shape))
+            grad_views.append(grad_flat[start : start + a.size].reshape(a.shape))
+            start += a.size
+        views, grad_views = tuple(views), tuple(grad_views)
+        m = XT.shape[1]
+        the_plan = engine.plan(m, views)
+        engine.check_memory(the_plan, XT.shape[0], params[0].shape[0], params[2].shape[0], 0, dtype)
+        alpha = settings["alpha"]
+
+        def loss_and_gradient(x):
+            flat[...] = x  # into the views' buffer, in dtype
+            cost, _ = engine.gradients(views, XT, Y, activation=settings["code"], output=self._output,
+                                       the_plan=the_plan, n_threads=settings["n_threads"], into=grad_views)
+            W1, W2 = views[0], views[2]
+            cost += 0.5 * alpha * (float(np.dot(W1.ravel(), W1.ravel())) + float(np.dot(W2.ravel(), W2.ravel()))) / m
+            grad_views[0][...] += (alpha / m) * W1
+            grad_views[2][...] += (alpha / m) * W2
+            return cost, grad_flat.astype(np.float64, copy=False)
+
+        result = minimize(
+            loss_and_gradient,
+            flat.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": settings["max_fun"], "maxiter": settings["max_iter"], "gtol": settings["tol"]},
+        )
+        if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+            raise divergence_error(
+                engine.COST_NOT_FINITE, at="in L-BFGS", cost=result.fun, learning_rate="(none: lbfgs)",
+                state="The model keeps its state from before this fit.", iteration=0, costs=[], kept=0,
+            )
+        if result.status != 0:
+            warnings.warn(
+                f"{type(self).__name__}: lbfgs failed to converge after {result.nit} iterations "
+                f"(status {result.status}: {result.message}); raise max_iter or max_fun, or scale the data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        flat[...] = result.x
+        self._params = {k: np.ascontiguousarray(v) for k, v in zip(PARAM_NAMES, views)}
+        self.n_iter_ = min(int(result.nit), settings["max_iter"])
+        self.loss_ = float(result.fun)
+        return self
 
     # -- prediction -----------------------------------------------------------------------
 
     def _outputs(self, XT, cols, out):
-        """The output layer `out` (engine.Output: SIGMOID, SOFTMAX or IDENTITY) on the examples `cols`
-        (None: all) of XT; shape (n_samples, n_y)."""
+        """The output layer `out` (engine.Output) on the examples `cols` (None: all) of
+        XT; shape (n_samples, n_y)."""
         params = tuple(self._params[k] for k in PARAM_NAMES)
         m = XT.shape[1] if cols is None else cols.shape[0]
         A = engine.outputs(params, XT, activation=_ACTIVATIONS[self.activation], output=out,
@@ -567,6 +671,99 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
         dtype = self._params["W1"].dtype
         X = validate_data(self, X, reset=False, dtype=dtype)
         return _examples_as_columns(X, self.n_features_in_, dtype)
+
+
+class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
+    """A one-hidden-layer network classifier: scikit-learn's MLPClassifier with
+    hidden_layer_sizes=(k,), on fastshallow's compiled kernels. The same random_state
+    gives the same bits for any number of threads.
+
+    Targets: binary (one sigmoid output), multiclass (a softmax) or a multilabel
+    indicator matrix (one sigmoid per label). Fits and predictions take Dask arrays too
+    (solvers sgd and adam; see fastshallow.distributed).
+    """
+
+    __doc__ += _PARAMETERS_DOC + """    classes_ : the class labels
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    @available_if(_ShallowNet._check_solver)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current state. The first call must
+        give every class in `classes` (except for multilabel targets). Returns self."""
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    # -- targets --------------------------------------------------------------------------
+
+    def _validate(self, X, y, fresh, dtype):
+        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return X, y
+
+    def _start_targets(self, y, classes, incremental):
+        """A fresh model's labels and output layer."""
+        if y.ndim == 1 and incremental and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        # An indicator matrix names its labels by its columns, whatever `classes` says.
+        self._label_binarizer = LabelBinarizer().fit(y if classes is None or y.ndim == 2 else classes)
+        target = self._label_binarizer.y_type_
+        self.classes_ = self._label_binarizer.classes_
+        if target != "multilabel-indicator" and len(self.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+            )
+        self._output = Output.SOFTMAX if target == "multiclass" else Output.SIGMOID
+        self._n_outputs = 1 if target == "binary" else len(self.classes_)
+
+    def _check_targets(self, y, classes):
+        """y's shape and `classes`, if given, must agree with the first fit; a warm-started
+        fit needs the same classes, as scikit-learn's. (That y's labels are all classes is
+        checked where they are binarised: _targets.)"""
+        lb = self._label_binarizer
+        if lb.y_type_ == "multilabel-indicator":
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y must be a multilabel indicator matrix with {len(self.classes_)} columns, as "
+                    f"in the first fit; got shape {y.shape}"
+                )
+            return
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes of the first call, "
+                f"{self.classes_.tolist()}"
+            )
+        if self.warm_start and classes is None and y.ndim == 1:
+            seen = unique_labels(y)
+            if not np.array_equal(seen, self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where y has the same classes as in the previous call "
+                    f"to fit: previously {self.classes_.tolist()}, now {seen.tolist()}"
+                )
+
+    def _encode(self, y, dtype):
+        return _targets(self._label_binarizer, y, dtype)
+
+    def _stratify(self, y):
+        """Binary targets only (one output unit), as scikit-learn stratifies."""
+        return y if self._label_binarizer.y_type_ == "binary" else None
+
+    def _validation_score(self, XT, cols, y_val):
+        return accuracy_score(y_val, self._predict_columns(XT, cols))  # labels: always finite
+
+    def _baseline(self, Y, val_idx, m_train):
+        """The loss of predicting each label's frequency among the training targets."""
+        counts = Y.sum(axis=1, dtype=np.float64)
+        if val_idx is not None:
+            counts -= Y[:, val_idx].sum(axis=1, dtype=np.float64)
+        return _baseline_loss(counts / m_train, self._output)
+
+    # -- prediction -----------------------------------------------------------------------
 
     def _labels_from_logits(self, Z):
         """Predicted labels from logits Z (n_samples, n_y): argmax for softmax, Z > 0 (that
@@ -580,26 +777,6 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _predict_columns(self, XT, cols):
         return self._labels_from_logits(self._outputs(XT, cols, Output.IDENTITY))
-
-    def _per_block(self, X, method):
-        """method (a prediction method's name) on each block of rows of the Dask array X,
-        as a lazy Dask array: the model goes to the workers, the data stays there."""
-        check_is_fitted(self)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) = (n_samples, {self.n_features_in_})")
-        n_y = self._params["W2"].shape[0]
-        y_type = self._label_binarizer.y_type_
-        if method == "predict":
-            columns = n_y if y_type == "multilabel-indicator" else None
-            dtype = np.dtype(int) if y_type == "multilabel-indicator" else self.classes_.dtype
-        else:
-            two = 2 if method != "decision_function" else None  # binary: [1 - p, p], or one logit
-            columns = two if y_type == "binary" else n_y
-            dtype = self._params["W1"].dtype
-        X = X.rechunk({1: -1})
-        if columns is None:
-            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
-        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
 
     def decision_function(self, X):
         """The logits: shape (n_samples,) for binary targets, else (n_samples, n_y)."""
@@ -637,6 +814,244 @@ class ShallowNetClassifier(ClassifierMixin, BaseEstimator):
             return log_softmax(Z, axis=1)
         return log_expit(Z)
 
+    # -- Dask -----------------------------------------------------------------------------
+
+    def _per_block(self, X, method):
+        """method (a prediction method's name) on each block of rows of the Dask array X,
+        as a lazy Dask array: the model goes to the workers, the data stays there."""
+        check_is_fitted(self)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) = (n_samples, {self.n_features_in_})")
+        n_y = self._params["W2"].shape[0]
+        y_type = self._label_binarizer.y_type_
+        if method == "predict":
+            columns = n_y if y_type == "multilabel-indicator" else None
+            dtype = np.dtype(int) if y_type == "multilabel-indicator" else self.classes_.dtype
+        else:
+            two = 2 if method != "decision_function" else None  # binary: [1 - p, p], or one logit
+            columns = two if y_type == "binary" else n_y
+            dtype = self._params["W1"].dtype
+        X = X.rechunk({1: -1})
+        if columns is None:
+            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
+        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
+
+    def _prepare_dask(self, X, y, incremental, classes):
+        """_prepare for Dask arrays: the data is checked and persisted on the cluster
+        (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
+        import dask.array as da
+
+        from . import distributed as fsd
+
+        settings = self._settings()
+        if self.solver not in _STOCHASTIC:
+            raise ValueError(f"solver={self.solver!r} is not supported with Dask arrays; use 'sgd' or 'adam'")
+        if self.early_stopping:
+            raise ValueError(
+                "early_stopping is not supported with Dask arrays: hold out a validation set and "
+                "use partial_fit, or fit on NumPy data"
+            )
+        if not _is_dask(X) or not _is_dask(y):
+            raise TypeError(
+                f"X and y must both be Dask arrays, or neither; got {type(X).__name__} and {type(y).__name__}"
+            )
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        fresh = self._afresh(incremental)
+        self._rng = check_random_state(self.random_state)  # as _prepare
+        settings["dtype"] = (settings["dtype"] or _float_dtype_of(X)) if fresh else self._params["W1"].dtype
+        if not fresh and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        # The labels, without bringing y to the client: its distinct values, or for an
+        # indicator matrix its first rows (every chunk's values are checked where it is
+        # binarised, on its worker).
+        labels = y[:1000].compute() if y.ndim == 2 else np.unique(da.unique(y).compute())
+        check_classification_targets(labels)
+        if fresh:
+            self._start_targets(labels, classes, incremental)
+            self._start(X.shape[1], settings)
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        else:
+            self._check_targets(labels, classes)
+        if labels.ndim == 1:
+            _label_index(self.classes_, labels)  # before the cluster loads anything
+        n_h, n_x = self._params["W1"].shape
+        data = fsd.Chunks(
+            fsd.current_client(None),
+            X,
+            y,
+            n_x=n_x,
+            n_h=n_h,
+            n_y=self._params["W2"].shape[0],
+            dtype=settings["dtype"],
+            out=self._output,
+            layout="rows",
+            n_threads=settings["n_threads"] or 1,
+            encode=partial(_targets, self._label_binarizer, dtype=settings["dtype"]),
+        )
+        shuffled = _Shuffle(data.m, self._rng if self.shuffle else None)
+        return _Run(settings, partial(self._dask_epoch, data, shuffled, settings), data.m, None, data.release, None,
+                    None)
+
+    def _dask_epoch(self, data, shuffled, settings):
+        """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
+        _epoch, so the two paths take the same steps, up to the rounding of the sums."""
+        from . import distributed as fsd
+
+        m = data.m
+        batch = _batch_size(settings, m)
+        order = shuffled.next()
+        if not self.shuffle and batch == m:
+            batches = [None]  # every example, in order: no index arrays to send
+        else:
+            batches = [order[k : k + batch] for k in range(0, m, batch)]
+        opt = self._optimizer
+        run = fsd.Descent(
+            data,
+            tuple(self._params[k] for k in PARAM_NAMES),
+            settings["code"],
+            self._output,
+            self._rule(settings),
+            velocity=tuple(opt.velocity[k] for k in PARAM_NAMES),
+            moments=tuple(opt.moments[k] for k in PARAM_NAMES),
+        )
+        losses = np.empty(len(batches))
+        try:
+            done, status = run.steps(batches, losses)()
+        except Exception as exc:
+            raise cluster_error(
+                exc,
+                at=f"in epoch {self.n_iter_ + 1}",
+                state=f"the model keeps its state after epoch {self.n_iter_}",
+                iteration=self.n_iter_,
+                costs=self.loss_curve_,
+                kept=self.n_iter_,
+            ) from exc
+        if status != engine.OK:
+            raise self._diverged(done, status, losses)
+        self._params = dict(zip(PARAM_NAMES, run.params))
+        opt.velocity = dict(zip(PARAM_NAMES, run.velocity))
+        opt.moments = dict(zip(PARAM_NAMES, run.moments))
+        opt.t += done
+        return _mean_loss(losses, m, batch)
+
+
+class ShallowNetRegressor(RegressorMixin, _ShallowNet):
+    """A one-hidden-layer network regressor: scikit-learn's MLPRegressor with
+    hidden_layer_sizes=(k,), on fastshallow's compiled kernels.
+
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        The identity output with the squared error halved (averaged over the outputs, as
+        scikit-learn's), or exp of the logits with the Poisson loss (y >= 0).
+    y is (n_samples,) or (n_samples, n_outputs); predict returns the same shape.
+    """
+
+    __doc__ += _PARAMETERS_DOC
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+        dtype=None,
+    ):
+        self.loss = loss
+        shared = dict(locals())
+        del shared["self"], shared["loss"]
+        _ShallowNet.__init__(self, **shared)
+
+    @available_if(_ShallowNet._check_solver)
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing from the current state. Returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def _settings(self):
+        if not isinstance(self.loss, str) or self.loss not in _REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(map(repr, _REGRESSION_LOSSES))}; got {self.loss!r}")
+        return super()._settings()
+
+    def _validate(self, X, y, fresh, dtype):
+        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, y_numeric=True)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("y holds negative values, which loss='poisson' does not allow (it models counts)")
+        return X, y
+
+    def _start_targets(self, y, classes, incremental):
+        self._output = _REGRESSION_LOSSES[self.loss]
+        self._n_outputs = 1 if y.ndim == 1 else y.shape[1]
+
+    def _check_targets(self, y, classes):
+        n_y = 1 if y.ndim == 1 else y.shape[1]
+        if n_y != self.n_outputs_:
+            raise ValueError(f"y has {n_y} output(s); the model was fitted with {self.n_outputs_}")
+        if _REGRESSION_LOSSES[self.loss] != self._output:
+            raise ValueError(f"loss={self.loss!r} differs from the loss the model was fitted with")
+
+    def _encode(self, y, dtype):
+        """The kernels' targets (n_y, m) in dtype; ValueError if a value exceeds its range."""
+        Y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1).T
+        if Y.size and np.abs(Y).max() > float(np.finfo(dtype).max):
+            raise ValueError(f"y holds values beyond {np.dtype(dtype).name}'s range")
+        return np.ascontiguousarray(Y, dtype=dtype)
+
+    def _stratify(self, y):
+        return None
+
+    def _validation_score(self, XT, cols, y_val):
+        """R² on the held-out examples; NaN when a prediction overflowed, as scikit-learn
+        scores it."""
+        predicted = self._values(XT, cols)
+        return r2_score(y_val, predicted) if np.isfinite(predicted).all() else np.nan
+
+    def _baseline(self, Y, val_idx, m_train):
+        return None
+
+    def _values(self, XT, cols):
+        A = self._outputs(XT, cols, self._output)
+        return A[:, 0] if A.shape[1] == 1 else A
+
+    def predict(self, X):
+        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs)."""
+        return self._values(self._columns(X), None)
+
+    def _prepare_dask(self, X, y, incremental, classes):
+        raise TypeError(
+            "ShallowNetRegressor takes NumPy arrays (or anything array-like, not Dask arrays); on a Dask "
+            "cluster use ShallowNetClassifier or fastshallow.distributed.train"
+        )
+
 
 # A fit whose loss ends above this multiple of the baseline (_baseline_loss) has done
 # worse than zero weights would: its updates overshot. The margin keeps a fit that merely
@@ -645,14 +1060,90 @@ DIVERGED = 2.0
 
 
 class _Run(NamedTuple):
-    """A fit made ready by _prepare or _prepare_dask, for _epochs."""
+    """A fit made ready by _prepare or _prepare_dask, for _epochs or _fit_lbfgs."""
 
     settings: dict  # the checked hyperparameters (_settings)
-    epoch: Callable  # trains one epoch, returns its mean loss (penalty included)
+    epoch: Optional[Callable]  # trains one epoch, returns its mean loss (penalty included)
     m: int  # training examples per epoch
-    score: Optional[Callable]  # the validation accuracy, with early stopping
+    score: Optional[Callable]  # the validation score, with early stopping
     release: Callable  # frees what the run holds (Dask's persisted chunks)
     baseline: Optional[float]  # the loss of predicting each label's frequency (None: not known)
+    lbfgs: Optional[tuple]  # (XT, Y) for solver="lbfgs", else None
+
+
+class _Shuffle:
+    """The order of each epoch's examples, as positions 0 .. n-1: scikit-learn's, which
+    shuffles the previous epoch's order (from 0, 1, ... at the start of each fit call)
+    with one permutation drawn from rng per epoch. rng None: no shuffling."""
+
+    def __init__(self, n, rng):
+        self.order = np.arange(n, dtype=np.int64)
+        self.rng = rng
+
+    def next(self):
+        if self.rng is not None:
+            self.order = self.order[self.rng.permutation(self.order.shape[0])]
+        return self.order
+
+
+def _hidden_units(sizes):
+    """n_h from hidden_layer_sizes: an int, or a tuple or list of one int."""
+    if isinstance(sizes, (numbers.Integral, np.integer)) and not isinstance(sizes, bool):
+        sizes = (sizes,)
+    if not isinstance(sizes, (tuple, list, np.ndarray)):
+        raise TypeError(f"hidden_layer_sizes must be an int or a tuple of one int; got {sizes!r}")
+    sizes = list(sizes)
+    if len(sizes) != 1:
+        raise ValueError(
+            f"fastshallow trains one hidden layer: hidden_layer_sizes must be an int or a 1-tuple; got {tuple(sizes)} "
+            f"({len(sizes)} layers)"
+        )
+    if isinstance(sizes[0], bool) or not isinstance(sizes[0], (numbers.Integral, np.integer)):
+        raise TypeError(f"hidden_layer_sizes must hold an integer; got {sizes[0]!r}")
+    if sizes[0] <= 0:
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return int(sizes[0])
+
+
+def _float_dtype_of(X):
+    """The dtype a fresh model trains in when dtype=None: float32 for float32 X, else
+    float64 (scikit-learn's rule)."""
+    dt = getattr(X, "dtype", None)
+    return np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+
+
+def _fraction(value, name):
+    """A share in [0, 1)."""
+    value = finite_real(value, name, low=0.0, high=1.0)
+    if value == 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {value}")
+    return value
+
+
+def _batch_size(settings, m):
+    """Examples per batch of an epoch over m: "auto" is min(200, m); a larger batch_size
+    than m is clipped to m, with a warning, as scikit-learn does."""
+    batch = settings["batch_size"]
+    if batch == "auto":
+        return min(_AUTO_BATCH, m)
+    if batch > m:
+        warnings.warn(f"batch_size={batch} is larger than the {m} training samples; it is clipped to {m}",
+                      UserWarning, stacklevel=5)
+    return min(batch, m)
+
+
+def _initial_params(n_x, n_h, n_y, activation, rng, dtype):
+    """Glorot-uniform weights and biases, U(-r, r) with r = sqrt(6 / (fan_in + fan_out)),
+    or sqrt(2 / ...) for the logistic activation: scikit-learn's initialisation, drawn
+    in its order and orientation ((fan_in, fan_out), then stored transposed), so that the
+    same random_state starts both from the same weights. Drawn in float64, then cast."""
+    factor = 2.0 if _ACTIVATIONS[activation] == Activation.SIGMOID else 6.0
+    params = {}
+    for (w, b), (fan_in, fan_out) in zip((("W1", "b1"), ("W2", "b2")), ((n_x, n_h), (n_h, n_y))):
+        r = np.sqrt(factor / (fan_in + fan_out))
+        params[w] = np.ascontiguousarray(rng.uniform(-r, r, (fan_in, fan_out)).T, dtype=dtype)
+        params[b] = rng.uniform(-r, r, (fan_out, 1)).astype(dtype)
+    return params
 
 
 def _baseline_loss(frequency, output):
@@ -664,22 +1155,9 @@ def _baseline_loss(frequency, output):
     return float((entr(frequency) + entr(1 - frequency)).sum())
 
 
-def _fraction(value, name):
-    """A share of the samples, in [0, 1) (all of them would leave nothing to train on)."""
-    value = finite_real(value, name, low=0.0, high=1.0)
-    if value == 1.0:
-        raise ValueError(f"{name} must be in [0, 1) (1 would hold out every sample); got {value}")
-    return value
-
-
 def _is_dask(a):
     """True for a Dask collection; tested by module so that dask is never imported here."""
     return type(a).__module__.split(".")[0] == "dask"
-
-
-def _batch_size(settings, m):
-    """Examples per batch of an epoch over m: batch_size capped at m, or m (full batch)."""
-    return m if settings["batch_size"] is None else min(settings["batch_size"], m)
 
 
 def _mean_loss(losses, m, batch):
@@ -738,23 +1216,3 @@ def _examples_as_columns(X, n_x, dtype):
     if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
         XT = np.ascontiguousarray(X).T
     return check_X(XT, n_x, dtype)  # the magnitude check; finiteness is checked already
-
-
-def _initial_params(n_x, n_h, n_y, activation, rng, dtype):
-    """Glorot-uniform weights and biases, U(-r, r) with r = sqrt(6 / (fan_in + fan_out)),
-    or sqrt(2 / ...) for the logistic activation: the initialisation MLPClassifier uses,
-    so the two start from the same distribution. Drawn in float64, then cast."""
-    factor = 2.0 if _ACTIVATIONS[activation] == Activation.SIGMOID else 6.0
-    params = {}
-    for (w, b), (fan_in, fan_out) in zip((("W1", "b1"), ("W2", "b2")), ((n_x, n_h), (n_h, n_y))):
-        r = np.sqrt(factor / (fan_in + fan_out))
-        params[w] = rng.uniform(-r, r, (fan_out, fan_in)).astype(dtype)
-        params[b] = rng.uniform(-r, r, (fan_out, 1)).astype(dtype)
-    return params
-
-
-def _epoch_line(before, done, total, stats):
-    """verbose's line without tqdm, in MLPClassifier's manner; `before` epochs were run by
-    earlier calls."""
-    extra = f", validation accuracy = {stats['val']}" if "val" in stats else ""
-    return f"Epoch {before + done}, loss = {stats['loss']}{extra}"

@@ -113,11 +113,44 @@ def ce_backward(Z, Y):
     return softmax_forward(Z) - Y
 
 
+def identity_output(Z):
+    return Z.copy()
+
+
+def se_forward(Z, Y):
+    """Elementwise squared error, halved and averaged over the r outputs (scikit-learn's
+    squared_loss): a column's sum is that example's loss. Z, Y (r, m)."""
+    return 0.5 * (Z - Y) ** 2 / Z.shape[0]
+
+
+def se_backward(Z, Y):
+    """The delta at the logits, Z - Y (as scikit-learn's: not divided by r)."""
+    return Z - Y
+
+
+def exp_output(Z):
+    return np.exp(Z)
+
+
+def poisson_forward(Z, Y):
+    """Elementwise Poisson loss of exp(Z) against counts Y: y·log(y) - y - y·z + exp(z),
+    with y·log(y) = 0 at y = 0 (scikit-learn's poisson_loss)."""
+    y_log_y = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0.0)
+    return y_log_y - Y - Y * Z + np.exp(Z)
+
+
+def poisson_backward(Z, Y):
+    """d(loss)/dZ = exp(Z) - Y."""
+    return np.exp(Z) - Y
+
+
 # output -> (A2 from Z2, elementwise loss from Z2 and Y, dZ2 from Z2 and Y), for each
-# trainable output of kernels/codes.py's table.
+# output of kernels/codes.py's table.
 _OUTPUT_TWINS = {
     Output.SIGMOID: (sigmoid_forward, bce_forward, bce_backward),
     Output.SOFTMAX: (softmax_forward, ce_forward, ce_backward),
+    Output.IDENTITY: (identity_output, se_forward, se_backward),
+    Output.EXP: (exp_output, poisson_forward, poisson_backward),
 }
 OUTPUTS = {name: _OUTPUT_TWINS[code] for name, code in OUTPUT_NAMES.items()}
 
@@ -144,6 +177,8 @@ def forward(params, X, activation="tanh", output="sigmoid"):
 
 def predict(params, X, threshold=0.5, activation="tanh", output="sigmoid"):
     A2 = forward(params, X, activation, output)
+    if output in ("identity", "exp"):
+        return A2
     if output == "softmax":
         return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).astype(np.uint8)
     return (A2 > threshold).astype(np.uint8)
@@ -185,20 +220,49 @@ def train(params, X, Y, learning_rate=1.2, num_iterations=10000, activation="tan
     return np.array([step(params, X, Y, learning_rate, activation, output) for _ in range(num_iterations)])
 
 
-def sgd_epoch(params, velocity, X, Y, order, batch_size, learning_rate, momentum=0.0,
-              nesterov=False, alpha=0.0, activation="tanh", output="sigmoid"):
-    """One epoch of mini-batch SGD, in place (the twin of kernels/descent.py): batches of
-    `order` (column indices), each a step on its examples' mean loss plus the L2 penalty
-    alpha/(2b)·ΣW², with momentum. Returns each batch's loss before its update."""
+def _epoch(params, X, Y, order, batch_size, alpha, activation, output, update):
+    """The batches of `order` (column indices) in turn: each batch's loss before its
+    update (mean loss plus the L2 penalty alpha/(2b)·ΣW²), then update(g) with g the
+    penalised mean gradients (alpha/b·W added to the weights'). Returns the losses."""
     losses = []
     for start in range(0, len(order), batch_size):
         cols = order[start : start + batch_size]
         b = len(cols)
         J, grads = gradients(params, X[:, cols], Y[:, cols], activation, output)
-        J += 0.5 * alpha * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)) / b
-        losses.append(J)
-        for name in ("W1", "b1", "W2", "b2"):
-            g = grads["d" + name] + (alpha / b * params[name] if name[0] == "W" else 0)
-            velocity[name] = momentum * velocity[name] - learning_rate * g
-            params[name] += momentum * velocity[name] - learning_rate * g if nesterov else velocity[name]
+        losses.append(J + 0.5 * alpha * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)) / b)
+        update({name: grads["d" + name] + (alpha / b * params[name] if name[0] == "W" else 0)
+                for name in ("W1", "b1", "W2", "b2")})
     return np.array(losses)
+
+
+def sgd_epoch(params, velocity, X, Y, order, batch_size, learning_rate, momentum=0.0,
+              nesterov=False, alpha=0.0, activation="tanh", output="sigmoid"):
+    """One epoch of mini-batch SGD with (Nesterov's) momentum, in place (the twin of
+    kernels/descent.py's SGD, MOMENTUM and NESTEROV). Returns each batch's loss."""
+
+    def update(g):
+        for name, gk in g.items():
+            velocity[name] = momentum * velocity[name] - learning_rate * gk
+            params[name] += momentum * velocity[name] - learning_rate * gk if nesterov else velocity[name]
+
+    return _epoch(params, X, Y, order, batch_size, alpha, activation, output, update)
+
+
+def adam_epoch(params, moments, X, Y, order, batch_size, learning_rate, beta_1=0.9, beta_2=0.999,
+               epsilon=1e-8, alpha=0.0, t=0, activation="tanh", output="sigmoid"):
+    """One epoch of mini-batch Adam, in place (the twin of kernels/descent.py's ADAM), with
+    the moments (m, v) (two dicts like params) and t updates made before. Returns each
+    batch's loss, and the new t."""
+    m, v = moments
+    count = [t]
+
+    def update(g):
+        count[0] += 1
+        lr = learning_rate * np.sqrt(1 - beta_2 ** count[0]) / (1 - beta_1 ** count[0])
+        for name, gk in g.items():
+            m[name] = beta_1 * m[name] + (1 - beta_1) * gk
+            v[name] = beta_2 * v[name] + (1 - beta_2) * gk**2
+            params[name] -= lr * m[name] / (np.sqrt(v[name]) + epsilon)
+
+    losses = _epoch(params, X, Y, order, batch_size, alpha, activation, output, update)
+    return losses, count[0]

@@ -29,8 +29,8 @@ class Output(IntEnum):
 
     SIGMOID = 0  # per-output sigmoids, binary cross-entropy (binary and multilabel)
     SOFTMAX = 1  # a softmax over each column, categorical cross-entropy (multiclass)
-    IDENTITY = 2  # the logits themselves; no loss yet (decision functions; squared error
-    # comes with the regressor)
+    IDENTITY = 2  # the logits, squared error halved (regression; decision functions)
+    EXP = 3  # exp of the logits (log link), Poisson loss (counts)
 
 
 # Public names -> codes. The first name of each code is its canonical one; "logistic" is
@@ -42,8 +42,8 @@ ACTIVATION_NAMES = {
     "relu": Activation.RELU,
     "identity": Activation.IDENTITY,
 }
-# Output layers a caller may train with (IDENTITY has no loss yet).
-OUTPUT_NAMES = {"sigmoid": Output.SIGMOID, "softmax": Output.SOFTMAX}
+# Output layers by name.
+OUTPUT_NAMES = {"sigmoid": Output.SIGMOID, "softmax": Output.SOFTMAX, "identity": Output.IDENTITY, "exp": Output.EXP}
 
 
 def activation_name(code):

@@ -13,9 +13,12 @@ equations, so that the two can be compared setting for setting):
     SGD       P ← P − lr·g'
     MOMENTUM  V ← μ·V − lr·g';  P ← P + V
     NESTEROV  V ← μ·V − lr·g';  P ← P + μ·V − lr·g'
+    ADAM      V ← β1·V + (1 − β1)·g';  S ← β2·S + (1 − β2)·g'²;  P ← P − lr_t·V / (√S + ε)
+              lr_t = lr·√(1 − β2^t) / (1 − β1^t) at the t-th update (t counts from 1)
 
-Adam (the next optimiser) is one more kind: its two moment buffers join `velocity` as a
-second state tuple, and its branch goes into update_block beside these.
+V is `velocity` (Adam's first moment), S is `moments` (Adam's second moment, zero-size
+for the other kinds). A new optimiser is one more kind: a branch of update_block, its
+hyperparameters in Rule, its state beside these two.
 
 The driver. Step k trains on the examples `step_columns(order, k, batch)`: every column of
 X when order is None (full-batch gradient descent), else order[k·batch : (k+1)·batch],
@@ -61,15 +64,27 @@ from .step import (
 SGD = 0
 MOMENTUM = 1
 NESTEROV = 2
+ADAM = 3
 
 # Outcomes of a call: every step done, or the step that stopped it and why.
 OK = 0
 COST_NOT_FINITE = 1
 UPDATE_NOT_FINITE = 2
 
-# kind: one of the kinds above; lr the step size; momentum μ (unused by SGD); alpha the L2
-# penalty's strength (0: none). Floats are cast to the params' dtype inside the kernels.
-Rule = namedtuple("Rule", ["kind", "lr", "momentum", "alpha"])
+# kind: one of the kinds above; lr the step size; momentum μ (MOMENTUM, NESTEROV); alpha
+# the L2 penalty's strength (0: none); beta_1, beta_2, epsilon and t, the updates Adam
+# has made before this call. Floats are cast to the params' dtype inside the kernels.
+Rule = namedtuple("Rule", ["kind", "lr", "momentum", "alpha", "beta_1", "beta_2", "epsilon", "t"])
+
+
+@jit
+def hyper(rule, dt, t):
+    """The rule's step hyperparameters in the params' dtype dt, for its t-th update (t
+    from 1): (lr, μ or β1, β2, ε); Adam's lr is bias-corrected in float64 first."""
+    if rule.kind == ADAM:
+        lr = rule.lr * np.sqrt(1.0 - rule.beta_2**t) / (1.0 - rule.beta_1**t)
+        return dt(lr), dt(rule.beta_1), dt(rule.beta_2), dt(rule.epsilon)
+    return dt(rule.lr), dt(rule.momentum), dt(0), dt(0)
 
 
 # The finiteness test below is an AND of comparisons, one test at the end instead of a
@@ -79,15 +94,20 @@ Rule = namedtuple("Rule", ["kind", "lr", "momentum", "alpha"])
 
 
 @jit
-def update_block(N, P, V, G, kind, lr, momentum, decay, q):
+def update_block(N, P, V, S, G, kind, lr, h1, h2, h3, decay, q):
     """The rule's update of block q (step.block) of the flat (size,) arrays: new
-    parameters into N from P and the mean gradient G, velocity V in place (MOMENTUM and
-    NESTEROV only). lr, momentum and decay in P's dtype. N and P are distinct buffers
-    (see step.workspace on aliasing). True if every new parameter is finite."""
+    parameters into N from P and the mean gradient G, the state V (and S, for ADAM) in
+    place. (lr, h1, h2, h3) = hyper(...) and decay, in P's dtype: h1 is the momentum, or
+    Adam's β1 beside its β2 and ε. Scalars, not a tuple: a tuple cannot enter a prange
+    region (step.reduce_dW1_then). N and P are distinct buffers (see step.workspace on
+    aliasing). True if every new parameter is finite."""
     wide_vectors()
     n, p, g = block(N, q), block(P, q), block(G, q)
     inf = p.dtype.type(np.inf)
+    momentum = h1
     finite = True
+    if kind == ADAM:
+        return adam_block(N, P, V, S, G, lr, h1, h2, h3, decay, q)
     if kind == SGD:
         for k in range(p.shape[0]):
             new = p[k] - lr * (g[k] + decay * p[k])
@@ -107,37 +127,60 @@ def update_block(N, P, V, G, kind, lr, momentum, decay, q):
 
 
 @jit
-def update_array(N, P, V, G, kind, lr, momentum, decay):
-    """update_block over every block of the C-contiguous (r, k) arrays, on this thread."""
-    N, P, V, G = flat(N), flat(P), flat(V), flat(G)
+def adam_block(N, P, V, S, G, lr, b1, b2, eps, decay, q):
+    """update_block's ADAM branch, a function of its own so that the common kinds'
+    loops stay small. lr is the bias-corrected lr_t."""
+    wide_vectors()
+    n, p, g, v, s = block(N, q), block(P, q), block(G, q), block(V, q), block(S, q)
+    one = p.dtype.type(1)
+    inf = p.dtype.type(np.inf)
     finite = True
-    for q in range(n_blocks(P.shape[0])):
-        finite &= update_block(N, P, V, G, kind, lr, momentum, decay, q)
+    for k in range(p.shape[0]):
+        gk = g[k] + decay * p[k]
+        vk = b1 * v[k] + (one - b1) * gk
+        sk = b2 * s[k] + (one - b2) * (gk * gk)
+        v[k] = vk
+        s[k] = sk
+        new = p[k] - lr * vk / (np.sqrt(sk) + eps)
+        n[k] = new
+        finite &= abs(new) < inf
     return finite
 
 
 @jit
-def update(new, params, velocity, grads, rule, b):
-    """One update of every parameter on this thread, from the mean gradients `grads` of
-    b examples (b only scales the L2 penalty). Tuples as in the legend. True if every
-    new parameter is finite."""
+def update_array(N, P, V, S, G, kind, h, decay):
+    """update_block over every block of the C-contiguous (r, k) arrays, on this thread;
+    h = hyper(...)."""
+    N, P, V, S, G = flat(N), flat(P), flat(V), flat(S), flat(G)
+    finite = True
+    for q in range(n_blocks(P.shape[0])):
+        finite &= update_block(N, P, V, S, G, kind, h[0], h[1], h[2], h[3], decay, q)
+    return finite
+
+
+@jit
+def update(new, params, velocity, moments, grads, rule, b):
+    """The rule's next update (its rule.t + 1-th) of every parameter on this thread, from
+    the mean gradients `grads` of b examples (b scales the L2 penalty). Tuples as in the
+    legend. True if every new parameter is finite."""
     dt = params[0].dtype.type
-    lr, mu, decay, zero = dt(rule.lr), dt(rule.momentum), dt(rule.alpha / b), dt(0)
-    ok = update_array(new[0], params[0], velocity[0], grads[0], rule.kind, lr, mu, decay)
-    ok &= update_array(new[1], params[1], velocity[1], grads[1], rule.kind, lr, mu, zero)
-    ok &= update_array(new[2], params[2], velocity[2], grads[2], rule.kind, lr, mu, decay)
-    ok &= update_array(new[3], params[3], velocity[3], grads[3], rule.kind, lr, mu, zero)
+    h = hyper(rule, dt, rule.t + 1)
+    decay, zero, kind = dt(rule.alpha / b), dt(0), rule.kind
+    ok = update_array(new[0], params[0], velocity[0], moments[0], grads[0], kind, h, decay)
+    ok &= update_array(new[1], params[1], velocity[1], moments[1], grads[1], kind, h, zero)
+    ok &= update_array(new[2], params[2], velocity[2], moments[2], grads[2], kind, h, decay)
+    ok &= update_array(new[3], params[3], velocity[3], moments[3], grads[3], kind, h, zero)
     return ok
 
 
 @jit
-def update_from_sums(new, params, velocity, sums, b, rule):
+def update_from_sums(new, params, velocity, moments, sums, b, rule):
     """update from the gradient's sums over b examples, which become their mean in place
     (as step.reduce_block forms means, so sums assembled elsewhere round the same): for
     fastshallow.distributed, whose workers return sums and whose client updates once."""
     for s in sums:
         divide(s, b)
-    return update(new, params, velocity, sums, rule, b)
+    return update(new, params, velocity, moments, sums, rule, b)
 
 
 @reduction_jit
@@ -185,24 +228,25 @@ def _next_columns(order, k, batch):
 
 
 @jit(inline="always")
-def _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+def _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
     """Run len(losses) steps; losses[k] gets step k's loss (the mean loss over its
-    examples, plus the L2 term when rule.alpha > 0) before its update.
+    examples, plus the L2 term when rule.alpha > 0) before its update, which is the
+    rule's (rule.t + k + 1)-th.
 
     Returns (steps completed, status, True if the final state is in `params` rather
     than `spare`)."""
     # Every array below is borrowed (intrinsics.borrowed): the arguments, held by the
     # caller for the whole call, and the scratch, held until keep_alive.
-    params, spare, velocity, X, Y = borrowed(params, spare, velocity, X, Y)
+    params, spare, velocity, moments, X, Y = borrowed(params, spare, velocity, moments, X, Y)
     W1 = params[0]
     dt = W1.dtype.type
-    kind, lr, mu, alpha = rule.kind, dt(rule.lr), dt(rule.momentum), rule.alpha
+    kind, alpha = rule.kind, rule.alpha
     zero = dt(0)
     _, T, n_slots = plan
     scratch = pass_scratch(params, plan)
     ws, slabs = borrowed(scratch)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
-    dW1, V1 = flat(grads[0]), flat(velocity[0])
+    dW1, V1, S1 = flat(grads[0]), flat(velocity[0]), flat(moments[0])
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
@@ -215,15 +259,17 @@ def _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losse
         losses[k] = loss
         if not np.isfinite(loss):
             return k, COST_NOT_FINITE, cur_is_params if k == 0 else not cur_is_params
+        h = hyper(rule, dt, rule.t + k + 1)
         decay = dt(alpha / b)
         # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
         # reduced in the loop that updates it: one parallel loop, not two.
         reduce_small_slabs(slabs, b)
-        reduce_dW1_then(slabs, b, first_ok, update_block, (flat(prev[0]), flat(cur[0]), V1, dW1, kind, lr, mu, decay))
+        args = (flat(prev[0]), flat(cur[0]), V1, S1, dW1, kind, h[0], h[1], h[2], h[3], decay)
+        reduce_dW1_then(slabs, b, first_ok, update_block, args)
         ok = first_ok.all()
-        ok &= update_array(prev[1], cur[1], velocity[1], grads[1], kind, lr, mu, zero)
-        ok &= update_array(prev[2], cur[2], velocity[2], grads[2], kind, lr, mu, decay)
-        ok &= update_array(prev[3], cur[3], velocity[3], grads[3], kind, lr, mu, zero)
+        ok &= update_array(prev[1], cur[1], velocity[1], moments[1], grads[1], kind, h, zero)
+        ok &= update_array(prev[2], cur[2], velocity[2], moments[2], grads[2], kind, h, decay)
+        ok &= update_array(prev[3], cur[3], velocity[3], moments[3], grads[3], kind, h, zero)
         if not ok:
             return k, UPDATE_NOT_FINITE, cur_is_params
         cur, prev = prev, cur
@@ -233,13 +279,13 @@ def _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losse
 
 
 @jit(parallel=True)
-def descend_parallel(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+def descend_parallel(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
     """_descend with its chunk and block loops spread over Numba's threads."""
-    return _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan)
+    return _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan)
 
 
 @jit
-def descend_serial(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, plan):
+def descend_serial(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
     """_descend on the calling thread: the same arithmetic, with no parallel region to
     launch, which dominates a step of a tiny problem."""
-    return _descend(params, spare, velocity, X, Y, order, batch, code, out, rule, losses, on_one_thread(plan))
+    return _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, on_one_thread(plan))

@@ -1,12 +1,16 @@
 """Output layers and their losses, on (n_y, T) tiles of logits Z (one column per example).
 
-Two outputs, chosen by an integer code so that one compiled kernel serves both:
+Four outputs (codes.Output), chosen by an integer code so that one compiled kernel
+serves them all:
 - SIGMOID: n_y independent sigmoids with binary cross-entropy (the seed's network for
   n_y = 1; multilabel targets for n_y > 1);
 - SOFTMAX: a softmax over the n_y rows of each column, with categorical cross-entropy
-  (multiclass targets; every column of Y sums to 1).
-For both, the delta at the logits is A - Y. IDENTITY is for outputs only (the logits
-themselves, for decision functions); it has no loss.
+  (multiclass targets; every column of Y sums to 1);
+- IDENTITY: the logits themselves, with the squared error halved and averaged over the
+  outputs (regression; also the decision functions, which want the logits);
+- EXP: exp of the logits (a log link), with the Poisson loss (counts, Y >= 0).
+Each output is the canonical link of its loss, so the delta at the logits is A - Y for
+all four: the losses and deltas are scikit-learn's MLP ones.
 
 Sigmoid. The loss of one element is computed from the logit z, never from a = sigmoid(z):
 
@@ -36,7 +40,7 @@ from .codes import Output
 from .products import row_sum
 
 # The output codes are codes.Output's (one table for the whole project).
-SIGMOID, SOFTMAX, IDENTITY = Output.SIGMOID, Output.SOFTMAX, Output.IDENTITY
+SIGMOID, SOFTMAX, IDENTITY, EXP = Output.SIGMOID, Output.SOFTMAX, Output.IDENTITY, Output.EXP
 
 
 @jit
@@ -188,21 +192,97 @@ def ce_forward_backward(L, dZ, Z, Y, cs):
 
 
 @jit
+def se_forward(L, Z, Y):
+    """L = (Z - Y)²/(2r): the squared error, halved and averaged over the r outputs as
+    scikit-learn's squared_loss is. Shapes: L, Z, Y (r, n)."""
+    wide_vectors()
+    half = Z.dtype.type(0.5 / Z.shape[0])
+    for i in range(Z.shape[0]):
+        out, z, y = L[i], Z[i], Y[i]
+        for j in range(z.shape[0]):
+            d = z[j] - y[j]
+            out[j] = half * d * d
+
+
+@jit
+def se_forward_backward(L, dZ, Z, Y):
+    """se_forward's L, and dZ = Z - Y. (As scikit-learn's, the delta is not divided by r:
+    with r > 1 outputs it is r times the derivative of the averaged loss.)"""
+    wide_vectors()
+    half = Z.dtype.type(0.5 / Z.shape[0])
+    for i in range(Z.shape[0]):
+        out, dz, z, y = L[i], dZ[i], Z[i], Y[i]
+        for j in range(z.shape[0]):
+            d = z[j] - y[j]
+            out[j] = half * d * d
+            dz[j] = d
+
+
+@jit
+def exp_forward(A, Z):
+    """A = exp(Z): the inverse of the log link. Shapes: A, Z (r, n)."""
+    wide_vectors()
+    for i in range(Z.shape[0]):
+        a, z = A[i], Z[i]
+        for j in range(z.shape[0]):
+            a[j] = em.exp(z[j])
+
+
+@jit(inline="always")
+def poisson_element(z, y, e, zero):
+    """One element's Poisson loss y·log(y) - y - y·z + e, with e = exp(z): half the
+    deviance, as scikit-learn's poisson_loss keeps it (y·log(y) is 0 at y = 0), from the
+    logit z = log(prediction). zero is 0 in z's dtype."""
+    y_log_y = y * em.log(y) if y > zero else zero
+    return y_log_y - y - y * z + e
+
+
+@jit
+def poisson_forward(L, Z, Y):
+    """L = poisson_element of each element. Shapes: L, Z, Y (r, n), Y >= 0."""
+    wide_vectors()
+    zero = Z.dtype.type(0)
+    for i in range(Z.shape[0]):
+        out, z, y = L[i], Z[i], Y[i]
+        for j in range(z.shape[0]):
+            out[j] = poisson_element(z[j], y[j], em.exp(z[j]), zero)
+
+
+@jit
+def poisson_forward_backward(L, dZ, Z, Y):
+    """poisson_forward's L, and dZ = exp(Z) - Y, with one exp per element."""
+    wide_vectors()
+    zero = Z.dtype.type(0)
+    for i in range(Z.shape[0]):
+        out, dz, z, y = L[i], dZ[i], Z[i], Y[i]
+        for j in range(z.shape[0]):
+            e = em.exp(z[j])
+            out[j] = poisson_element(z[j], y[j], e, zero)
+            dz[j] = e - y[j]
+
+
+@jit
 def output_forward(A, Z, out, cs):
-    """A = the output layer applied to the logits Z: sigmoid, softmax or identity."""
+    """A = the output layer applied to the logits Z: sigmoid, softmax, identity or exp."""
     if out == SIGMOID:
         sigmoid_forward(A, Z)
     elif out == SOFTMAX:
         softmax_forward(A, Z, cs)
+    elif out == EXP:
+        exp_forward(A, Z)
     else:
         identity_forward(A, Z)  # a loop: see activations.identity_forward
 
 
 @jit
 def output_loss(L, Z, Y, out, cs):
-    """L = the elementwise loss of output `out` (SIGMOID or SOFTMAX) from the logits Z."""
+    """L = the elementwise loss of output `out` from the logits Z (see codes.Output)."""
     if out == SOFTMAX:
         ce_forward(L, Z, Y, cs)
+    elif out == IDENTITY:
+        se_forward(L, Z, Y)
+    elif out == EXP:
+        poisson_forward(L, Z, Y)
     else:
         bce_forward(L, Z, Y)
 
@@ -212,5 +292,9 @@ def output_loss_backward(L, dZ, Z, Y, out, cs):
     """output_loss's L, and the delta at the logits dZ = A - Y."""
     if out == SOFTMAX:
         ce_forward_backward(L, dZ, Z, Y, cs)
+    elif out == IDENTITY:
+        se_forward_backward(L, dZ, Z, Y)
+    elif out == EXP:
+        poisson_forward_backward(L, dZ, Z, Y)
     else:
         bce_forward_backward(L, dZ, Z, Y)

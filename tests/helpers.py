@@ -58,5 +58,20 @@ def network(n_x, n_h, n_y, m, dtype=np.float64, seed=0, scale=0.5, layout="C"):
     return params, X, Y
 
 
+def numeric_gradients(cost, params, h=1e-6):
+    """Central differences of cost(params) (a float) with respect to every parameter:
+    a dict {"dW1": ..., ...} of arrays of the parameters' shapes."""
+    grads = {}
+    for k in params:
+        numeric = np.zeros_like(params[k], dtype=np.float64)
+        for idx in np.ndindex(params[k].shape):
+            plus, minus = {q: v.copy() for q, v in params.items()}, {q: v.copy() for q, v in params.items()}
+            plus[k][idx] += h
+            minus[k][idx] -= h
+            numeric[idx] = (cost(plus) - cost(minus)) / (2 * h)
+        grads["d" + k] = numeric
+    return grads
+
+
 def as_float64(params):
     return {k: np.array(v, dtype=np.float64) for k, v in params.items()}

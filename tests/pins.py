@@ -75,21 +75,22 @@ def estimator():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 10))
     y = np.argmax(X[:, :3], axis=1)
-    model = ShallowNetClassifier(n_hidden=16, max_iter=5, tol=0.0, random_state=0).fit(X, y)
+    model = ShallowNetClassifier(16, solver="sgd", learning_rate_init=0.01, max_iter=5, tol=0.0, random_state=0).fit(X, y)
     return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_, model.predict_proba(X)]
 
 
 def estimator_plain_sgd():
-    """No momentum, full batches over the training part of an early-stopping split, and a
-    binary target in float32: the estimator's other update and column paths."""
+    """No momentum, full batches over the training part of an early-stopping split (450 of
+    the 500 rows, unshuffled), and a binary target in float32: the estimator's other update
+    and column paths."""
     from fastshallow import ShallowNetClassifier
 
     rng = np.random.default_rng(2)
     X = rng.standard_normal((500, 6))
     y = X[:, 0] + X[:, 1] > 0
     model = ShallowNetClassifier(
-        n_hidden=8, max_iter=4, tol=0.0, momentum=0.0, batch_size=None, early_stopping=True,
-        n_iter_no_change=50, dtype="float32", random_state=1, learning_rate=0.1,
+        8, solver="sgd", max_iter=4, tol=0.0, momentum=0.0, batch_size=450, shuffle=False, early_stopping=True,
+        n_iter_no_change=50, dtype="float32", random_state=1, learning_rate_init=0.1,
     ).fit(X, y)
     return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_, model.predict_proba(X)]
 
@@ -101,8 +102,8 @@ def estimator_classical_momentum():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((450, 5))
     y = (X[:, :2].sum(axis=1) > 0).astype(int)
-    model = ShallowNetClassifier(n_hidden=7, max_iter=3, tol=0.0, nesterovs_momentum=False, batch_size=128,
-                                 warm_start=True, random_state=2, alpha=0.01)
+    model = ShallowNetClassifier(7, solver="sgd", learning_rate_init=0.01, max_iter=3, tol=0.0,
+                                 nesterovs_momentum=False, batch_size=128, warm_start=True, random_state=2, alpha=0.01)
     model.fit(X, y).fit(X, y)
     return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_]
 
@@ -143,7 +144,8 @@ def dask_estimator(client):
     X = rng.standard_normal((700, 6))
     y = (X[:, 0] > 0).astype(int)
     Xd, yd = da.from_array(X, chunks=(250, 6)), da.from_array(y, chunks=250)
-    model = ShallowNetClassifier(n_hidden=5, max_iter=2, tol=0.0, batch_size=200, random_state=0).fit(Xd, yd)
+    model = ShallowNetClassifier(5, solver="sgd", learning_rate_init=0.01, max_iter=2, tol=0.0, batch_size=200,
+                                 random_state=0).fit(Xd, yd)
     return [np.array(model.loss_curve_), *model.coefs_, *model.intercepts_]
 
 

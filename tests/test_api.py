@@ -7,7 +7,7 @@ import pytest
 import fastshallow as fs
 from fastshallow import reference as ref
 from fastshallow.kernels.products import TRANSPOSE_MIN_K
-from helpers import ACTIVATIONS, DTYPES, LAYOUTS, as_float64, assert_close, network
+from helpers import ACTIVATIONS, DTYPES, LAYOUTS, as_float64, assert_close, network, numeric_gradients
 
 # (n_x, n_h, n_y, m): the flower problem; m = 1 with n_h = 1; n_y = 3 with m not divisible
 # by the tile or by any thread count; two chunks (of 1,024-wide tiles) with a ragged last
@@ -63,15 +63,9 @@ def test_gradients_match_finite_differences(activation):
         Z1 = params["W1"] @ X + params["b1"]
         assert np.min(np.abs(Z1)) > 1e-4
     _, grads = fs.gradients(params, X, Y, activation=activation)
-    h = 1e-6
-    for k in ("W1", "b1", "W2", "b2"):
-        numeric = np.zeros_like(params[k])
-        for idx in np.ndindex(params[k].shape):
-            plus, minus = {q: v.copy() for q, v in params.items()}, {q: v.copy() for q, v in params.items()}
-            plus[k][idx] += h
-            minus[k][idx] -= h
-            numeric[idx] = (fs.cost(plus, X, Y, activation=activation) - fs.cost(minus, X, Y, activation=activation)) / (2 * h)
-        assert_close(grads["d" + k], numeric, np.float64, f"d{k} vs finite differences", rtol=1e-6)
+    numeric = numeric_gradients(lambda p: fs.cost(p, X, Y, activation=activation), params)
+    for k in grads:
+        assert_close(grads[k], numeric[k], np.float64, f"{k} vs finite differences", rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=ids)
@@ -253,17 +247,9 @@ def test_softmax_gradients_match_finite_differences(activation):
     if activation == "relu":
         assert np.min(np.abs(params["W1"] @ X + params["b1"])) > 1e-4
     _, grads = fs.gradients(params, X, Y, activation=activation, output="softmax")
-    h = 1e-6
-    for k in ("W1", "b1", "W2", "b2"):
-        numeric = np.zeros_like(params[k])
-        for idx in np.ndindex(params[k].shape):
-            shifted = []
-            for sign in (1, -1):
-                p = {q: v.copy() for q, v in params.items()}
-                p[k][idx] += sign * h
-                shifted.append(fs.cost(p, X, Y, activation=activation, output="softmax"))
-            numeric[idx] = (shifted[0] - shifted[1]) / (2 * h)
-        assert_close(grads["d" + k], numeric, np.float64, f"d{k} vs finite differences", rtol=1e-6)
+    numeric = numeric_gradients(lambda p: fs.cost(p, X, Y, activation=activation, output="softmax"), params)
+    for k in grads:
+        assert_close(grads[k], numeric[k], np.float64, f"{k} vs finite differences", rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=ids)

@@ -314,14 +314,17 @@ def test_unrecoverable_loss_raises_cluster_error_at_last_iteration(client):
 # -- the estimator ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("batch_size", [None, 256])
+@pytest.mark.parametrize("batch_size, solver", [(None, "sgd"), (256, "sgd"), (256, "adam")])
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_estimator_fit_on_dask_matches_numpy(client, batch_size, n_classes):
+def test_estimator_fit_on_dask_matches_numpy(client, batch_size, solver, n_classes):
     pytest.importorskip("sklearn")
     from sklearn.datasets import make_classification
 
     X, y = make_classification(1500, 10, n_classes=n_classes, n_informative=4, random_state=0)
-    kwargs = dict(n_hidden=16, max_iter=4, random_state=0, batch_size=batch_size, tol=0.0)
+    # batch_size None: one unshuffled batch of all 1500, which Dask sums without index arrays.
+    batches = dict(batch_size=1500, shuffle=False) if batch_size is None else dict(batch_size=batch_size)
+    kwargs = dict(hidden_layer_sizes=16, solver=solver, learning_rate_init=0.01, max_iter=4, random_state=0,
+                  tol=0.0, **batches)
     with pytest.warns(Warning):  # ConvergenceWarning: max_iter is tiny on purpose
         a = fs.ShallowNetClassifier(**kwargs).fit(X, y)
     with pytest.warns(Warning):
@@ -347,7 +350,8 @@ def test_estimator_fit_on_dask_multilabel_matches_numpy(client):
     from sklearn.datasets import make_multilabel_classification
 
     X, Y = make_multilabel_classification(900, 8, n_classes=3, random_state=0)
-    kwargs = {"n_hidden": 8, "max_iter": 3, "random_state": 0, "batch_size": 200, "tol": 0.0}
+    kwargs = {"hidden_layer_sizes": 8, "solver": "sgd", "learning_rate_init": 0.01, "max_iter": 3, "random_state": 0,
+              "batch_size": 200, "tol": 0.0}
     with pytest.warns(Warning):
         a = fs.ShallowNetClassifier(**kwargs).fit(X, Y)
     with pytest.warns(Warning):
@@ -370,7 +374,7 @@ def test_estimator_dask_errors(client):
         fs.ShallowNetClassifier().fit(X, y * 0)
     # A fitted model meets bad data: the error names the chunk, and the model is unchanged.
     with pytest.warns(Warning):
-        model = fs.ShallowNetClassifier(n_hidden=4, max_iter=2).fit(X, y)
+        model = fs.ShallowNetClassifier(4, max_iter=2).fit(X, y)
     before = model.__dict__.copy()
     coefs = [c.copy() for c in model.coefs_]
     X_nan = X.compute()

@@ -245,7 +245,7 @@ def test_softmax_needs_two_outputs_and_targets_whose_columns_sum_to_one():
         fs.train(params, X, Y, output="softmax")
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
-    with pytest.raises(ValueError, match=r"output must be one of 'sigmoid', 'softmax'; got 'linear'"):
+    with pytest.raises(ValueError, match=r"output must be one of 'sigmoid', 'softmax', 'identity', 'exp'; got 'linear'"):
         fs.forward(params, X, output="linear")
 
 

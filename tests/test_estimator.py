@@ -1,8 +1,8 @@
 """ShallowNetClassifier: agreement with fastshallow.step, the NumPy reference and
-MLPClassifier's equations; targets; reproducibility; the scikit-learn workflow around it."""
+MLPClassifier's equations; targets; reproducibility; the scikit-learn workflow around it.
+(tests/test_mlp_port.py holds scikit-learn's own MLP test cases, for both estimators.)"""
 
 import pickle
-import sys
 import warnings
 
 import numpy as np
@@ -56,8 +56,8 @@ def quiet_fit(clf, X, y):
 def test_a_full_batch_epoch_is_one_fastshallow_step_on_the_transposed_data(target):
     X, y = binary_data() if target == "binary" else multiclass_data()
     clf = ShallowNetClassifier(
-        n_hidden=8, activation="tanh", learning_rate=0.3, batch_size=None, momentum=0.0,
-        alpha=0.0, max_iter=1, warm_start=True, random_state=0,
+        8, activation="tanh", solver="sgd", learning_rate_init=0.3, batch_size=len(y), shuffle=False,
+        momentum=0.0, alpha=0.0, max_iter=1, warm_start=True, random_state=0,
     )
     quiet_fit(clf, X, y)
     params = params_of(clf)
@@ -78,13 +78,14 @@ def test_mini_batch_epochs_match_the_numpy_reference(output, dtype):
     # Momentum, Nesterov's momentum and the L2 penalty, on ragged batches (400 = 3·128 + 16).
     X, y = binary_data(400) if output == "sigmoid" else multiclass_data(400)
     clf = ShallowNetClassifier(
-        n_hidden=16, learning_rate=0.05, batch_size=128, momentum=0.9, alpha=0.01, max_iter=1,
+        16, solver="sgd", learning_rate_init=0.05, batch_size=128, momentum=0.9, alpha=0.01, max_iter=1,
         warm_start=True, random_state=3, dtype=dtype,
     )
     quiet_fit(clf, X, y)
     start = {k: v.astype(np.float64) for k, v in params_of(clf).items()}
-    # The next fit draws this epoch's order from the same generator state.
-    order = pickle.loads(pickle.dumps(clf._rng)).permutation(np.arange(400))
+    # Each fit draws from random_state afresh, as scikit-learn's: the next (warm-started)
+    # fit's first epoch visits the examples in this order.
+    order = np.random.RandomState(3).permutation(400)
     Y = y[None, :] if output == "sigmoid" else (clf.classes_[:, None] == y).astype(float)
     velocity = {k: np.zeros_like(v) for k, v in start.items()}
     losses = reference.sgd_epoch(start, velocity, X.T, Y, order, 128, 0.05, 0.9, True, 0.01, "relu", output)
@@ -105,8 +106,8 @@ def test_twenty_epochs_follow_mlpclassifier_from_the_same_weights(target):
         batch_size=len(y), shuffle=False, max_iter=1, tol=0.0, n_iter_no_change=10**6, **settings
     )
     ours = ShallowNetClassifier(
-        n_hidden=10, activation="tanh", learning_rate=0.1, batch_size=None, max_iter=1,
-        tol=0.0, n_iter_no_change=10**6, **settings
+        10, activation="tanh", solver="sgd", learning_rate_init=0.1, batch_size=len(y), shuffle=False,
+        max_iter=1, tol=0.0, n_iter_no_change=10**6, **settings
     )
     quiet_fit(mlp, X, y)
     quiet_fit(ours, X, y)
@@ -126,7 +127,7 @@ def test_the_same_random_state_gives_the_same_bits_for_any_thread_count():
     batch = 4096
     assert plan(batch, 8, 32, 4, 8, 2)[0] >= 2  # the batches really are split into chunks
     fits = [
-        quiet_fit(ShallowNetClassifier(n_hidden=32, batch_size=batch, max_iter=3, random_state=7, n_threads=n), X, y)
+        quiet_fit(ShallowNetClassifier(32, batch_size=batch, max_iter=3, random_state=7, n_threads=n), X, y)
         for n in (1, 2, None)
     ]
     for other in fits[1:]:
@@ -137,7 +138,7 @@ def test_the_same_random_state_gives_the_same_bits_for_any_thread_count():
 
 def test_pickle_round_trips_exactly_and_training_continues_identically():
     X, y = multiclass_data()
-    clf = quiet_fit(ShallowNetClassifier(n_hidden=12, max_iter=5, random_state=1), X, y)
+    clf = quiet_fit(ShallowNetClassifier(12, max_iter=5, random_state=1), X, y)
     copy = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(copy.predict_proba(X), clf.predict_proba(X))
     clf.partial_fit(X, y)
@@ -216,12 +217,13 @@ def test_warm_start_with_a_label_matrix_for_a_label_model_raises():
 
 def test_partial_fit_needs_classes_first_then_runs_one_epoch_per_call():
     X, y = multiclass_data()
-    clf = ShallowNetClassifier(n_hidden=16, random_state=0)
+    clf = ShallowNetClassifier(16, solver="sgd", learning_rate_init=0.01, random_state=0)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         clf.partial_fit(X, y)
     clf.partial_fit(X[y < 2], y[y < 2], classes=np.arange(4))
     clf.partial_fit(X, y)
-    assert clf.n_iter_ == 2 and clf.t_ == (y < 2).sum() + len(y) and len(clf.loss_curve_) == 2
+    # Each call runs one epoch, and n_iter_ counts the last call's, as scikit-learn's.
+    assert clf.n_iter_ == 1 and clf.t_ == (y < 2).sum() + len(y) and len(clf.loss_curve_) == 2
     with pytest.raises(ValueError, match=r"labels \[7\] that are not among classes_"):
         clf.partial_fit(X, np.where(y == 0, 7, y))
     with pytest.raises(ValueError, match="differs from the classes of the first call"):
@@ -230,7 +232,8 @@ def test_partial_fit_needs_classes_first_then_runs_one_epoch_per_call():
 
 def test_early_stopping_scores_a_held_out_split_and_stops():
     X, y = multiclass_data(1000)
-    clf = ShallowNetClassifier(early_stopping=True, max_iter=500, random_state=0).fit(X, y)
+    clf = ShallowNetClassifier(early_stopping=True, solver="sgd", learning_rate_init=0.01, max_iter=500,
+                               random_state=0).fit(X, y)
     assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_loss_ is None and clf.best_validation_score_ == max(clf.validation_scores_)
     assert clf.t_ == clf.n_iter_ * 900  # 10% held out
@@ -245,8 +248,9 @@ def test_reaching_max_iter_warns():
 def test_float32_is_kept_and_x_is_read_in_place():
     X, y = binary_data()
     X32 = X.astype(np.float32)
-    clf = quiet_fit(ShallowNetClassifier(dtype="float32", max_iter=5, random_state=0), X32, y)
+    clf = quiet_fit(ShallowNetClassifier(max_iter=5, random_state=0), X32, y)  # dtype=None follows X
     assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
+    assert all(c.dtype == np.float64 for c in quiet_fit(ShallowNetClassifier(max_iter=1, dtype="float64"), X32, y).coefs_)
     assert clf.predict_proba(X32).dtype == np.float32
     for layout in (X, np.asfortranarray(X)):
         assert np.shares_memory(_examples_as_columns(layout, X.shape[1], np.dtype(np.float64)), layout)
@@ -254,10 +258,10 @@ def test_float32_is_kept_and_x_is_read_in_place():
 
 def test_divergence_raises_and_keeps_the_state_before_the_epoch():
     X, y = binary_data()
-    clf = quiet_fit(ShallowNetClassifier(max_iter=2, warm_start=True, random_state=0), X, y)
+    clf = quiet_fit(ShallowNetClassifier(solver="sgd", max_iter=2, warm_start=True, random_state=0), X, y)
     before = [a.copy() for a in clf.coefs_ + clf.intercepts_]
-    clf.set_params(learning_rate=1e300)
-    with pytest.raises(fs.DivergenceError, match="diverged in epoch 3"):
+    clf.set_params(learning_rate_init=1e300)
+    with pytest.raises(fs.DivergenceError, match="diverged in epoch 1"):  # n_iter_ counts this fit
         clf.fit(X, y)
     for a, b in zip(clf.coefs_ + clf.intercepts_, before):
         np.testing.assert_array_equal(a, b)
@@ -289,11 +293,18 @@ def test_a_fitted_model_survives_bad_data_unchanged(bad, message):
     "setting, message",
     [
         (dict(activation="softplus"), "activation must be one of"),
-        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(learning_rate_init=0.0), "learning_rate_init"),
+        (dict(learning_rate=0.1), "learning_rate must be one of"),
+        (dict(solver="newton"), "solver must be one of"),
+        (dict(hidden_layer_sizes=(10, 10)), "fastshallow trains one hidden layer"),
+        (dict(hidden_layer_sizes=0), r"hidden_layer_sizes must be > 0"),
+        (dict(beta_2=1.0), "beta_2"),
+        (dict(n_iter_no_change=0), "n_iter_no_change"),
+        (dict(shuffle="yes"), "shuffle must be True or False"),
         (dict(batch_size=0), "batch_size"),
         (dict(momentum=1.5), "momentum"),
         (dict(dtype="float16"), "dtype must be float32 or float64"),
-        (dict(n_hidden=2.5), "n_hidden must be an integer"),
+        (dict(hidden_layer_sizes=2.5), "hidden_layer_sizes must be an int"),
     ],
 )
 def test_bad_settings_are_named(setting, message):
@@ -302,33 +313,63 @@ def test_bad_settings_are_named(setting, message):
         ShallowNetClassifier(**setting).fit(X, y)
 
 
-def test_verbose_reports_every_epoch(capsys):
-    X, y = binary_data()
-    quiet_fit(ShallowNetClassifier(max_iter=3, verbose=True, random_state=0), X, y)
-    out = capsys.readouterr()
-    assert "3/3" in out.err or "Epoch 3, loss" in out.out
-
-
-def test_verbose_without_tqdm_prints_a_line_per_epoch_counting_on(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if tqdm were not installed
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+def test_verbose_prints_scikit_learns_line_per_epoch(capsys):
     X, y = binary_data()
     clf = quiet_fit(ShallowNetClassifier(max_iter=2, verbose=True, random_state=0), X, y)
     clf.partial_fit(X, y)
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(",")[0] for line in lines] == ["Epoch 1", "Epoch 2", "Epoch 3"]
-    assert lines[-1].endswith(f"loss = {clf.loss_:.6g}")
+    assert [line.split(",")[0] for line in lines] == ["Iteration 1", "Iteration 2", "Iteration 1"]
+    assert lines[-1] == f"Iteration 1, loss = {clf.loss_:.8f}"
 
 
 def test_grid_search_in_two_processes_matches_one_process():
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X[:600])
     y = y[:600]
-    grid = {"n_hidden": [16, 32], "learning_rate": [0.01, 0.05]}
-    model = ShallowNetClassifier(max_iter=20, random_state=0)
+    grid = {"hidden_layer_sizes": [16, 32], "learning_rate_init": [0.01, 0.05]}
+    model = ShallowNetClassifier(solver="sgd", max_iter=20, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         one = GridSearchCV(model, grid, cv=3, n_jobs=1).fit(X, y)
         two = GridSearchCV(model, grid, cv=3, n_jobs=2).fit(X, y)
     np.testing.assert_array_equal(one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"])
     assert two.best_score_ > 0.85
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("target", ["binary-early-stopping", "multiclass", "regression", "poisson", "two-outputs"])
+def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target):
+    # The same initial weights, shuffles and validation split as scikit-learn's, and the
+    # same equations: the same network, to the rounding of sums.
+    from sklearn.neural_network import MLPRegressor
+
+    from fastshallow import ShallowNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((240, 6))
+    settings = dict(hidden_layer_sizes=(9,), solver=solver, max_iter=12, random_state=3, learning_rate_init=0.01,
+                    batch_size=50, alpha=1e-3, tol=0.0)
+    if target.startswith("binary"):
+        y, ours, theirs = (X[:, 0] + X[:, 1] > 0).astype(int), ShallowNetClassifier, MLPClassifier
+        settings["early_stopping"] = solver != "lbfgs"
+    elif target == "multiclass":
+        y, ours, theirs = np.argmax(X[:, :3], axis=1), ShallowNetClassifier, MLPClassifier
+    else:
+        ours, theirs = ShallowNetRegressor, MLPRegressor
+        y = X[:, 0] - 0.5 * X[:, 1] ** 2
+        if target == "poisson":
+            y, settings["loss"] = rng.poisson(np.exp(0.5 * X[:, 0])), "poisson"
+        elif target == "two-outputs":
+            y = np.column_stack([y, X[:, 2]])
+    a = quiet_fit(ours(**settings), X, y)
+    b = quiet_fit(theirs(**settings), X, y)
+    assert a.n_iter_ == b.n_iter_
+    if solver == "lbfgs":
+        assert_close(a.loss_, b.loss_, np.float64, "loss", rtol=1e-8)
+    else:
+        assert_close(a.loss_curve_, b.loss_curve_, np.float64, "loss curve", rtol=1e-9)
+        if settings.get("early_stopping"):
+            assert_close(a.validation_scores_, b.validation_scores_, np.float64, "validation scores", rtol=1e-9)
+    for mine, theirs_ in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert_close(mine, theirs_, np.float64, "parameters", rtol=1e-7)
+    assert a.out_activation_ == b.out_activation_ and a.n_outputs_ == b.n_outputs_ and a.n_layers_ == b.n_layers_

@@ -511,7 +511,7 @@ def test_estimator_layers_are_copied_in_and_X_may_not_be_the_model():
 
     X = np.random.default_rng(0).standard_normal((60, 3))
     y = (X[:, 0] > 0).astype(int)
-    model = ShallowNetClassifier(n_hidden=3, max_iter=2, random_state=0).fit(X, y)
+    model = ShallowNetClassifier(3, max_iter=2, random_state=0).fit(X, y)
     mine = [np.ones((3, 3)), np.full((3, 1), 2.0)]
     model.coefs_ = mine
     mine[0][...] = 5  # the model holds its own copy
@@ -570,4 +570,4 @@ def test_a_diverging_estimator_warns():
     X = np.random.default_rng(0).standard_normal((200, 8)) * 10
     y = np.arange(200) % 4
     with pytest.warns(ConvergenceWarning, match="training diverged: the loss ended at"):
-        ShallowNetClassifier(n_hidden=16, learning_rate=1000.0, max_iter=3, random_state=0).fit(X, y)
+        ShallowNetClassifier(16, solver="sgd", learning_rate_init=1000.0, max_iter=3, random_state=0).fit(X, y)

@@ -96,7 +96,7 @@ _COMPILE_PARALLEL = textwrap.dedent(
     fs.forward(p, X)                               # step.evaluate
     fs.gradients(p, X, Y)                          # step.gradients
     fs.train(p, X, Y, num_iterations=2)            # descent.descend_parallel, full batch
-    ShallowNetClassifier(n_hidden=100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # ... and mini-batches
+    ShallowNetClassifier(100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # ... and mini-batches
     print("compiled")
     """
 )
@@ -144,8 +144,8 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     Y = (rng.random((1, m)) < 0.5).astype(np.float64)
     plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
-    rule = descent.Rule(descent.SGD, 0.1, 0.0, 0.0)
-    done, status, _ = descent.descend_serial(params, spare, no_velocity, X, Y, None, 0, int(Activation.TANH),
+    rule = descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    done, status, _ = descent.descend_serial(params, spare, no_velocity, no_velocity, X, Y, None, 0, int(Activation.TANH),
                                              int(Output.SIGMOID), rule, costs, plan)
     print(plan[0] > plan[2], done, status == descent.OK)
     """

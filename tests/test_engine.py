@@ -1,0 +1,153 @@
+"""The engine's optimisers and output layers against the NumPy reference.
+
+Every kind of the update family (kernels/descent.py) runs an epoch of mini-batches
+through engine.descend and is compared with its twin in fastshallow.reference; every
+output layer of the table (kernels/codes.py) is compared with its twin, and its
+gradients with finite differences.
+"""
+
+import numpy as np
+import pytest
+
+import fastshallow as fs
+from fastshallow import engine
+from fastshallow import reference as ref
+from helpers import DTYPES, LAYOUTS, as_float64, assert_close, in_layout, network, numeric_gradients
+
+RULES = {
+    "sgd": lambda: engine.sgd(0.05, alpha=0.01),
+    "momentum": lambda: engine.sgd(0.05, 0.9, nesterov=False, alpha=0.01),
+    "nesterov": lambda: engine.sgd(0.05, 0.9, nesterov=True, alpha=0.01),
+    "adam": lambda: engine.adam(0.01, alpha=0.01, t=3),
+}
+OUTPUTS = [code.name.lower() for code in engine.Output]
+
+
+def targets(output, n_y, m, seed=1):
+    """Targets each output accepts: labels, one-hot columns, real values, counts."""
+    rng = np.random.default_rng(seed)
+    if output == "softmax":
+        return (np.arange(n_y)[:, None] == rng.integers(0, n_y, m)).astype(np.float64)
+    if output == "identity":
+        return rng.standard_normal((n_y, m)) * 2
+    if output == "exp":
+        return rng.poisson(2.0, (n_y, m)).astype(np.float64)
+    return (rng.random((n_y, m)) < 0.5).astype(np.float64)
+
+
+def epoch(rule_name, dtype, output):
+    """One epoch of ragged batches (300 = 2·128 + 44) through engine.descend, and the
+    reference's epoch from the same start: ((losses, params), (ref losses, ref params))."""
+    n_y = 1 if output == "sigmoid" else 3
+    # X F-ordered, as the estimator's X.T is: the kernels this compiles are the estimator's.
+    params, X, _ = network(6, 9, n_y, 300, dtype=dtype, seed=2, scale=0.3, layout="F")
+    Y = targets(output, n_y, 300)
+    order = np.random.default_rng(4).permutation(300).astype(np.int64)
+    rule = RULES[rule_name]()
+    start = as_float64(params)
+    p = engine.prepare(params, X, Y, activation="relu", output=output, update=True)
+    velocity = tuple(np.zeros_like(a) for a in p.work)
+    moments = tuple(np.zeros_like(a) for a in p.work)
+    losses = np.empty(3)
+    run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
+                         the_plan=engine.plan(128, p.work), order=order, batch=128, velocity=velocity,
+                         moments=moments)
+    assert run.status == engine.OK and run.done == 3
+    got = dict(zip(("W1", "b1", "W2", "b2"), run.final))
+    X64 = np.asarray(X, np.float64)
+    if rule_name == "adam":
+        zeros = {k: np.zeros_like(v) for k, v in start.items()}
+        expected, t = ref.adam_epoch(start, (zeros, {k: v.copy() for k, v in zeros.items()}), X64, Y, order, 128,
+                                     rule.lr, rule.beta_1, rule.beta_2, rule.epsilon, rule.alpha, rule.t, "relu", output)
+        assert t == rule.t + 3
+    else:
+        velocity0 = {k: np.zeros_like(v) for k, v in start.items()}
+        expected = ref.sgd_epoch(start, velocity0, X64, Y, order, 128, rule.lr, rule.momentum,
+                                 rule_name == "nesterov", rule.alpha, "relu", output)
+    return (losses, got), (expected, start)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule_name", list(RULES))
+def test_every_rule_follows_its_reference_for_an_epoch(rule_name, dtype, output):
+    (losses, got), (ref_losses, expected) = epoch(rule_name, dtype, output)
+    rtol = 1e-9 if dtype == np.float64 else 2e-4
+    assert_close(losses, ref_losses, dtype, "batch losses", rtol=rtol)
+    for k in expected:
+        assert_close(got[k], expected[k], dtype, k, rtol=rtol)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", ["identity", "exp"])
+def test_regression_outputs_match_the_reference(output, dtype, layout):
+    params, X, _ = network(5, 7, 2, 203, dtype=dtype, seed=3, scale=0.3, layout=layout)
+    Y = targets(output, 2, 203)
+    p64, X64 = as_float64(params), np.asarray(X, np.float64)
+    assert_close(fs.forward(params, X, output=output), ref.forward(p64, X64, output=output), dtype, "forward")
+    assert_close(fs.predict(params, X, output=output), ref.predict(p64, X64, output=output), dtype, "predict")
+    J_ref, g_ref = ref.gradients(p64, X64, Y, output=output)
+    assert_close(fs.cost(params, X, Y, output=output), J_ref, dtype, "cost")
+    J, grads = fs.gradients(params, X, Y, output=output)
+    assert_close(J, J_ref, dtype, "gradients' cost")
+    for k in g_ref:
+        assert_close(grads[k], g_ref[k], dtype, k)
+
+
+@pytest.mark.parametrize("n_y", [1, 3])
+@pytest.mark.parametrize("output", ["identity", "exp"])
+def test_regression_gradients_match_finite_differences(output, n_y):
+    # The identity output's loss is the squared error averaged over the n_y outputs, while
+    # its delta is A2 - Y as scikit-learn's: the gradient is n_y times the loss's. The
+    # Poisson loss's delta is its exact derivative.
+    params, X, _ = network(3, 4, n_y, 37, seed=5, scale=0.3)
+    Y = targets(output, n_y, 37)
+    _, grads = fs.gradients(params, X, Y, activation="tanh", output=output)
+    factor = n_y if output == "identity" else 1
+    numeric = numeric_gradients(lambda p: fs.cost(p, X, Y, activation="tanh", output=output), params)
+    for k in grads:
+        assert_close(grads[k], factor * numeric[k], np.float64, f"{k} vs finite differences", rtol=1e-6)
+
+
+def test_regression_targets_are_checked():
+    params, X, _ = network(3, 4, 1, 20)
+    with pytest.raises(ValueError, match=r"Y must be >= 0 for output='exp'"):
+        fs.train(params, X, -np.ones((1, 20)), output="exp", num_iterations=1)
+    with pytest.raises(ValueError, match="Y contains NaN or inf"):
+        fs.train(params, X, np.full((1, 20), np.inf), output="identity", num_iterations=1)
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        fs.cost(p32, X.astype(np.float32), np.full((1, 20), 1e300), output="identity")
+    # Real-valued targets are the identity output's: no [0, 1] check.
+    assert np.isfinite(fs.cost(params, X, np.full((1, 20), -7.5), output="identity"))
+
+
+def test_adam_counts_its_updates_across_calls():
+    # Two calls of one step each, the second told of the first (t=1), equal one call of
+    # two steps: the bias correction follows the count, not the call.
+    params, X, _ = network(4, 5, 1, 64, seed=6)
+    Y = targets("sigmoid", 1, 64)
+    p = engine.prepare(params, X, Y, update=True)
+    state = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+    both = tuple(a.copy() for a in p.work)
+    state2 = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+    kw = dict(activation=p.activation, output=p.output, the_plan=p.plan)
+    once = engine.descend(p.work, p.X, p.Y, np.empty(1), rule=engine.adam(0.01), velocity=state[0], moments=state[1], **kw)
+    step1 = tuple(a.copy() for a in once.final)
+    twice = engine.descend(step1, p.X, p.Y, np.empty(1), rule=engine.adam(0.01, t=1), velocity=state[0],
+                           moments=state[1], **kw)
+    together = engine.descend(both, p.X, p.Y, np.empty(2), rule=engine.adam(0.01), velocity=state2[0],
+                              moments=state2[1], **kw)
+    for a, b in zip(twice.final, together.final):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_regression_training_learns(dtype):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3, 400)).astype(dtype)
+    Y = (X[:1] - 0.5 * X[1:2] ** 2)
+    params = fs.init_params(3, 16, 1, seed=0, scale=0.5, dtype=dtype)
+    costs = fs.train(params, in_layout(X, "F"), Y, learning_rate=0.1, num_iterations=300, output="identity")
+    assert costs[-1] < 0.2 * costs[0]

@@ -57,9 +57,9 @@ def _demo(args):
 
 def _demo_plot(path, params, X, Y, costs, n_h, learning_rate, accuracy):
     import fastshallow as fs
-    from fastshallow.plotting import _pyplot, save_png
+    from fastshallow.plotting import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     fs.plot_decision_boundary(lambda pts: fs.predict(params, pts.T), X, Y, ax=left)
     left.set_title(f"Flower data and the learned boundary (n_h = {n_h}, tanh): {accuracy:.1f}% correct")

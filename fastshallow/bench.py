@@ -377,9 +377,9 @@ def print_table(point, dtype, rows, out=sys.stdout):
 
 def plot(results, path):
     """A PNG bar chart of each implementation's speedup over the NumPy reference."""
-    from .plotting import _pyplot, save_png
+    from .plotting import pyplot, save_png
 
-    plt = _pyplot()
+    plt = pyplot()
     groups = sorted({(r["point"], r["dtype"]) for r in results}, key=lambda g: (list(POINTS).index(g[0]), g[1]))
     names = [n for n in ("fastshallow", "pytorch") if any(r["implementation"] == n for r in results)]
     fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 2, 4))

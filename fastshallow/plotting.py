@@ -6,7 +6,9 @@ matplotlib is an optional extra (pip install '.[plot]').
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot, on the Agg backend unless an interactive one is in use; an
+    ImportError naming the extra if matplotlib is missing."""
     try:
         import matplotlib
 
@@ -27,7 +29,7 @@ def save_png(fig, path, *, what="plot", dpi=110):
     try:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi), overwrite=True, what=what)
     finally:
-        _pyplot().close(fig)
+        pyplot().close(fig)
 
 
 def _interactive():
@@ -43,7 +45,7 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
     shape with N elements), as in the assignment: lambda x: predict(parameters, x.T).
     Returns the axes.
     """
-    plt = _pyplot()
+    plt = pyplot()
     X = np.asarray(X, dtype=float)
     Y = np.asarray(Y).reshape(-1)
     if X.ndim != 2 or X.shape[0] != 2:
@@ -76,7 +78,7 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
 
 def plot_costs(costs, ax=None, every=1):
     """The cost at each iteration (a sequence of floats), on a log scale. Returns the axes."""
-    plt = _pyplot()
+    plt = pyplot()
     costs = np.asarray(costs, dtype=float)
     if ax is None:
         _, ax = plt.subplots()

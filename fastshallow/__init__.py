@@ -15,12 +15,12 @@ Every function validates its input before entering compiled code; see README.md.
 import numpy as np
 
 from . import datasets, engine, reference
-from ._threads import deferred_interrupt, max_threads, select_threading_layer
-from ._validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, positive_int
+from .threads import deferred_interrupt, max_threads, select_threading_layer
+from .validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, positive_int
 from ._version import __version__
 from .errors import DivergenceError, iterations_diverged
 
-select_threading_layer()  # before anything launches a parallel kernel; see _threads.py
+select_threading_layer()  # before anything launches a parallel kernel; see threads.py
 
 __all__ = [
     "DivergenceError",

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from ._files import write_atomically
+from .files import write_atomically
 
 LEARNING_RATE = 0.01  # small enough that repeated runs on random labels stay finite
 
@@ -225,7 +225,7 @@ PEAK_REPEAT = 20
 def fma_peak_gflops(dtype, threads):
     """The FMA peak of `threads` cores in dtype, in GFLOP/s: the best of PEAK_REPEAT timed
     calls of engine.fma_peak (independent vector FMAs, one worker per thread)."""
-    from fastshallow._threads import using_threads
+    from fastshallow.threads import using_threads
     from fastshallow.engine import fma_flops, fma_peak
 
     dt = np.dtype(dtype).type

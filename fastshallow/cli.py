@@ -9,7 +9,7 @@ Errors are one line on stderr naming the file, the row or column and the problem
 exit code 2 for usage errors (bad options, an existing output file) and 1 for data or
 model problems. --debug shows the traceback instead. Every option is checked by its
 argparse type, before any data is read; every output path before any work
-(fastshallow._files: an existing file only with --force, never a directory, FIFO or
+(fastshallow.files: an existing file only with --force, never a directory, FIFO or
 device, never one of the command's inputs).
 """
 
@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._files import OutputPathError, check_output, write_atomically
-from ._progress import Progress
+from .files import OutputPathError, check_output, write_atomically
+from .progress import Progress
 from .engine import ACTIVATION_NAMES
 
 EXIT_DATA = 1
@@ -90,7 +90,7 @@ def fraction(text):
 
 def threads(text):
     """A thread count that Numba's pool has: 1 to NUMBA_NUM_THREADS."""
-    from ._threads import max_threads
+    from .threads import max_threads
 
     value = _number(text, int)
     if not 1 <= value <= max_threads():
@@ -361,8 +361,8 @@ def standardisation(X):
 def network_input(table, model, X, rows, dtype):
     """The network's input (n_x, len(rows)) in dtype from rows `rows` of X (m, n_x),
     standardised as the model says. A CLIError names the column and row of the first
-    value that fastshallow refuses (_validation.MAX_FEATURE)."""
-    from ._validation import MAX_FEATURE
+    value that fastshallow refuses (validation.MAX_FEATURE)."""
+    from .validation import MAX_FEATURE
 
     prepared = model.prepare(X[rows])
     bad = ~(np.abs(prepared) <= MAX_FEATURE)

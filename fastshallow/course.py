@@ -15,7 +15,7 @@ ValueError / TypeError as the core API.
 import numpy as np
 
 from . import engine
-from ._validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, iteration_count, positive_int
+from .validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, iteration_count, positive_int
 
 __all__ = [
     "layer_sizes",

@@ -40,7 +40,7 @@ except ImportError as exc:  # an optional extra
     ) from exc
 
 from . import engine
-from ._validation import (
+from .validation import (
     activation_code,
     check_params,
     check_X,

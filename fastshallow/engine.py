@@ -22,8 +22,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._threads import max_threads, using_threads
-from ._validation import activation_code, check_params, check_scratch, check_X, check_Y, output_code
+from .threads import max_threads, using_threads
+from .validation import activation_code, check_params, check_scratch, check_X, check_Y, output_code
 from .kernels import descent as _descent
 from .kernels import probe as _probe
 from .kernels import step as _step

@@ -49,8 +49,8 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import engine
-from ._threads import max_threads
-from ._validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
+from .threads import max_threads
+from .validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
 from .engine import Activation, Output
 from .errors import cluster_error, divergence_error
 

@@ -11,7 +11,7 @@ activation, output ("sigmoid": independent binary outputs), dtype, n_x, n_h, n_y
 interrupted (training was stopped early by the user) and info (free-form training facts).
 
 Writing is atomic and replaces only a regular file, and only with overwrite=True
-(fastshallow._files). Reading trusts nothing: the header is checked against the format
+(fastshallow.files). Reading trusts nothing: the header is checked against the format
 above (types, sizes, a size and nesting limit), and each array's shape and dtype against
 the header before its data is read.
 """
@@ -26,8 +26,8 @@ import zipfile
 
 import numpy as np
 
-from ._files import write_atomically
-from ._validation import ACTIVATIONS, PARAM_NAMES, check_params
+from .files import write_atomically
+from .validation import ACTIVATIONS, PARAM_NAMES, check_params
 from ._version import __version__
 
 FORMAT = "fastshallow-model"
@@ -84,7 +84,7 @@ class Model:
 
 def save_model(path, model, *, overwrite=False):
     """Write model to path atomically. Raises FileExistsError if path exists and not
-    overwrite, and refuses to replace anything but a regular file (fastshallow._files).
+    overwrite, and refuses to replace anything but a regular file (fastshallow.files).
 
     The header and arrays are checked as load_model checks them before anything is
     written, so a model file that was written can always be read back."""

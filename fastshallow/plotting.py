@@ -22,9 +22,9 @@ def pyplot():
 
 def save_png(fig, path, *, what="plot", dpi=110):
     """Write fig to path as a PNG, atomically and only where a file may be written
-    (fastshallow._files: an existing regular file is replaced, nothing else is), then
+    (fastshallow.files: an existing regular file is replaced, nothing else is), then
     close it."""
-    from ._files import write_atomically
+    from .files import write_atomically
 
     try:
         write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi), overwrite=True, what=what)

@@ -3,7 +3,7 @@
 The kernels take an activation or output as an integer code (an int argument: one
 compiled kernel serves them all, with a ladder on the code at the top of each loop). Every
 module reads the codes and names from here: the kernels' ladders (activations.py,
-loss.py), the public API's names (fastshallow._validation), the estimator, the NumPy
+loss.py), the public API's names (fastshallow.validation), the estimator, the NumPy
 reference (fastshallow.reference keys its twins by these names) and the tests.
 
 To add an activation: a member of Activation and its names below, a branch in each of

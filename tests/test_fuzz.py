@@ -127,11 +127,11 @@ def test_every_public_function_returns_a_finite_result_or_a_value_or_type_error(
 
 
 def test_scratch_beyond_available_memory_fails_before_allocating(monkeypatch):
-    from fastshallow import _validation
+    from fastshallow import validation
 
     params, X, Y = fs.init_params(3, 4, 1, seed=0), np.zeros((3, 10)), np.zeros((1, 10))
     before = {k: v.copy() for k, v in params.items()}
-    monkeypatch.setattr(_validation, "available_memory", lambda: 1000)  # bytes
+    monkeypatch.setattr(validation, "available_memory", lambda: 1000)  # bytes
     for call in (lambda: fs.train(params, X, Y), lambda: fs.forward(params, X), lambda: fs.gradients(params, X, Y)):
         with pytest.raises(MemoryError, match=r"needs about .* GiB of working memory .* only 0.00 GiB is available"):
             call()

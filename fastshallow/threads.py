@@ -10,7 +10,7 @@ import threading
 
 import numba
 
-from ._validation import positive_int
+from .validation import positive_int
 
 # Numba's threading layers, as they behave for a library inside other people's programs:
 # - tbb: safe when several Python threads launch parallel kernels at once, and in children

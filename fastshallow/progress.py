@@ -1,6 +1,6 @@
 """A progress report for long loops: a tqdm bar when tqdm is installed (the `progress`
-extra), else plain lines, or nothing. Used by the command line and by
-ShallowNetClassifier(verbose=True)."""
+extra), else plain lines, or nothing. Used by the command line. (The estimators' verbose
+prints scikit-learn's "Iteration N, loss = ..." lines instead.)"""
 
 import sys
 import time

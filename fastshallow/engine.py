@@ -1,8 +1,10 @@
 """The engine: the one way from Python to the compiled kernels.
 
-Every entry point (the functions of fastshallow, the course module, the estimator, the
-CLI, Dask's chunk tasks, the benchmarks) validates its own arguments, then calls here.
-Nothing outside this module and the package's own core imports from fastshallow.kernels.
+Every entry point (the functions of fastshallow, the course module, the estimators, the
+CLI, Dask's chunk tasks, `fastshallow bench`) validates its own arguments, then calls here.
+Outside this module and the package's core (validation, errors, reference), only the tests
+and the asv kernel benchmarks import fastshallow.kernels, to check and time the kernels
+themselves.
 
 What it offers, each a thin call that picks the kernel, the plan and the threads:
 - prepare(): check a network and its data once; a Problem holds the result;

@@ -138,6 +138,11 @@ def adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, t=0):
                 float(epsilon), int(t))
 
 
+def _state(params, velocity, moments):
+    """(velocity, moments) for the kernels: each as given, or no_state(params) if None."""
+    return tuple(no_state(params) if s is None else s for s in (velocity, moments))
+
+
 def no_state(params):
     """The optimiser state of a rule that keeps none: zero-size arrays of params' dtype."""
     return tuple(np.empty((0, 0), a.dtype) for a in params)
@@ -160,10 +165,7 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     same either way."""
     if spare is None:
         spare = tuple(np.empty_like(a) for a in params)
-    if velocity is None:
-        velocity = no_state(params)
-    if moments is None:
-        moments = no_state(params)
+    velocity, moments = _state(params, velocity, moments)
     m = X.shape[1] if order is None else min(batch, order.shape[0])
     with using_threads(n_threads) as n:
         kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
@@ -249,9 +251,7 @@ def update(params, grads, rule, *, b=1, velocity=None, moments=None):
     not changed, the state (velocity, moments) is. Returns (new params, True if all are
     finite)."""
     new = tuple(np.empty_like(a) for a in params)
-    velocity = no_state(params) if velocity is None else velocity
-    moments = no_state(params) if moments is None else moments
-    ok = _descent.update(new, params, velocity, moments, grads, rule, b)
+    ok = _descent.update(new, params, *_state(params, velocity, moments), grads, rule, b)
     return new, bool(ok)
 
 
@@ -259,9 +259,7 @@ def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
     """update() from the gradient's sums over b examples (which become their mean in
     place): Dask's client, whose workers return sums."""
     new = tuple(np.empty_like(a) for a in params)
-    velocity = no_state(params) if velocity is None else velocity
-    moments = no_state(params) if moments is None else moments
-    ok = _descent.update_from_sums(new, params, velocity, moments, sums, b, rule)
+    ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments), sums, b, rule)
     return new, bool(ok)
 
 

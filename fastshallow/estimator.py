@@ -157,9 +157,6 @@ class _Optimiser:
         self.velocity = {k: np.zeros_like(v) for k, v in params.items()}
         self.moments = {k: np.zeros_like(v) for k, v in params.items()}
 
-    def buffers(self):
-        return self.velocity, self.moments
-
 
 class _ShallowNet(BaseEstimator):
     """What the classifier and the regressor share: the settings, the training loop and
@@ -406,9 +403,7 @@ class _ShallowNet(BaseEstimator):
                      "best_validation_score_", "_no_improvement_count"):
             self.__dict__.pop(name, None)
         self.n_iter_ = 0
-        self.t_ = 0
-        if self.solver in _STOCHASTIC:
-            self._start_history()
+        self.t_ = 0  # the stochastic solvers' history starts in _epochs (_start_history)
 
     def _start_history(self):
         """The stochastic solvers' record of a new run, as scikit-learn starts it."""

@@ -113,10 +113,6 @@ def ce_backward(Z, Y):
     return softmax_forward(Z) - Y
 
 
-def identity_output(Z):
-    return Z.copy()
-
-
 def se_forward(Z, Y):
     """Elementwise squared error, halved and averaged over the r outputs (scikit-learn's
     squared_loss): a column's sum is that example's loss. Z, Y (r, m)."""
@@ -149,7 +145,7 @@ def poisson_backward(Z, Y):
 _OUTPUT_TWINS = {
     Output.SIGMOID: (sigmoid_forward, bce_forward, bce_backward),
     Output.SOFTMAX: (softmax_forward, ce_forward, ce_backward),
-    Output.IDENTITY: (identity_output, se_forward, se_backward),
+    Output.IDENTITY: (identity_forward, se_forward, se_backward),
     Output.EXP: (exp_output, poisson_forward, poisson_backward),
 }
 OUTPUTS = {name: _OUTPUT_TWINS[code] for name, code in OUTPUT_NAMES.items()}

@@ -150,11 +150,15 @@ def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
                             n_threads=n_threads)
 
 
-def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
-    """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter."""
-    p = engine.prepare(params, X, Y, activation=activation, output=output)
+def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None, sample_weight=None):
+    """(cost, grads): grads has dW1, db1, dW2, db2, each the shape and dtype of its parameter.
+
+    sample_weight: None, or one weight >= 0 per example (m,): each example's loss and
+    gradient count that many times, and the means are over the weights' sum, so integer
+    weights give what repeating the columns would."""
+    p = engine.prepare(params, X, Y, activation=activation, output=output, weights=sample_weight)
     J, grads = engine.gradients(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
-                                n_threads=n_threads)
+                                n_threads=n_threads, weights=p.weights)
     return J, {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
 
 
@@ -168,8 +172,10 @@ def train(
     activation="tanh",
     output="sigmoid",
     n_threads=None,
+    sample_weight=None,
 ):
     """Gradient descent for num_iterations iterations, updating params in place.
+    sample_weight: as gradients'.
 
     Returns a float64 array with the cost at every iteration, each taken before that
     iteration's update. The whole loop runs in compiled code (engine.descend), on the
@@ -185,13 +191,15 @@ def train(
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
-    p = engine.prepare(params, X, Y, activation=activation, output=output, update=True, costs=num_iterations)
+    p = engine.prepare(params, X, Y, activation=activation, output=output, update=True, costs=num_iterations,
+                       weights=sample_weight)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs
     with deferred_interrupt() as ctrl_c:
         run = engine.descend(p.work, p.X, p.Y, costs, activation=p.activation, output=p.output,
-                             rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads)
+                             rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads,
+                             weights=p.weights)
         for target, source in zip(p.arrays, run.final):
             target[...] = source
 
@@ -207,7 +215,7 @@ def train(
     return costs
 
 
-def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_threads=None):
+def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_threads=None, sample_weight=None):
     """One gradient-descent step, updating params in place; returns the cost before it."""
     costs = train(
         params,
@@ -218,5 +226,6 @@ def step(params, X, Y, learning_rate, *, activation="tanh", output="sigmoid", n_
         activation=activation,
         output=output,
         n_threads=n_threads,
+        sample_weight=sample_weight,
     )
     return float(costs[0])

@@ -25,7 +25,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .threads import max_threads, using_threads
-from .validation import activation_code, check_params, check_scratch, check_X, check_Y, output_code
+from .validation import activation_code, check_params, check_scratch, check_weights, check_X, check_Y, output_code
 from .kernels import descent as _descent
 from .kernels import probe as _probe
 from .kernels import step as _step
@@ -56,6 +56,7 @@ class Problem(NamedTuple):
     work: tuple  # the kernels' (W1, b1, W2, b2): C-contiguous, in dtype
     X: np.ndarray  # (n_x, m) in dtype, any layout
     Y: Optional[np.ndarray]  # (n_y, m) in dtype, or None
+    weights: Optional[np.ndarray]  # (m,) in dtype (validation.check_weights), or None
     activation: int  # the hidden activation's code (codes.Activation)
     output: int  # the output layer's code (codes.Output)
     plan: Plan  # how a pass over the m examples is cut
@@ -75,8 +76,9 @@ def plan(m, params, pool_size=None):
     return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, pool_size or max_threads())
 
 
-def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0):
-    """Validate a params dict, X and (optionally) Y; return the Problem.
+def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0, weights=None):
+    """Validate a params dict, X and (optionally) Y and the examples' weights; return the
+    Problem.
 
     With update=True the kernel-ready params are private copies, so the caller's arrays
     stay untouched until a result is copied back. costs: how many float64 costs the call
@@ -91,13 +93,14 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     m = X.shape[1]
     if Y is not None:
         Y = check_Y(Y, n_y, m, dtype, out)
+    weights = check_weights(weights, m, dtype)
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
     check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs)
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
         work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    return Problem(dtype, arrays, work, X, Y, code, out, the_plan)
+    return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
 
 
 def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0):
@@ -152,7 +155,7 @@ def no_state(params):
 
 
 def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
-            order=None, batch=0, velocity=None, moments=None, spare=None):
+            order=None, batch=0, velocity=None, moments=None, spare=None, weights=None):
     """Run len(losses) steps of `rule` (kernels/descent.py) on the C-contiguous params
     tuple, losses[k] getting step k's loss before its update; returns the Outcome.
 
@@ -160,9 +163,10 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     step k takes order[k·batch : (k+1)·batch], and the_plan must be made for `batch`
     examples. velocity, moments: the rule's state (velocity for MOMENTUM and NESTEROV,
     both for ADAM), updated in place; spare: a
-    second buffer of params' shapes (allocated when None). Runs on the calling thread
-    when n_threads is 1 or the steps are too small to share (_serial); the bits are the
-    same either way."""
+    second buffer of params' shapes (allocated when None); weights: None or the examples'
+    weights (m,) in params' dtype (validation.check_weights), indexed like X's columns.
+    Runs on the calling thread when n_threads is 1 or the steps are too small to share
+    (_serial); the bits are the same either way."""
     if spare is None:
         spare = tuple(np.empty_like(a) for a in params)
     velocity, moments = _state(params, velocity, moments)
@@ -170,9 +174,15 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     with using_threads(n_threads) as n:
         kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
         done, status, in_params = kernel(
-            params, spare, velocity, moments, X, Y, order, batch, int(activation), int(output), rule, losses, the_plan
+            params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output), rule,
+            losses, the_plan,
         )
     return Outcome(done, status, params if in_params else spare)
+
+
+def _row(weights):
+    """The kernels' form of the examples' weights: None, or a (1, m) view of the (m,) array."""
+    return None if weights is None else weights.reshape(1, -1)
 
 
 def _serial(n_threads, the_plan, params, m):
@@ -234,14 +244,16 @@ def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
         return float(_step.evaluate(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
 
 
-def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None):
+def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,
+              weights=None):
     """(cost, grads): the mean cost and mean gradients (a tuple in params' shapes), or with
     mean=False the unnormalised sums over the examples (Dask's chunks). into: arrays to
-    write the gradients to (views of one flat buffer, for L-BFGS), else new ones."""
+    write the gradients to (views of one flat buffer, for L-BFGS), else new ones. weights:
+    as descend's; the means are then over their sum."""
     grads = tuple(np.empty_like(a) for a in params) if into is None else into
     kernel = _step.gradients if mean else _step.gradient_sums
     with using_threads(n_threads):
-        cost = kernel(grads, params, X, Y, cols, int(activation), int(output), the_plan)
+        cost = kernel(grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
     return float(cost), grads
 
 

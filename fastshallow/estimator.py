@@ -50,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import engine
 from .threads import max_threads
-from .validation import PARAM_NAMES, check_separate, check_X, finite_real, float_dtype, positive_int
+from .validation import PARAM_NAMES, check_separate, check_weights, check_X, finite_real, float_dtype, positive_int
 from .engine import Activation, Output
 from .errors import cluster_error, divergence_error
 
@@ -329,16 +329,18 @@ class _ShallowNet(BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train for up to max_iter epochs (or lbfgs iterations), from scratch unless
-        warm_start. Returns self."""
-        return self._fit(X, y, incremental=False)
+        warm_start. sample_weight: None, or one weight >= 0 per sample, which multiplies
+        that sample's loss and gradient; means are then over the weights' sum (as
+        scikit-learn's, so integer weights act as repeated samples). Returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         prepare = self._prepare_dask if _is_dask(X) or _is_dask(y) else self._prepare
         saved = self.__dict__.copy()
         try:
-            run = prepare(X, y, incremental, classes)
+            run = prepare(X, y, sample_weight, incremental, classes)
         except BaseException:
             # Bad input loses nothing: a fitted model stays as it was.
             self.__dict__.clear()
@@ -355,7 +357,7 @@ class _ShallowNet(BaseEstimator):
         """True when this fit starts a new model rather than continuing the current one."""
         return not hasattr(self, "_params") or not (incremental or self.warm_start)
 
-    def _prepare(self, X, y, incremental, classes):
+    def _prepare(self, X, y, sample_weight, incremental, classes):
         """Check NumPy-like input and make the model ready to train on it. Returns the
         _Run for _epochs or _fit_lbfgs."""
         settings = self._settings()
@@ -371,6 +373,7 @@ class _ShallowNet(BaseEstimator):
             dtype = self._params["W1"].dtype
         settings["dtype"] = dtype
         X, y = self._validate(X, y, fresh, dtype)
+        weights = check_weights(sample_weight, X.shape[0], dtype)
         XT = _examples_as_columns(X, X.shape[1], dtype)
         if fresh:
             self._start_targets(y, classes, incremental)
@@ -381,15 +384,16 @@ class _ShallowNet(BaseEstimator):
             check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
         Y = self._encode(y, dtype)
         if self.solver == "lbfgs":
-            return _Run(settings, None, XT.shape[1], None, lambda: None, None, (XT, Y))
+            return _Run(settings, None, XT.shape[1], None, lambda: None, None, (XT, Y, weights))
         train_idx, val_idx = self._split(y, incremental, settings)
         shuffled = _Shuffle(train_idx.shape[0], self._rng if self.shuffle else None)
 
         def epoch():
-            return self._epoch(XT, Y, train_idx[shuffled.next()], settings)
+            return self._epoch(XT, Y, weights, train_idx[shuffled.next()], settings)
 
         def score():
-            return self._validation_score(XT, val_idx, y[val_idx])
+            w_val = None if weights is None else weights[val_idx]
+            return self._validation_score(XT, val_idx, y[val_idx], w_val)
 
         baseline = self._baseline(Y, val_idx, train_idx.shape[0])
         return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None,
@@ -523,9 +527,10 @@ class _ShallowNet(BaseEstimator):
                                settings["alpha"], t=opt.t)
         return engine.sgd(opt.learning_rate, settings["momentum"], bool(self.nesterovs_momentum), settings["alpha"])
 
-    def _epoch(self, XT, Y, order, settings):
-        """One pass over the training examples, the columns `order` of XT in batches;
-        returns the mean loss (penalty included).
+    def _epoch(self, XT, Y, weights, order, settings):
+        """One pass over the training examples, the columns `order` of XT in batches
+        (weights: None, or the examples' weights (m,)); returns the mean loss (penalty
+        included), each batch's weighing as much as its size, as scikit-learn's.
 
         On divergence the model goes back to its state before the epoch, and
         DivergenceError says so."""
@@ -556,6 +561,7 @@ class _ShallowNet(BaseEstimator):
             batch=batch,
             velocity=velocity,
             moments=moments,
+            weights=weights,
         )
         if run.status != engine.OK:
             for target, saved in zip(params + velocity + moments, before):
@@ -599,7 +605,7 @@ class _ShallowNet(BaseEstimator):
         """L-BFGS-B through scipy on the flat parameters, each evaluation one compiled
         gradient pass (engine.gradients into views of one flat buffer) plus the L2 term."""
         settings = run.settings
-        XT, Y = run.lbfgs
+        XT, Y, weights = run.lbfgs
         params = tuple(self._params[k] for k in PARAM_NAMES)
         dtype = params[0].dtype
         flat = np.concatenate([a.ravel() for a in params])
@@ -610,15 +616,17 @@ class _ShallowNet(BaseEstimator):
             grad_views.append(grad_flat[start : start + a.size].reshape(a.shape))
             start += a.size
         views, grad_views = tuple(views), tuple(grad_views)
-        m = XT.shape[1]
-        the_plan = engine.plan(m, views)
+        the_plan = engine.plan(XT.shape[1], views)
+        # The L2 term's divisor: the examples, or their weights' sum (scikit-learn's).
+        m = XT.shape[1] if weights is None else float(weights.sum(dtype=np.float64))
         engine.check_memory(the_plan, XT.shape[0], params[0].shape[0], params[2].shape[0], 0, dtype)
         alpha = settings["alpha"]
 
         def loss_and_gradient(x):
             flat[...] = x  # into the views' buffer, in dtype
             cost, _ = engine.gradients(views, XT, Y, activation=settings["code"], output=self._output,
-                                       the_plan=the_plan, n_threads=settings["n_threads"], into=grad_views)
+                                       the_plan=the_plan, n_threads=settings["n_threads"], into=grad_views,
+                                       weights=weights)
             W1, W2 = views[0], views[2]
             cost += 0.5 * alpha * (float(np.dot(W1.ravel(), W1.ravel())) + float(np.dot(W2.ravel(), W2.ravel()))) / m
             grad_views[0][...] += (alpha / m) * W1
@@ -687,10 +695,11 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
         return tags
 
     @available_if(_ShallowNet._check_solver)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing from the current state. The first call must
-        give every class in `classes` (except for multilabel targets). Returns self."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        give every class in `classes` (except for multilabel targets). sample_weight: as
+        fit's. Returns self."""
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     # -- targets --------------------------------------------------------------------------
 
@@ -748,8 +757,8 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
         """Binary targets only (one output unit), as scikit-learn stratifies."""
         return y if self._label_binarizer.y_type_ == "binary" else None
 
-    def _validation_score(self, XT, cols, y_val):
-        return accuracy_score(y_val, self._predict_columns(XT, cols))  # labels: always finite
+    def _validation_score(self, XT, cols, y_val, weights):
+        return accuracy_score(y_val, self._predict_columns(XT, cols), sample_weight=weights)  # labels: finite
 
     def _baseline(self, Y, val_idx, m_train):
         """The loss of predicting each label's frequency among the training targets."""
@@ -831,7 +840,7 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
             return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
         return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
 
-    def _prepare_dask(self, X, y, incremental, classes):
+    def _prepare_dask(self, X, y, sample_weight, incremental, classes):
         """_prepare for Dask arrays: the data is checked and persisted on the cluster
         (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
         import dask.array as da
@@ -839,6 +848,8 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
         from . import distributed as fsd
 
         settings = self._settings()
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with Dask arrays yet; fit on NumPy data to weigh samples")
         if self.solver not in _STOCHASTIC:
             raise ValueError(f"solver={self.solver!r} is not supported with Dask arrays; use 'sgd' or 'adam'")
         if self.early_stopping:
@@ -986,9 +997,10 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         _ShallowNet.__init__(self, **shared)
 
     @available_if(_ShallowNet._check_solver)
-    def partial_fit(self, X, y):
-        """One epoch over (X, y), continuing from the current state. Returns self."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), continuing from the current state. sample_weight: as
+        fit's. Returns self."""
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def _settings(self):
         if not isinstance(self.loss, str) or self.loss not in _REGRESSION_LOSSES:
@@ -1024,11 +1036,11 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
     def _stratify(self, y):
         return None
 
-    def _validation_score(self, XT, cols, y_val):
-        """R² on the held-out examples; NaN when a prediction overflowed, as scikit-learn
-        scores it."""
+    def _validation_score(self, XT, cols, y_val, weights):
+        """R² on the held-out examples (weighted); NaN when a prediction overflowed, as
+        scikit-learn scores it."""
         predicted = self._values(XT, cols)
-        return r2_score(y_val, predicted) if np.isfinite(predicted).all() else np.nan
+        return r2_score(y_val, predicted, sample_weight=weights) if np.isfinite(predicted).all() else np.nan
 
     def _baseline(self, Y, val_idx, m_train):
         return None
@@ -1041,7 +1053,7 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs)."""
         return self._values(self._columns(X), None)
 
-    def _prepare_dask(self, X, y, incremental, classes):
+    def _prepare_dask(self, X, y, sample_weight, incremental, classes):
         raise TypeError(
             "ShallowNetRegressor takes NumPy arrays (or anything array-like, not Dask arrays); on a Dask "
             "cluster use ShallowNetClassifier or fastshallow.distributed.train"

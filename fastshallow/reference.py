@@ -186,20 +186,22 @@ def cost(params, X, Y, activation="tanh", output="sigmoid"):
     return float(np.sum(OUTPUTS[output][1](Z2, Y)) / X.shape[1])
 
 
-def gradients(params, X, Y, activation="tanh", output="sigmoid"):
-    """(cost, grads) with grads keys dW1, db1, dW2, db2."""
+def gradients(params, X, Y, activation="tanh", output="sigmoid", sample_weight=None):
+    """(cost, grads) with grads keys dW1, db1, dW2, db2. sample_weight (m,): each
+    example's loss and delta times its weight, the means over the weights' sum."""
     _, g_backward = ACTIVATIONS[activation]
     _, loss, loss_backward = OUTPUTS[output]
-    m = X.shape[1]
+    w = np.ones(X.shape[1]) if sample_weight is None else np.asarray(sample_weight, np.float64)  # (m,)
+    m = w.sum()
     c = forward_cache(params, X, activation, output)
-    dZ2 = loss_backward(c["Z2"], Y)  # (n_y, m)
+    dZ2 = loss_backward(c["Z2"], Y) * w.astype(X.dtype)  # (n_y, m)
     dW2 = dZ2 @ c["A1"].T / m  # (n_y, n_h)
     db2 = np.sum(dZ2, axis=1, keepdims=True) / m  # (n_y, 1)
     dA1 = params["W2"].T @ dZ2  # (n_h, m)
     dZ1 = g_backward(dA1, c["A1"])  # (n_h, m)
     dW1 = dZ1 @ X.T / m  # (n_h, n_x)
     db1 = np.sum(dZ1, axis=1, keepdims=True) / m  # (n_h, 1)
-    J = float(np.sum(loss(c["Z2"], Y)) / m)
+    J = float(np.sum(loss(c["Z2"], Y) * w) / m)
     return J, {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
 
 
@@ -216,49 +218,53 @@ def train(params, X, Y, learning_rate=1.2, num_iterations=10000, activation="tan
     return np.array([step(params, X, Y, learning_rate, activation, output) for _ in range(num_iterations)])
 
 
-def _epoch(params, X, Y, order, batch_size, alpha, activation, output, update):
+def _epoch(params, X, Y, order, batch_size, alpha, activation, output, update, sample_weight=None):
     """The batches of `order` (column indices) in turn: each batch's loss before its
-    update (mean loss plus the L2 penalty alpha/(2b)·ΣW²), then update(g) with g the
-    penalised mean gradients (alpha/b·W added to the weights'). Returns the losses."""
+    update (mean loss plus the L2 penalty alpha/(2b)·ΣW²), then update(g, k) with g the
+    penalised mean gradients (alpha/b·W added to the weights') and k the batch's number.
+    b is the batch's size, or its weights' sum; a batch of zero weight has loss 0 and no
+    update. Returns the losses."""
     losses = []
-    for start in range(0, len(order), batch_size):
+    w = np.ones(X.shape[1]) if sample_weight is None else np.asarray(sample_weight, np.float64)  # (m,)
+    for k, start in enumerate(range(0, len(order), batch_size)):
         cols = order[start : start + batch_size]
-        b = len(cols)
-        J, grads = gradients(params, X[:, cols], Y[:, cols], activation, output)
+        b = w[cols].sum()
+        if b == 0:
+            losses.append(0.0)
+            continue
+        J, grads = gradients(params, X[:, cols], Y[:, cols], activation, output, w[cols])
         losses.append(J + 0.5 * alpha * (np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2)) / b)
         update({name: grads["d" + name] + (alpha / b * params[name] if name[0] == "W" else 0)
-                for name in ("W1", "b1", "W2", "b2")})
+                for name in ("W1", "b1", "W2", "b2")}, k)
     return np.array(losses)
 
 
 def sgd_epoch(params, velocity, X, Y, order, batch_size, learning_rate, momentum=0.0,
-              nesterov=False, alpha=0.0, activation="tanh", output="sigmoid"):
+              nesterov=False, alpha=0.0, activation="tanh", output="sigmoid", sample_weight=None):
     """One epoch of mini-batch SGD with (Nesterov's) momentum, in place (the twin of
     kernels/descent.py's SGD, MOMENTUM and NESTEROV). Returns each batch's loss."""
 
-    def update(g):
+    def update(g, k):
         for name, gk in g.items():
             velocity[name] = momentum * velocity[name] - learning_rate * gk
             params[name] += momentum * velocity[name] - learning_rate * gk if nesterov else velocity[name]
 
-    return _epoch(params, X, Y, order, batch_size, alpha, activation, output, update)
+    return _epoch(params, X, Y, order, batch_size, alpha, activation, output, update, sample_weight)
 
 
 def adam_epoch(params, moments, X, Y, order, batch_size, learning_rate, beta_1=0.9, beta_2=0.999,
-               epsilon=1e-8, alpha=0.0, t=0, activation="tanh", output="sigmoid"):
+               epsilon=1e-8, alpha=0.0, t=0, activation="tanh", output="sigmoid", sample_weight=None):
     """One epoch of mini-batch Adam, in place (the twin of kernels/descent.py's ADAM), with
     the moments (m, v) (two dicts like params) and t updates made before. Returns each
-    batch's loss, and the new t."""
+    batch's loss, and the new t (a batch of zero weight counts too, as in the kernels)."""
     m, v = moments
-    count = [t]
 
-    def update(g):
-        count[0] += 1
-        lr = learning_rate * np.sqrt(1 - beta_2 ** count[0]) / (1 - beta_1 ** count[0])
+    def update(g, k):
+        lr = learning_rate * np.sqrt(1 - beta_2 ** (t + k + 1)) / (1 - beta_1 ** (t + k + 1))
         for name, gk in g.items():
             m[name] = beta_1 * m[name] + (1 - beta_1) * gk
             v[name] = beta_2 * v[name] + (1 - beta_2) * gk**2
             params[name] -= lr * m[name] / (np.sqrt(v[name]) + epsilon)
 
-    losses = _epoch(params, X, Y, order, batch_size, alpha, activation, output, update)
-    return losses, count[0]
+    losses = _epoch(params, X, Y, order, batch_size, alpha, activation, output, update, sample_weight)
+    return losses, t + len(losses)

@@ -261,6 +261,27 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
     return np.ascontiguousarray(Y, dtype=dtype)
 
 
+def check_weights(weights, m, dtype, name="sample_weight"):
+    """The examples' weights as a C-contiguous (m,) array of `dtype`: one finite weight >= 0
+    per example, not all zero (each weight multiplies its example's loss and gradient, and
+    their sum divides the totals). None passes through."""
+    if weights is None:
+        return None
+    w = _numeric_array(weights, name)
+    if w.ndim == 0:  # a number: every example weighs the same
+        w = np.full(m, w, dtype=dtype)
+    if w.ndim != 1 or w.shape[0] != m:
+        raise ValueError(f"{name} must have shape ({m},), one weight per example; got shape {w.shape}")
+    lo, hi = finite_range(w, name)
+    if lo < 0:
+        raise ValueError(f"{name} must be >= 0; got values down to {lo}")
+    if hi == 0:
+        raise ValueError(f"{name} is all zero: at least one example must have a positive weight")
+    if float(hi) > float(np.finfo(dtype).max) / m:
+        raise ValueError(f"{name} holds values up to {hi:g}: their sum would overflow {np.dtype(dtype).name}")
+    return np.ascontiguousarray(w, dtype=dtype)
+
+
 def available_memory():
     """Bytes the kernel says can be allocated without swapping (Linux), or None if unknown."""
     try:

@@ -20,7 +20,8 @@ V is `velocity` (Adam's first moment), S is `moments` (Adam's second moment, zer
 for the other kinds). A new optimiser is one more kind: a branch of update_block, its
 hyperparameters in Rule, its state beside these two.
 
-The driver. Step k trains on the examples `step_columns(order, k, batch)`: every column of
+The driver. Step k trains on the examples `step_columns(order, k, batch)` (weighted by SW,
+None or a (1, m) row; see step.py): every column of
 X when order is None (full-batch gradient descent), else order[k·batch : (k+1)·batch],
 the last batch shorter (an epoch of mini-batches). One plan (chunks, tile, slots), made
 for the widest step, serves every step: a shorter batch leaves trailing chunks empty, and
@@ -31,8 +32,8 @@ from, and `prev`, the one before it. A step's update is written into prev's buff
 after cur's loss has been checked, and is accepted only if every new parameter is finite.
 So when step k fails, the last state whose parameters and loss were both finite is still
 in memory:
-- loss of step k not finite -> the state before step k-1's update (prev), or the
-  untouched input if k == 0;
+- loss of step k not finite -> the state before the last update (prev), or the
+  untouched input if no step has updated yet;
 - update of step k not finite -> the state step k started from (cur).
 Optimiser state is updated in place and is not rolled back: callers that keep it (the
 estimator) restore their own copy.
@@ -52,12 +53,12 @@ from .step import (
     chunk_sums,
     flat,
     n_blocks,
-    n_examples,
     on_one_thread,
     pass_scratch,
     reduce_dW1_then,
     reduce_small_slabs,
     slab_gradients,
+    total_weight,
 )
 
 # Optimiser kinds (Rule.kind).
@@ -228,16 +229,19 @@ def _next_columns(order, k, batch):
 
 
 @jit(inline="always")
-def _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
+def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """Run len(losses) steps; losses[k] gets step k's loss (the mean loss over its
     examples, plus the L2 term when rule.alpha > 0) before its update, which is the
-    rule's (rule.t + k + 1)-th.
+    rule's (rule.t + k + 1)-th. With weights, means are over the batch's total weight b,
+    which also scales the L2 term (alpha/b, as scikit-learn's); a batch whose weights are
+    all zero has nothing to learn from: its loss is 0 and its step leaves every parameter
+    and the optimiser's state as they are (it still counts in rule.t).
 
     Returns (steps completed, status, True if the final state is in `params` rather
     than `spare`)."""
     # Every array below is borrowed (intrinsics.borrowed): the arguments, held by the
     # caller for the whole call, and the scratch, held until keep_alive.
-    params, spare, velocity, moments, X, Y = borrowed(params, spare, velocity, moments, X, Y)
+    params, spare, velocity, moments, X, Y, SW = borrowed(params, spare, velocity, moments, X, Y, SW)
     W1 = params[0]
     dt = W1.dtype.type
     kind, alpha = rule.kind, rule.alpha
@@ -250,15 +254,19 @@ def _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, ru
     first_ok = np.empty(n_blocks(W1.size), np.bool_)  # block q of W1 stayed finite
     cur, prev = params, spare
     cur_is_params = True
+    updated = False  # prev holds a state only once an update has been made
     for k in range(losses.shape[0]):
         cols = step_columns(order, k, batch)
-        b = n_examples(X, cols)
-        loss = chunk_sums(cur, X, Y, cols, code, out, ws, slabs, T, n_slots, next_columns(order, k, batch)) / b
+        b = total_weight(SW, X, cols)
+        if b == 0:
+            losses[k] = 0.0
+            continue
+        loss = chunk_sums(cur, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, next_columns(order, k, batch)) / b
         if alpha > 0:
             loss += l2_penalty(cur[0], cur[2], alpha, b)
         losses[k] = loss
         if not np.isfinite(loss):
-            return k, COST_NOT_FINITE, cur_is_params if k == 0 else not cur_is_params
+            return k, COST_NOT_FINITE, cur_is_params if not updated else not cur_is_params
         h = hyper(rule, dt, rule.t + k + 1)
         decay = dt(alpha / b)
         # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
@@ -274,18 +282,20 @@ def _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, ru
             return k, UPDATE_NOT_FINITE, cur_is_params
         cur, prev = prev, cur
         cur_is_params = not cur_is_params
+        updated = True
     keep_alive(scratch)  # until here: an early return leaves ws and slabs unused
     return losses.shape[0], OK, cur_is_params
 
 
 @jit(parallel=True)
-def descend_parallel(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
+def descend_parallel(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend with its chunk and block loops spread over Numba's threads."""
-    return _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan)
+    return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan)
 
 
 @jit
-def descend_serial(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, plan):
+def descend_serial(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend on the calling thread: the same arithmetic, with no parallel region to
     launch, which dominates a step of a tiny problem."""
-    return _descend(params, spare, velocity, moments, X, Y, order, batch, code, out, rule, losses, on_one_thread(plan))
+    return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses,
+                    on_one_thread(plan))

@@ -141,14 +141,17 @@ def view(a, shape):
 
 
 def _borrowable(t):
-    """True for an array, or a tuple (nested or not) of arrays."""
-    if isinstance(t, types.Array):
+    """True for an array, None (an optional array left out, passed through), or a tuple
+    (nested or not) of those."""
+    if isinstance(t, (types.Array, types.NoneType)):
         return True
     return isinstance(t, types.BaseTuple) and all(_borrowable(e) for e in t)
 
 
 def _borrow(context, builder, typ, value):
     """The value of type typ (see _borrowable) with every array's meminfo and parent null."""
+    if isinstance(typ, types.NoneType):
+        return value
     if isinstance(typ, types.Array):
         src = context.make_array(typ)(context, builder, value)
         out = context.make_array(typ)(context, builder)

@@ -5,8 +5,10 @@ C chunks, S scratch slots. `plan` is the triple (C, T, S) from planning.plan.
 X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `cols` is None, or an int64 array
 of column indices (a mini-batch, or the training part of a split): the kernels then see the
 examples X[:, cols], Y[:, cols], gathered a tile at a time and never copied whole, and m is
-len(cols). `code` is the hidden activation's code, `out` the output's (loss.SIGMOID or
-loss.SOFTMAX). `params` is the tuple
+len(cols). `SW` is None, or the examples' weights as a (1, m) row in X's dtype (read
+through cols like Y): each example's loss and output delta are multiplied by its weight,
+and means are taken over the weights' sum instead of m (scikit-learn's sample_weight).
+`code` is the hidden activation's code, `out` the output's (codes.Output). `params` is the tuple
 (W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
 and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
 
@@ -74,6 +76,54 @@ def _n_examples(X, cols):
     if isinstance(cols, types.NoneType):
         return lambda X, cols: X.shape[1]
     return lambda X, cols: cols.shape[0]
+
+
+def total_weight(SW, X, cols):
+    """What a pass's sums are divided by to make means: the number of examples when SW is
+    None, else the sum of their weights (float64, in column order)."""
+
+
+def weigh_tile(L, G, SW, cols, j0, w):
+    """Multiply each column j of the loss tile L and the delta tile G (both (n_y, n)) by
+    the weight of example j0 + j; w is a (1, n) scratch row. A no-op when SW is None."""
+
+
+@overload(total_weight, inline="always")
+def _total_weight(SW, X, cols):
+    if isinstance(SW, types.NoneType):
+        return lambda SW, X, cols: n_examples(X, cols)
+
+    def impl(SW, X, cols):
+        total = 0.0
+        sw = SW[0]
+        for j in range(n_examples(X, cols)):
+            total += sw[example_index(cols, j)]
+        return total
+
+    return impl
+
+
+@overload(weigh_tile, inline="always")
+def _weigh_tile(L, G, SW, cols, j0, w):
+    if isinstance(SW, types.NoneType):
+        return lambda L, G, SW, cols, j0, w: None
+
+    def impl(L, G, SW, cols, j0, w):
+        load_tile(w, SW, cols, j0)
+        scale_columns(L, w[0])
+        scale_columns(G, w[0])
+
+    return impl
+
+
+@jit
+def scale_columns(A, w):
+    """A[:, j] *= w[j] for A (r, n), w (n,)."""
+    wide_vectors()
+    for i in range(A.shape[0]):
+        a = A[i]
+        for j in range(a.shape[0]):
+            a[j] *= w[j]
 
 
 def prefetch_examples(X, Y, upcoming, c, n_chunks, T):
@@ -245,12 +295,12 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
 
 
 @jit
-def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T):
-    """Unnormalised gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
+def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1, T):
+    """Unnormalised (weighted) gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
     grads = (dW1, db1, dW2, db2), which is overwritten, using scratch slot s. W2T is W2ᵀ
     (n_h, n_y).
 
-    Returns the cost summed over the chunk's examples and outputs, in float64.
+    Returns the (weighted) cost summed over the chunk's examples and outputs, in float64.
     """
     dW1, db1, dW2, db2 = grads
     n_h, n_x = dW1.shape
@@ -269,7 +319,9 @@ def chunk_gradients(grads, params, W2T, X, Y, cols, code, out, ws, s, t0, t1, T)
         G = view(ws[A2_TILE][s], (n_y, n))
         D = view(ws[DZ1_TILE][s], (n_h, n))
         load_tile(Yt, Y, cols, j0)
-        output_loss_backward(L, G, O, Yt, out, view(ws[STATS_TILE][s], (2, n)))  # loss; dZ2 = A2 - Y
+        stats = view(ws[STATS_TILE][s], (2, n))
+        output_loss_backward(L, G, O, Yt, out, stats)  # loss; dZ2 = A2 - Y
+        weigh_tile(L, G, SW, cols, j0, stats[:1])  # the softmax's stats are spent by now
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
@@ -330,8 +382,8 @@ def reduce_slabs(S, m):
 
 
 @jit(inline="always")
-def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean=True):
-    """The mean gradients, left in the first chunk's slab (dW1s[0], db1s[0], dW2s[0],
+def accumulate_gradients(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, mean=True):
+    """The (weighted) mean gradients, left in the first chunk's slab (dW1s[0], db1s[0], dW2s[0],
     db2s[0]); returns the mean cost. With mean=False, the unnormalised sums over the
     examples and the summed cost instead (for fastshallow.distributed, which adds the sums
     of many chunks before dividing once).
@@ -344,9 +396,8 @@ def accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, m
     Training calls its parts itself (chunk_sums, reduce_small_slabs, reduce_dW1_then), to
     update each block of W1 in the loop that reduces it.
     """
-    m = n_examples(X, cols)
-    divisor = m if mean else 1  # x·(1/1) is exact: the sums come out unrounded by it
-    cost = chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, None)
+    divisor = total_weight(SW, X, cols) if mean else 1  # x·(1/1) is exact: sums stay unrounded
+    cost = chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, None)
     reduce_small_slabs(slabs, divisor)
     reduce_dW1_then(slabs, divisor, np.empty(n_blocks(params[0].size), np.bool_), _no_update, ())
     return cost / divisor
@@ -376,7 +427,7 @@ def reduce_dW1_then(slabs, m, finite, update, args):
 
 
 @jit(inline="always")
-def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
+def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, upcoming):
     """Every chunk's unnormalised gradient sums, each into its own slab (parallel over
     chunks); returns the cost summed over all examples. `upcoming`: None, or the columns
     of the next pass (a mini-batch), which each chunk prefetches when it is done with
@@ -392,7 +443,7 @@ def chunk_sums(params, X, Y, cols, code, out, ws, slabs, T, n_slots, upcoming):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
         slot = slot_of(c, n_chunks, n_slots)
-        costs[c] = chunk_gradients(slab, params, W2T, X, Y, cols, code, out, ws, slot, t0, t1, T)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, SW, cols, code, out, ws, slot, t0, t1, T)
         prefetch_examples(X, Y, upcoming, c, n_chunks, T)
     cost = 0.0
     for c in range(n_chunks):
@@ -417,12 +468,12 @@ def slab_gradients(slabs):
 
 
 @jit(inline="always")
-def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
+def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
     _, T, n_slots = plan
-    params, X, Y = borrowed(params, X, Y)  # not grads: see borrowed
+    params, X, Y, SW = borrowed(params, X, Y, SW)  # not grads: see borrowed
     scratch = pass_scratch(params, plan)
     ws, slabs = borrowed(scratch)
-    cost = accumulate_gradients(params, X, Y, cols, code, out, ws, slabs, T, n_slots, mean)
+    cost = accumulate_gradients(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, mean)
     dW1, db1, dW2, db2 = slab_gradients(slabs)
     identity_forward(grads[0], dW1)  # copies, in loops: see activations.identity_forward
     identity_forward(grads[1], db1)
@@ -433,16 +484,16 @@ def _gradients(grads, params, X, Y, cols, code, out, plan, mean):
 
 
 @jit(parallel=True)
-def gradients(grads, params, X, Y, cols, code, out, plan):
-    """Mean cost and gradients (into grads) of the network on X, Y."""
-    return _gradients(grads, params, X, Y, cols, code, out, plan, True)
+def gradients(grads, params, X, Y, SW, cols, code, out, plan):
+    """Mean cost and gradients (into grads) of the network on X, Y (weighted by SW)."""
+    return _gradients(grads, params, X, Y, SW, cols, code, out, plan, True)
 
 
 @jit(parallel=True)
-def gradient_sums(grads, params, X, Y, cols, code, out, plan):
+def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     """Unnormalised gradient sums over the examples (into grads) and the summed cost: one
     chunk's share of a gradient that is assembled elsewhere (fastshallow.distributed)."""
-    return _gradients(grads, params, X, Y, cols, code, out, plan, False)
+    return _gradients(grads, params, X, Y, SW, cols, code, out, plan, False)
 
 
 @jit(parallel=True)

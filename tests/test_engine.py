@@ -35,9 +35,18 @@ def targets(output, n_y, m, seed=1):
     return (rng.random((n_y, m)) < 0.5).astype(np.float64)
 
 
-def epoch(rule_name, dtype, output):
+def batch_weights(order):
+    """Integer weights 0..3 for 300 examples, the last batch of `order` (its 44 columns from
+    256) all zero: a batch with nothing to learn from."""
+    w = np.random.default_rng(8).integers(0, 4, 300).astype(np.float64)
+    w[order[256:]] = 0
+    return w
+
+
+def epoch(rule_name, dtype, output, weighted=False):
     """One epoch of ragged batches (300 = 2·128 + 44) through engine.descend, and the
-    reference's epoch from the same start: ((losses, params), (ref losses, ref params))."""
+    reference's epoch from the same start: ((losses, params), (ref losses, ref params)).
+    weighted: with batch_weights."""
     n_y = 1 if output == "sigmoid" else 3
     # X F-ordered, as the estimator's X.T is: the kernels this compiles are the estimator's.
     params, X, _ = network(6, 9, n_y, 300, dtype=dtype, seed=2, scale=0.3, layout="F")
@@ -45,25 +54,27 @@ def epoch(rule_name, dtype, output):
     order = np.random.default_rng(4).permutation(300).astype(np.int64)
     rule = RULES[rule_name]()
     start = as_float64(params)
-    p = engine.prepare(params, X, Y, activation="relu", output=output, update=True)
+    w = batch_weights(order) if weighted else None
+    p = engine.prepare(params, X, Y, activation="relu", output=output, update=True, weights=w)
     velocity = tuple(np.zeros_like(a) for a in p.work)
     moments = tuple(np.zeros_like(a) for a in p.work)
     losses = np.empty(3)
     run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
                          the_plan=engine.plan(128, p.work), order=order, batch=128, velocity=velocity,
-                         moments=moments)
+                         moments=moments, weights=p.weights)
     assert run.status == engine.OK and run.done == 3
     got = dict(zip(("W1", "b1", "W2", "b2"), run.final))
     X64 = np.asarray(X, np.float64)
     if rule_name == "adam":
         zeros = {k: np.zeros_like(v) for k, v in start.items()}
         expected, t = ref.adam_epoch(start, (zeros, {k: v.copy() for k, v in zeros.items()}), X64, Y, order, 128,
-                                     rule.lr, rule.beta_1, rule.beta_2, rule.epsilon, rule.alpha, rule.t, "relu", output)
+                                     rule.lr, rule.beta_1, rule.beta_2, rule.epsilon, rule.alpha, rule.t, "relu", output,
+                                     sample_weight=w)
         assert t == rule.t + 3
     else:
         velocity0 = {k: np.zeros_like(v) for k, v in start.items()}
         expected = ref.sgd_epoch(start, velocity0, X64, Y, order, 128, rule.lr, rule.momentum,
-                                 rule_name == "nesterov", rule.alpha, "relu", output)
+                                 rule_name == "nesterov", rule.alpha, "relu", output, sample_weight=w)
     return (losses, got), (expected, start)
 
 
@@ -76,6 +87,80 @@ def test_every_rule_follows_its_reference_for_an_epoch(rule_name, dtype, output)
     assert_close(losses, ref_losses, dtype, "batch losses", rtol=rtol)
     for k in expected:
         assert_close(got[k], expected[k], dtype, k, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rule_name", ["nesterov", "adam"])
+def test_weighted_epochs_follow_the_reference(rule_name, dtype):
+    # Weights 0..3, and a last batch of zero weight, which must change nothing.
+    (losses, got), (ref_losses, expected) = epoch(rule_name, dtype, "softmax", weighted=True)
+    rtol = 1e-9 if dtype == np.float64 else 2e-4
+    assert losses[2] == 0 == ref_losses[2]
+    assert_close(losses, ref_losses, dtype, "batch losses", rtol=rtol)
+    for k in expected:
+        assert_close(got[k], expected[k], dtype, k, rtol=rtol)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_weighted_gradients_match_the_reference(output, dtype, layout):
+    n_y = 1 if output == "sigmoid" else 3
+    params, X, _ = network(5, 7, n_y, 203, dtype=dtype, seed=9, scale=0.3, layout=layout)
+    Y = targets(output, n_y, 203)
+    w = np.random.default_rng(10).random(203) * 3
+    w[::7] = 0
+    J_ref, g_ref = ref.gradients(as_float64(params), np.asarray(X, np.float64), Y, output=output, sample_weight=w)
+    J, grads = fs.gradients(params, X, Y, output=output, sample_weight=w)
+    assert_close(J, J_ref, dtype, "weighted cost")
+    for k in g_ref:
+        assert_close(grads[k], g_ref[k], dtype, k)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_integer_weights_equal_repeated_examples(output):
+    n_y = 1 if output == "sigmoid" else 3
+    params, X, _ = network(4, 6, n_y, 50, seed=11, scale=0.3)
+    Y = targets(output, n_y, 50)
+    w = np.random.default_rng(12).integers(0, 4, 50)
+    J, grads = fs.gradients(params, X, Y, output=output, sample_weight=w)
+    J_rep, grads_rep = fs.gradients(params, np.repeat(X, w, axis=1), np.repeat(Y, w, axis=1), output=output)
+    assert J == pytest.approx(J_rep, rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_rep[k], rtol=1e-10, atol=1e-15, err_msg=k)
+
+
+def test_weighted_gradients_match_finite_differences():
+    params, X, _ = network(3, 4, 2, 37, seed=13, scale=0.3)
+    Y = targets("softmax", 2, 37)
+    w = np.random.default_rng(14).random(37)
+    _, grads = fs.gradients(params, X, Y, activation="tanh", output="softmax", sample_weight=w)
+    numeric = numeric_gradients(
+        lambda p: fs.gradients(p, X, Y, activation="tanh", output="softmax", sample_weight=w)[0], params
+    )
+    for k in grads:
+        assert_close(grads[k], numeric[k], np.float64, f"{k} vs finite differences", rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        (np.ones(19), r"sample_weight must have shape \(20,\)"),
+        (np.ones((20, 1)), r"sample_weight must have shape \(20,\)"),
+        (-np.ones(20), "sample_weight must be >= 0"),
+        (np.zeros(20), "sample_weight is all zero"),
+        (np.full(20, np.nan), "sample_weight contains NaN or inf"),
+        (np.array(["a"] * 20), "sample_weight must hold real numbers"),
+    ],
+)
+def test_bad_weights_are_refused_and_change_nothing(weights, message):
+    params, X, _ = network(3, 4, 1, 20)
+    before = {k: v.copy() for k, v in params.items()}
+    Y = targets("sigmoid", 1, 20)
+    with pytest.raises((ValueError, TypeError), match=message):
+        fs.train(params, X, Y, num_iterations=2, sample_weight=weights)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

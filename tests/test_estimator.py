@@ -46,10 +46,10 @@ def params_of(clf):
     }
 
 
-def quiet_fit(clf, X, y):
+def quiet_fit(clf, X, y, **fit_params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(X, y)
+        return clf.fit(X, y, **fit_params)
 
 
 @pytest.mark.parametrize("target", ["binary", "multiclass"])
@@ -336,11 +336,13 @@ def test_grid_search_in_two_processes_matches_one_process():
     assert two.best_score_ > 0.85
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample_weight"])
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("target", ["binary-early-stopping", "multiclass", "regression", "poisson", "two-outputs"])
-def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target):
+def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, weighted):
     # The same initial weights, shuffles and validation split as scikit-learn's, and the
-    # same equations: the same network, to the rounding of sums.
+    # same equations: the same network, to the rounding of sums. With sample weights too
+    # (weighted losses, gradients, penalty and validation scores).
     from sklearn.neural_network import MLPRegressor
 
     from fastshallow import ShallowNetRegressor
@@ -361,8 +363,9 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target):
             y, settings["loss"] = rng.poisson(np.exp(0.5 * X[:, 0])), "poisson"
         elif target == "two-outputs":
             y = np.column_stack([y, X[:, 2]])
-    a = quiet_fit(ours(**settings), X, y)
-    b = quiet_fit(theirs(**settings), X, y)
+    w = rng.random(240) * 2 if weighted else None
+    a = quiet_fit(ours(**settings), X, y, sample_weight=w)
+    b = quiet_fit(theirs(**settings), X, y, sample_weight=w)
     assert a.n_iter_ == b.n_iter_
     if solver == "lbfgs":
         assert_close(a.loss_, b.loss_, np.float64, "loss", rtol=1e-8)

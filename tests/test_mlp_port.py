@@ -13,8 +13,7 @@ another way:
   range before training, and a non-finite loss raises DivergenceError (a ValueError)
   leaving the model as it was, where scikit-learn records NaN scores;
 - a classifier needs two classes in y here (test_preserve_feature_names uses two);
-- sample_weight and sparse X are not supported yet (test_sparse_matrices,
-  test_mlp_sample_weight_with_early_stopping): skipped, saying so.
+- sparse X is not supported yet (test_sparse_matrices): skipped, saying so.
 """
 
 import pickle
@@ -469,9 +468,14 @@ def test_a_diverging_loss_raises_and_keeps_the_model():
         quietly(mlp.fit, X_IRIS, Y_IRIS)
 
 
-@pytest.mark.skip(reason="sample_weight is not supported yet: issue 25 is partly built")
 def test_sample_weight_with_early_stopping():
-    pass
+    # Unit weights, split with the data for the validation set, change nothing.
+    X, y = make_regression(n_samples=100, n_features=2, n_informative=2, random_state=42)
+    settings = dict(hidden_layer_sizes=10, solver="adam", early_stopping=True, tol=1e-2, learning_rate_init=0.01,
+                    batch_size=10, random_state=42)
+    weighted = quietly(Regressor(**settings).fit, X, y, sample_weight=np.ones_like(y))
+    plain = quietly(Regressor(**settings).fit, X, y, sample_weight=None)
+    np.testing.assert_allclose(weighted.predict(X), plain.predict(X))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

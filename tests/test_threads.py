@@ -145,7 +145,7 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
     rule = descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
-    done, status, _ = descent.descend_serial(params, spare, no_velocity, no_velocity, X, Y, None, 0, int(Activation.TANH),
+    done, status, _ = descent.descend_serial(params, spare, no_velocity, no_velocity, X, Y, None, None, 0, int(Activation.TANH),
                                              int(Output.SIGMOID), rule, costs, plan)
     print(plan[0] > plan[2], done, status == descent.OK)
     """

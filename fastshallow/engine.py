@@ -25,7 +25,16 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .threads import max_threads, using_threads
-from .validation import activation_code, check_params, check_scratch, check_weights, check_X, check_Y, output_code
+from .validation import (
+    activation_code,
+    check_params,
+    check_scratch,
+    check_weights,
+    check_X,
+    check_Y,
+    n_columns,
+    output_code,
+)
 from .kernels import descent as _descent
 from .kernels import probe as _probe
 from .kernels import step as _step
@@ -54,7 +63,7 @@ class Problem(NamedTuple):
     dtype: np.dtype  # the params' float dtype: all arithmetic runs in it
     arrays: tuple  # the caller's (W1, b1, W2, b2), as passed
     work: tuple  # the kernels' (W1, b1, W2, b2): C-contiguous, in dtype
-    X: np.ndarray  # (n_x, m) in dtype, any layout
+    X: object  # (n_x, m) in dtype, any layout, or the sparse tuple (kernels/columns.py)
     Y: Optional[np.ndarray]  # (n_y, m) in dtype, or None
     weights: Optional[np.ndarray]  # (m,) in dtype (validation.check_weights), or None
     activation: int  # the hidden activation's code (codes.Activation)
@@ -90,12 +99,12 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     n_y = W2.shape[0]
     out = output_code(output, n_y)
     X = check_X(X, n_x, dtype)
-    m = X.shape[1]
+    m = n_columns(X)
     if Y is not None:
         Y = check_Y(Y, n_y, m, dtype, out)
     weights = check_weights(weights, m, dtype)
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-    check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs)
+    check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs, sparse=isinstance(X, tuple))
     if update:
         work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
     else:
@@ -103,14 +112,19 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
 
 
-def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0):
+def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     """Fail with MemoryError before allocating, if the call's scratch cannot fit: two sets of
     parameters (descend's params and spare; the gradients and a contiguous copy; the
     estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
-    of each slot, the (n_y, m) output, and `costs` float64 costs."""
+    of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
+    each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py)."""
     n_params = param_count(n_x, n_h, n_y)
-    per_tile = (2 * n_x + 3 * n_h + 4 * n_y + 2) * the_plan.tile
-    values = 2 * n_params + the_plan.n_chunks * n_params + the_plan.n_slots * per_tile + n_y * m
+    if sparse:
+        per_tile = (4 * n_h + 4 * n_y + 2) * the_plan.tile + n_x * n_h
+        shared = n_x * n_h
+    else:
+        per_tile, shared = (2 * n_x + 3 * n_h + 4 * n_y + 2) * the_plan.tile, 0
+    values = 2 * n_params + shared + the_plan.n_chunks * n_params + the_plan.n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
     over = f" over {costs} iterations" if costs else ""
     check_scratch(n_bytes, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
@@ -170,7 +184,7 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     if spare is None:
         spare = tuple(np.empty_like(a) for a in params)
     velocity, moments = _state(params, velocity, moments)
-    m = X.shape[1] if order is None else min(batch, order.shape[0])
+    m = n_columns(X) if order is None else min(batch, order.shape[0])
     with using_threads(n_threads) as n:
         kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
         done, status, in_params = kernel(
@@ -229,7 +243,7 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     """The output layer `output` (codes.Output; IDENTITY gives the logits) on X's examples
     (cols: None for all, or int64 column indices); shape (n_y, m)."""
     n_y = params[2].shape[0]
-    m = X.shape[1] if cols is None else cols.shape[0]
+    m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
     no_targets = np.empty((n_y, 0), params[0].dtype)
     with using_threads(n_threads):

@@ -50,7 +50,17 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import engine
 from .threads import max_threads
-from .validation import PARAM_NAMES, check_separate, check_weights, check_X, finite_real, float_dtype, positive_int
+from .validation import (
+    PARAM_NAMES,
+    check_separate,
+    check_weights,
+    check_X,
+    finite_real,
+    float_dtype,
+    is_sparse,
+    n_columns,
+    positive_int,
+)
 from .engine import Activation, Output
 from .errors import cluster_error, divergence_error
 
@@ -59,6 +69,9 @@ _ACTIVATIONS = engine.ACTIVATION_NAMES
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _STOCHASTIC = ("sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+# Sparse X is taken in these formats (others are converted to the first): a CSR X's
+# transpose is the CSC (n_x, m) the sparse kernels read in place (kernels/columns.py).
+_SPARSE_FORMATS = ("csr", "csc")
 _REGRESSION_LOSSES = {"squared_error": Output.IDENTITY, "poisson": Output.EXP}
 _OUT_ACTIVATIONS = {Output.SIGMOID: "logistic", Output.SOFTMAX: "softmax", Output.IDENTITY: "identity",
                     Output.EXP: "exp"}
@@ -258,6 +271,11 @@ class _ShallowNet(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_params")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _set_layers(self, name, layers, keys, to_kernel):
         """Assign a fitted model's coefs_ or intercepts_ (a list of two arrays, one per layer,
         in scikit-learn's orientation): every array is checked first, then copied in, so
@@ -384,7 +402,7 @@ class _ShallowNet(BaseEstimator):
             check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
         Y = self._encode(y, dtype)
         if self.solver == "lbfgs":
-            return _Run(settings, None, XT.shape[1], None, lambda: None, None, (XT, Y, weights))
+            return _Run(settings, None, n_columns(XT), None, lambda: None, None, (XT, Y, weights))
         train_idx, val_idx = self._split(y, incremental, settings)
         shuffled = _Shuffle(train_idx.shape[0], self._rng if self.shuffle else None)
 
@@ -545,7 +563,7 @@ class _ShallowNet(BaseEstimator):
         n_y = params[2].shape[0]
         dtype = settings["dtype"]
         the_plan = engine.plan(batch, params)
-        engine.check_memory(the_plan, n_x, n_h, n_y, 0, dtype)
+        engine.check_memory(the_plan, n_x, n_h, n_y, 0, dtype, sparse=isinstance(XT, tuple))
         before = [a.copy() for a in params + velocity + moments]
         run = engine.descend(
             params,
@@ -616,10 +634,11 @@ class _ShallowNet(BaseEstimator):
             grad_views.append(grad_flat[start : start + a.size].reshape(a.shape))
             start += a.size
         views, grad_views = tuple(views), tuple(grad_views)
-        the_plan = engine.plan(XT.shape[1], views)
+        the_plan = engine.plan(n_columns(XT), views)
         # The L2 term's divisor: the examples, or their weights' sum (scikit-learn's).
-        m = XT.shape[1] if weights is None else float(weights.sum(dtype=np.float64))
-        engine.check_memory(the_plan, XT.shape[0], params[0].shape[0], params[2].shape[0], 0, dtype)
+        m = n_columns(XT) if weights is None else float(weights.sum(dtype=np.float64))
+        n_h, n_x = params[0].shape
+        engine.check_memory(the_plan, n_x, n_h, params[2].shape[0], 0, dtype, sparse=isinstance(XT, tuple))
         alpha = settings["alpha"]
 
         def loss_and_gradient(x):
@@ -664,7 +683,7 @@ class _ShallowNet(BaseEstimator):
         """The output layer `out` (engine.Output) on the examples `cols` (None: all) of
         XT; shape (n_samples, n_y)."""
         params = tuple(self._params[k] for k in PARAM_NAMES)
-        m = XT.shape[1] if cols is None else cols.shape[0]
+        m = n_columns(XT) if cols is None else cols.shape[0]
         A = engine.outputs(params, XT, activation=_ACTIVATIONS[self.activation], output=out,
                            the_plan=engine.plan(m, params), cols=cols, n_threads=self._settings()["n_threads"])
         return np.ascontiguousarray(A.T)
@@ -672,7 +691,7 @@ class _ShallowNet(BaseEstimator):
     def _columns(self, X):
         check_is_fitted(self)
         dtype = self._params["W1"].dtype
-        X = validate_data(self, X, reset=False, dtype=dtype)
+        X = validate_data(self, X, reset=False, dtype=dtype, accept_sparse=_SPARSE_FORMATS)
         return _examples_as_columns(X, self.n_features_in_, dtype)
 
 
@@ -704,7 +723,7 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
     # -- targets --------------------------------------------------------------------------
 
     def _validate(self, X, y, fresh, dtype):
-        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True)
+        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, accept_sparse=_SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -1008,7 +1027,8 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         return super()._settings()
 
     def _validate(self, X, y, fresh, dtype):
-        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, y_numeric=True)
+        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, y_numeric=True,
+                             accept_sparse=_SPARSE_FORMATS)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -1218,7 +1238,10 @@ def _label_index(classes, y):
 
 def _examples_as_columns(X, n_x, dtype):
     """X (m, n_x) -> (n_x, m) for the kernels: a view when X is C- or F-ordered, otherwise a
-    copy (a strided view would make every tile load a gather)."""
+    copy (a strided view would make every tile load a gather). A sparse X becomes the
+    kernels' sparse tuple (validation.check_X), without a copy when it is CSR."""
+    if is_sparse(X):
+        return check_X(X.T, n_x, dtype)
     XT = X.T
     if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
         XT = np.ascontiguousarray(X).T

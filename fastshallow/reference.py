@@ -28,6 +28,18 @@ def linear_backward_weights(dZ, X):
     return dZ @ X.T, dZ.sum(axis=1, keepdims=True)
 
 
+def sparse_forward_rows(W1T, X, cols):
+    """The twin of kernels/sparse.py's: (W1·X[:, cols])ᵀ for a SciPy sparse X (n_x, m).
+    W1T (n_x, n_h) -> (len(cols), n_h)."""
+    return np.asarray((X[:, cols].T @ W1T))
+
+
+def sparse_weight_sums(G, Dt, X, cols):
+    """The twin of kernels/sparse.py's: G + (Dtᵀ·X[:, cols]ᵀ)ᵀ = G + X[:, cols]·Dt.
+    G (n_x, n_h), Dt (len(cols), n_h) -> (n_x, n_h)."""
+    return G + np.asarray(X[:, cols] @ Dt)
+
+
 def linear_backward_input(W, dZ):
     """Wᵀ·dZ. W (r, k), dZ (r, m) -> (k, m)."""
     return W.T @ dZ

@@ -199,30 +199,70 @@ def check_separate(arrays):
 MAX_FEATURE = 1e15
 
 
+def is_sparse(X):
+    """True for a SciPy sparse matrix or array (told by its module: SciPy is optional)."""
+    return type(X).__module__.startswith("scipy.sparse")
+
+
+def n_columns(X):
+    """The examples in X as check_X returns it: a dense (n_x, m) array or the sparse tuple."""
+    return X[2].shape[0] - 1 if isinstance(X, tuple) else X.shape[1]
+
+
 def check_X(X, n_x, dtype):
     """X as an array of `dtype`, (n_x, m), m >= 1, finite and at most MAX_FEATURE in magnitude.
     Layout is kept: C, F or strided views pass through without a copy when the dtype
-    already matches."""
+    already matches.
+
+    A SciPy sparse X (any format) becomes the kernels' sparse tuple (data, indices,
+    indptr) of its CSC form (kernels/columns.py), never a dense array: a CSC X, or the
+    transpose of a CSR one, is used as it is when its dtype matches."""
+    if is_sparse(X):
+        return _check_sparse_X(X, n_x, dtype)
     X = _numeric_array(X, "X")
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D with shape (n_x, m) = ({n_x}, m); got {X.ndim}-D shape {X.shape}")
-    if X.shape[0] != n_x:
-        raise ValueError(
-            f"X has {X.shape[0]} rows (features) but params['W1'] expects n_x = {n_x}; "
-            f"X must be (n_x, m) with one example per column, got shape {X.shape}"
-        )
-    if X.shape[1] == 0:
-        raise ValueError(f"X has no examples: shape {X.shape}; expected (n_x, m) with m >= 1")
+    _check_X_shape(X.shape, n_x)
     if X.dtype != dtype:
         X = X.astype(dtype)
-    lo, hi = finite_range(X, "X")
+    _check_X_values(X, X.shape)
+    return X
+
+
+def _check_X_shape(shape, n_x):
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D with shape (n_x, m) = ({n_x}, m); got {len(shape)}-D shape {shape}")
+    if shape[0] != n_x:
+        raise ValueError(
+            f"X has {shape[0]} rows (features) but params['W1'] expects n_x = {n_x}; "
+            f"X must be (n_x, m) with one example per column, got shape {shape}"
+        )
+    if shape[1] == 0:
+        raise ValueError(f"X has no examples: shape {shape}; expected (n_x, m) with m >= 1")
+
+
+def _check_X_values(values, shape):
+    """Finiteness and magnitude of X's values (a sparse X's stored ones)."""
+    if values.size == 0:
+        return
+    lo, hi = finite_range(values, "X")
     if max(-lo, hi) > MAX_FEATURE:
         raise ValueError(
             f"X has values up to {max(-lo, hi):.3g} in magnitude (at most {MAX_FEATURE:g} is accepted): "
             "every hidden unit would saturate and learn nothing; standardise X (subtract each "
             "feature's mean, divide by its standard deviation)"
         )
-    return X
+
+
+def _check_sparse_X(X, n_x, dtype):
+    _check_X_shape(X.shape, n_x)
+    if X.dtype.kind not in "biuf" or (X.dtype.kind == "f" and X.dtype not in FLOAT_DTYPES):
+        raise TypeError(f"X must hold float32 or float64 (or bool/int) values; got dtype {X.dtype}")
+    X = X.tocsc()  # no copy when it is CSC already
+    data = X.data if X.data.dtype == dtype else X.data.astype(dtype)
+    _check_X_values(data, X.shape)
+    # One index type for the kernels (each type compiles its own): int32 while it can
+    # count every stored value, as SciPy's own choice.
+    index = np.int32 if max(X.nnz, X.shape[0]) < 2**31 else np.int64
+    return data, X.indices.astype(index, copy=False), X.indptr.astype(index, copy=False)
 
 
 # How far a softmax target's column sum may be from 1 (one-hot targets sum exactly).

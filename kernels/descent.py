@@ -247,7 +247,7 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     kind, alpha = rule.kind, rule.alpha
     zero = dt(0)
     _, T, n_slots = plan
-    scratch = pass_scratch(params, plan)
+    scratch = pass_scratch(params, X, plan)
     ws, slabs = borrowed(scratch)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
     dW1, V1, S1 = flat(grads[0]), flat(velocity[0]), flat(moments[0])

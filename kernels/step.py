@@ -2,10 +2,10 @@
 
 Legend: n_x features, n_h hidden units, n_y outputs, m examples, T examples per tile,
 C chunks, S scratch slots. `plan` is the triple (C, T, S) from planning.plan.
-X is (n_x, m) in any layout; Y is (n_y, m) in X's dtype. `cols` is None, or an int64 array
-of column indices (a mini-batch, or the training part of a split): the kernels then see the
-examples X[:, cols], Y[:, cols], gathered a tile at a time and never copied whole, and m is
-len(cols). `SW` is None, or the examples' weights as a (1, m) row in X's dtype (read
+X is (n_x, m), dense in any layout or sparse (columns.py); Y is (n_y, m) in X's dtype.
+`cols` is None, or an int64 array of column indices (a mini-batch, or the training part of
+a split): the kernels then see the examples X[:, cols], Y[:, cols], gathered a tile at a
+time and never copied whole, and m is len(cols). `SW` is None, or the examples' weights as a (1, m) row in X's dtype (read
 through cols like Y): each example's loss and output delta are multiplied by its weight,
 and means are taken over the weights' sum instead of m (scikit-learn's sample_weight).
 `code` is the hidden activation's code, `out` the output's (codes.Output). `params` is the tuple
@@ -42,7 +42,8 @@ from .intrinsics import (
     wide_vectors,
 )
 from .planning import BLOCK, PARALLEL_UPDATE_MIN, Plan
-from .activations import identity_forward
+from .activations import activation_forward, identity_forward
+from .columns import example_index, is_sparse, n_examples
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
     TRANSPOSE_MIN_K,
@@ -51,31 +52,10 @@ from .products import (
     linear_backward_weights,
     linear_backward_weights_tile,
     linear_forward,
+    row_sums_add,
     transpose,
 )
-
-
-def example_index(cols, j):
-    """The column of X that holds example j: j itself, or cols[j]."""
-
-
-def n_examples(X, cols):
-    """How many examples the kernels see: X's columns, or len(cols)."""
-
-
-# Resolved when compiling, from cols' type, so the cols=None path has no index to load.
-@overload(example_index, inline="always")
-def _example_index(cols, j):
-    if isinstance(cols, types.NoneType):
-        return lambda cols, j: j
-    return lambda cols, j: cols[j]
-
-
-@overload(n_examples, inline="always")
-def _n_examples(X, cols):
-    if isinstance(cols, types.NoneType):
-        return lambda X, cols: X.shape[1]
-    return lambda X, cols: cols.shape[0]
+from .sparse import add_bias, sparse_forward_rows, sparse_weight_sums
 
 
 def total_weight(SW, X, cols):
@@ -138,7 +118,7 @@ def prefetch_examples(X, Y, upcoming, c, n_chunks, T):
 # (d8c6641 has the numbers).
 @overload(prefetch_examples, inline="always")
 def _prefetch_examples(X, Y, upcoming, c, n_chunks, T):
-    if isinstance(upcoming, types.NoneType):
+    if isinstance(upcoming, types.NoneType) or isinstance(X, types.BaseTuple):  # sparse: not yet
         return lambda X, Y, upcoming, c, n_chunks, T: None
 
     def impl(X, Y, upcoming, c, n_chunks, T):
@@ -163,13 +143,15 @@ def prefetch_column(A, j):
 # constants, not namedtuples: Numba cannot pass a namedtuple into a prange body (its
 # parfor lowering fails, and writes through one can be lost: numba issues 5872, 10139).
 # Each buffer but W2T_SCRATCH is (n_slots, ≥ rows·T), a slot's row viewed as a (rows, n) tile.
-X_TILE, XT_TILE, Y_TILE, Z1_TILE, A1_TILE, DZ1_TILE, Z2_TILE, A2_TILE, LOSS_TILE, STATS_TILE, W2T_SCRATCH = range(11)
+# W1T_SCRATCH and DW1T_SUMS are a sparse X's (see sparse.py), empty for a dense one.
+(X_TILE, XT_TILE, Y_TILE, Z1_TILE, A1_TILE, DZ1_TILE, Z2_TILE, A2_TILE, LOSS_TILE, STATS_TILE, W2T_SCRATCH,
+ W1T_SCRATCH, DW1T_SUMS) = range(13)
 # dW1 (C, n_h, n_x), db1 (C, n_h, 1), dW2 (C, n_y, n_h), db2 (C, n_y, 1), cost sums (C,).
 SLAB_DW1, SLAB_DB1, SLAB_DW2, SLAB_DB2, SLAB_COST = range(5)
 
 
 @jit
-def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
+def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
     one may be narrower) is a C-contiguous (rows, n) view of a slot (intrinsics.view), never a
     strided slice. Each slot starts on a cache line (intrinsics.aligned_slots), and so, T
@@ -180,8 +162,10 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     and where two point at the same memory LLVM's run-time overlap check sends the loop
     down its scalar path, several times slower (c56902d has the numbers).
     """
-    xp = aligned_slots(n_slots, n_x * T, dtype_like)  # X tile              (n_x, T)
-    xt = aligned_slots(n_slots, T * n_x if n_x >= TRANSPOSE_MIN_K else 0, dtype_like)  # X tile, transposed (T, n_x)
+    # A sparse X has no dense tile; its transposed buffer holds Z1ᵀ and dZ1ᵀ instead.
+    xp = aligned_slots(n_slots, 0 if sparse else n_x * T, dtype_like)  # X tile   (n_x, T)
+    xt_size = T * n_h if sparse else (T * n_x if n_x >= TRANSPOSE_MIN_K else 0)
+    xt = aligned_slots(n_slots, xt_size, dtype_like)  # X tile, transposed (T, n_x); sparse: (T, n_h)
     yp = aligned_slots(n_slots, n_y * T, dtype_like)  # Y tile              (n_y, T)
     z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1 (dense_forward)    (n_h, T)
     h = aligned_slots(n_slots, n_h * T, dtype_like)  # A1                   (n_h, T)
@@ -191,7 +175,9 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like):
     lo = aligned_slots(n_slots, n_y * T, dtype_like)  # loss per element    (n_y, T)
     cs = aligned_slots(n_slots, 2 * T, dtype_like)  # softmax column stats (2, T)
     wt = np.empty((n_h, n_y), dtype_like.dtype)  # W2ᵀ, shared by every slot (chunk_sums)
-    return xp, xt, yp, z, h, d, o, g, lo, cs, wt  # in the order of X_TILE ... W2T_SCRATCH
+    wt1 = np.empty((n_x if sparse else 0, n_h), dtype_like.dtype)  # W1ᵀ, shared (prepare_first_layer)
+    gt1 = aligned_slots(n_slots, n_x * n_h if sparse else 0, dtype_like)  # a chunk's dW1ᵀ  (n_x, n_h)
+    return xp, xt, yp, z, h, d, o, g, lo, cs, wt, wt1, gt1  # in the order of X_TILE ... DW1T_SUMS
 
 
 @jit
@@ -208,13 +194,14 @@ def gradient_slabs(n_chunks, params):
 
 
 @jit
-def pass_scratch(params, plan):
-    """Fresh scratch for passes over the examples under plan (n_chunks, T, n_slots): the
+def pass_scratch(params, X, plan):
+    """Fresh scratch for passes over X's examples under plan (n_chunks, T, n_slots): the
     workspace of every slot and the gradient slab of every chunk. Callers borrow from it
     and keep it alive until their last use (intrinsics.borrowed, keep_alive)."""
     W1, _, W2, _ = params
     n_chunks, T, n_slots = plan
-    return workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1), gradient_slabs(n_chunks, params)
+    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1, is_sparse(X))
+    return ws, gradient_slabs(n_chunks, params)
 
 
 @jit
@@ -278,20 +265,112 @@ def store_tile(X, Xt, j0):
 def forward_tile(params, X, cols, j0, n, code, ws, s):
     """Forward pass of the n examples from column j0, in scratch slot s.
 
-    Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n), Z a free (n_h, n) buffer
-    (scratch for dense_forward), H = A1 (n_h, n) and O the logits Z2 (n_y, n).
+    Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n) (empty for a sparse X), Z a
+    free (n_h, n) buffer (scratch for dense_forward), H = A1 (n_h, n) and O the logits Z2
+    (n_y, n).
     """
     W1, b1, W2, b2 = params
-    n_h, n_x = W1.shape
+    n_h = W1.shape[0]
     n_y = W2.shape[0]
-    Xp = view(ws[X_TILE][s], (n_x, n))
     Z = view(ws[Z1_TILE][s], (n_h, n))
     H = view(ws[A1_TILE][s], (n_h, n))
     O = view(ws[Z2_TILE][s], (n_y, n))
-    load_tile(Xp, X, cols, j0)
-    dense_forward(H, Z, W1, Xp, b1, code)  # A1 = g(W1·X + b1)
+    Xp = first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s)  # A1 = g(W1·X + b1)
     linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
     return Xp, Z, H, O
+
+
+# The first layer is the only one that reads X: these dispatch on X's type (columns.py),
+# when compiling, between the dense tiles and the sparse kernels (sparse.py).
+
+
+def prepare_first_layer(ws, W1, X):
+    """Before a pass: W1ᵀ into ws[W1T_SCRATCH] for a sparse X; nothing for a dense one."""
+
+
+def first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
+    """H = g(W1·X + b1) for the tile of H's n examples from j0; Z (n_h, n) is scratch.
+    Returns the dense X tile (n_x, n), or an empty view for a sparse X."""
+
+
+def first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s):
+    """db1 += Σ D; dW1 += D·Xᵀ over the tile (D = dZ1 (n_h, n), Xp forward's X tile). For a
+    sparse X, dW1ᵀ accumulates in ws[DW1T_SUMS][s] instead, until first_layer_finish."""
+
+
+def first_layer_finish(dW1, ws, s, X):
+    """After a chunk's tiles: for a sparse X, its dW1ᵀ sums transposed into dW1 (n_h, n_x);
+    nothing for a dense one. first_layer_start zeroes them before."""
+
+
+def first_layer_start(ws, s, X):
+    """Before a chunk's tiles: zero a sparse X's dW1ᵀ sums in slot s."""
+
+
+@overload(prepare_first_layer, inline="always")
+def _prepare_first_layer(ws, W1, X):
+    if isinstance(X, types.BaseTuple):
+        return lambda ws, W1, X: transpose(ws[W1T_SCRATCH], W1)
+    return lambda ws, W1, X: None
+
+
+@overload(first_layer_forward, inline="always")
+def _first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
+    if isinstance(X, types.BaseTuple):
+
+        def sparse(H, Z, W1, b1, X, cols, j0, code, ws, s):
+            n_h, n = H.shape
+            Zt = view(ws[XT_TILE][s], (n, n_h))
+            sparse_forward_rows(Zt, ws[W1T_SCRATCH], X, cols, j0)
+            transpose(Z, Zt)
+            add_bias(Z, b1)
+            activation_forward(H, Z, code)
+            return view(ws[X_TILE][s], (0, n))
+
+        return sparse
+
+    def dense(H, Z, W1, b1, X, cols, j0, code, ws, s):
+        Xp = view(ws[X_TILE][s], (W1.shape[1], H.shape[1]))
+        load_tile(Xp, X, cols, j0)
+        dense_forward(H, Z, W1, Xp, b1, code)
+        return Xp
+
+    return dense
+
+
+@overload(first_layer_backward, inline="always")
+def _first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s):
+    if isinstance(X, types.BaseTuple):
+
+        def sparse(dW1, db1, D, Xp, X, cols, j0, ws, s):
+            n_h, n = D.shape
+            Dt = view(ws[XT_TILE][s], (n, n_h))
+            transpose(Dt, D)
+            row_sums_add(db1, D)
+            sparse_weight_sums(view(ws[DW1T_SUMS][s], (dW1.shape[1], n_h)), Dt, X, cols, j0)
+
+        return sparse
+    return lambda dW1, db1, D, Xp, X, cols, j0, ws, s: linear_backward_weights_tile(dW1, db1, D, Xp, ws[XT_TILE][s])
+
+
+@overload(first_layer_start, inline="always")
+def _first_layer_start(ws, s, X):
+    if isinstance(X, types.BaseTuple):
+
+        def sparse(ws, s, X):
+            sums = ws[DW1T_SUMS][s]
+            for k in range(sums.shape[0]):
+                sums[k] = 0
+
+        return sparse
+    return lambda ws, s, X: None
+
+
+@overload(first_layer_finish, inline="always")
+def _first_layer_finish(dW1, ws, s, X):
+    if isinstance(X, types.BaseTuple):
+        return lambda dW1, ws, s, X: transpose(dW1, view(ws[DW1T_SUMS][s], (dW1.shape[1], dW1.shape[0])))
+    return lambda dW1, ws, s, X: None
 
 
 @jit
@@ -309,6 +388,7 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
     for grad in grads:
         grad[:, :] = 0
+    first_layer_start(ws, s, X)
     cost = 0.0
     for t in range(t0, t1):
         j0 = t * T
@@ -325,7 +405,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
-        linear_backward_weights_tile(dW1, db1, D, Xp, ws[XT_TILE][s])  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+        first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+    first_layer_finish(dW1, ws, s, X)
     restore_fp_mode(fp_mode)
     return cost
 
@@ -439,6 +520,7 @@ def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, upcomin
     # W2ᵀ (n_h, n_y): small, once per pass, into scratch (an allocation was most of the
     # difference, in a tiny problem's step).
     transpose(W2T, params[2])
+    prepare_first_layer(ws, params[0], X)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
@@ -471,7 +553,7 @@ def slab_gradients(slabs):
 def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
     _, T, n_slots = plan
     params, X, Y, SW = borrowed(params, X, Y, SW)  # not grads: see borrowed
-    scratch = pass_scratch(params, plan)
+    scratch = pass_scratch(params, X, plan)
     ws, slabs = borrowed(scratch)
     cost = accumulate_gradients(params, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, mean)
     dW1, db1, dW2, db2 = slab_gradients(slabs)
@@ -511,8 +593,9 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     n_h, n_x = W1.shape
     n_y, m = params[2].shape[0], n_examples(X, cols)
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
-    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1)
+    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1, is_sparse(X))
     ws = borrowed(scratch)
+    prepare_first_layer(ws, W1, X)
     sums = np.zeros(n_chunks)  # (C,)
     for c in prange(n_chunks):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)

@@ -236,3 +236,91 @@ def test_regression_training_learns(dtype):
     params = fs.init_params(3, 16, 1, seed=0, scale=0.5, dtype=dtype)
     costs = fs.train(params, in_layout(X, "F"), Y, learning_rate=0.1, num_iterations=300, output="identity")
     assert costs[-1] < 0.2 * costs[0]
+
+
+def sparse_problem(fmt, dtype, n_x=40, m=230, n_y=3, seed=15):
+    """A SciPy sparse X (n_x, m) at 10% density in format fmt, its dense twin, a network
+    and softmax targets."""
+    import scipy.sparse
+
+    X = scipy.sparse.random(n_x, m, density=0.1, random_state=seed, format=fmt, dtype=np.float64)
+    params = fs.init_params(n_x, 9, n_y, seed=seed, scale=0.3, dtype=dtype)
+    return X.astype(dtype), X.toarray().astype(dtype), params, targets("softmax", n_y, m, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fmt", ["csc", "csr", "coo"])
+def test_sparse_x_gives_the_dense_results(fmt, dtype):
+    pytest.importorskip("scipy")
+    X, dense, params, Y = sparse_problem(fmt, dtype)
+    w = np.random.default_rng(16).random(X.shape[1])
+    for kw in ({}, {"sample_weight": w}):
+        J, grads = fs.gradients(params, X, Y, activation="relu", output="softmax", **kw)
+        J_d, grads_d = fs.gradients(params, dense, Y, activation="relu", output="softmax", **kw)
+        assert_close(J, J_d, dtype, "cost")
+        for k in grads:
+            assert_close(grads[k], grads_d[k], dtype, k)
+    assert_close(fs.forward(params, X, output="softmax"), fs.forward(params, dense, output="softmax"), dtype, "A2")
+    p_sparse, p_dense = ({k: v.copy() for k, v in params.items()} for _ in range(2))
+    costs = fs.train(p_sparse, X, Y, output="softmax", learning_rate=0.5, num_iterations=20)
+    costs_d = fs.train(p_dense, dense, Y, output="softmax", learning_rate=0.5, num_iterations=20)
+    assert_close(costs, costs_d, dtype, "costs")
+    for k in params:
+        assert_close(p_sparse[k], p_dense[k], dtype, k)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_sparse_mini_batches_follow_the_reference(n_threads):
+    # An epoch of shuffled mini-batches (index arrays into the sparse columns) with Adam,
+    # against reference.adam_epoch on the dense twin; the same bits on 1 and 2 threads.
+    pytest.importorskip("scipy")
+    X, dense, params, Y = sparse_problem("csc", np.float64, n_x=300, m=3000)
+    order = np.random.default_rng(17).permutation(3000).astype(np.int64)
+    p = engine.prepare(params, X, Y, activation="tanh", output="softmax", update=True)
+    state = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+    losses = np.empty(3)
+    rule = engine.adam(0.01, alpha=0.01)
+    run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
+                         the_plan=engine.plan(1024, p.work), order=order, batch=1024, velocity=state[0],
+                         moments=state[1], n_threads=n_threads)
+    assert run.status == engine.OK
+    start = as_float64(params)
+    zeros = {k: np.zeros_like(v) for k, v in start.items()}
+    ref_losses, _ = ref.adam_epoch(start, (zeros, {k: v.copy() for k, v in zeros.items()}), dense, Y, order, 1024,
+                                   0.01, alpha=0.01, activation="tanh", output="softmax")
+    assert_close(losses, ref_losses, np.float64, "batch losses")
+    for k, got in zip(("W1", "b1", "W2", "b2"), run.final):
+        assert_close(got, start[k], np.float64, k)
+
+
+def test_sparse_x_same_bits_on_any_thread_count():
+    pytest.importorskip("scipy")
+    X, _, params, Y = sparse_problem("csc", np.float64, n_x=300, m=5000)
+    results = []
+    for n_threads in (1, 2):
+        p = {k: v.copy() for k, v in params.items()}
+        costs = fs.train(p, X, Y, output="softmax", learning_rate=0.5, num_iterations=3, n_threads=n_threads)
+        results.append((costs, p))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for k in params:
+        np.testing.assert_array_equal(results[0][1][k], results[1][1][k])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda X: X.T, r"X has 230 rows \(features\) but params\['W1'\] expects n_x = 40"),
+        (lambda X: X.multiply(np.nan), "X contains NaN or inf"),
+        (lambda X: X * 1e16, "X has values up to"),
+        (lambda X: X.astype(np.complex128), "X must hold float32 or float64"),
+        (lambda X: X[:, :0], "X has no examples"),
+    ],
+)
+def test_bad_sparse_x_is_refused(change, message):
+    pytest.importorskip("scipy")
+    X, _, params, Y = sparse_problem("csr", np.float64)
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises((ValueError, TypeError), match=message):
+        fs.train(params, change(X), Y, output="softmax", num_iterations=1)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])

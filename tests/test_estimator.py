@@ -376,3 +376,26 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, w
     for mine, theirs_ in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert_close(mine, theirs_, np.float64, "parameters", rtol=1e-7)
     assert a.out_activation_ == b.out_activation_ and a.n_outputs_ == b.n_outputs_ and a.n_layers_ == b.n_layers_
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_x_trains_the_dense_network(solver):
+    # CSR and CSC X, read by the sparse kernels without densifying, give the dense fit,
+    # with sample weights too.
+    import scipy.sparse
+
+    from fastshallow import ShallowNetRegressor
+
+    X = scipy.sparse.random(300, 50, density=0.1, random_state=0, format="csr")
+    y = np.asarray(X[:, :5].sum(axis=1)).ravel() > 0.2
+    w = np.random.default_rng(1).random(300)
+    settings = dict(hidden_layer_sizes=8, solver=solver, max_iter=15, random_state=0, batch_size=64)
+    dense = quiet_fit(ShallowNetClassifier(**settings), X.toarray(), y, sample_weight=w)
+    for container in (X, X.tocsc()):
+        fitted = quiet_fit(ShallowNetClassifier(**settings), container, y, sample_weight=w)
+        for a, b in zip(fitted.coefs_ + fitted.intercepts_, dense.coefs_ + dense.intercepts_):
+            assert_close(a, b, np.float64, "parameters", rtol=1e-9)
+        assert_close(fitted.predict_proba(container), dense.predict_proba(X.toarray()), np.float64, "proba")
+    regressor = quiet_fit(ShallowNetRegressor(**settings), X, y.astype(float))
+    assert_close(regressor.predict(X), quiet_fit(ShallowNetRegressor(**settings), X.toarray(), y.astype(float))
+                 .predict(X.toarray()), np.float64, "regression")

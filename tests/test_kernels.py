@@ -12,7 +12,7 @@ from numba import njit
 
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
-from fastshallow.kernels import loss, plan, products
+from fastshallow.kernels import loss, plan, products, sparse
 from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, vector_lanes
 from fastshallow.kernels.intrinsics import borrowed, keep_alive
 from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
@@ -212,6 +212,33 @@ def _ce_forward_backward(rng, r, k, n, dt, lay):
     return np.vstack([L, dZ]), np.vstack([ref.ce_forward(Z64, Y), ref.ce_backward(Z64, Y)])
 
 
+def _sparse_tile(rng, k, n, dt):
+    """A CSC X (k, 3n) at 20% density, the kernels' tuple of it, and the n columns of one
+    tile: every other column from n/2 (so both the index lookup and empty columns run)."""
+    import scipy.sparse
+
+    X = scipy.sparse.random(k, 3 * n, density=0.2, random_state=int(rng.integers(1 << 30)), format="csc", dtype=dt)
+    cols = np.arange(n, dtype=np.int64) * 2 + n // 2
+    return X, (X.data, X.indices, X.indptr), cols
+
+
+def _sparse_forward_rows(rng, r, k, n, dt, lay):
+    # (W1·X)ᵀ of a tile, with W1ᵀ (k, r) in any layout.
+    X, Xs, cols = _sparse_tile(rng, k, n, dt)
+    W1T = _rand(rng, (k, r), dt, lay)
+    Zt = np.empty((n, r), dt)
+    sparse.sparse_forward_rows(Zt, W1T, Xs, cols, 0)
+    return Zt, ref.sparse_forward_rows(W1T.astype(np.float64), X.astype(np.float64), cols)
+
+
+def _sparse_weight_sums(rng, r, k, n, dt, lay):
+    X, Xs, cols = _sparse_tile(rng, k, n, dt)
+    G, Dt = _rand(rng, (k, r), dt), _rand(rng, (n, r), dt, lay)
+    expected = ref.sparse_weight_sums(G.astype(np.float64), Dt.astype(np.float64), X.astype(np.float64), cols)
+    sparse.sparse_weight_sums(G, Dt, Xs, cols, 0)
+    return G, expected
+
+
 # Every activation of the one table (kernels/codes.py), by its canonical name.
 ACTIVATION_NAMES_CANONICAL = [code.name.lower() for code in Activation]
 
@@ -226,6 +253,8 @@ KERNELS = {
     "transpose": _transpose,
     "linear_backward_input": _linear_backward_input,
     "row_sums_add": _row_sums,
+    "sparse_forward_rows": _sparse_forward_rows,
+    "sparse_weight_sums": _sparse_weight_sums,
     **{f"{a}_{d}": _activation(a, d) for a in ACTIVATION_NAMES_CANONICAL for d in ("forward", "backward")},
     "bce_forward": _bce_forward,
     "bce_backward": _bce_backward,
@@ -306,10 +335,16 @@ def test_scratch_rows_start_on_cache_lines(dtype):
         slots = aligned_slots(3, size, like)
         assert slots.shape[0] == 3 and slots.shape[1] >= size
         assert size == 0 or all(slots[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
-    *slotted, w2t = workspace(3, 19, 70, 3, 128, like)  # W2ᵀ is one small shared array
-    assert w2t.shape == (70, 3)
-    for buf in slotted:
-        assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
+    from fastshallow.kernels.step import DW1T_SUMS, W1T_SCRATCH, W2T_SCRATCH
+
+    for sparse in (False, True):
+        ws = workspace(3, 19, 70, 3, 128, like, sparse)
+        assert ws[W2T_SCRATCH].shape == (70, 3)  # W2ᵀ and W1ᵀ are shared by every slot
+        assert ws[W1T_SCRATCH].shape == ((19, 70) if sparse else (0, 70))
+        assert ws[DW1T_SUMS].shape[1] >= (19 * 70 if sparse else 0)
+        for k, buf in enumerate(ws):
+            if k not in (W2T_SCRATCH, W1T_SCRATCH):
+                assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
     params = (np.zeros((70, 19), dtype), np.zeros((70, 1), dtype), np.zeros((3, 70), dtype), np.zeros((3, 1), dtype))
     assert gradient_slabs(2, params)[0].ctypes.data % CACHE_LINE == 0
 

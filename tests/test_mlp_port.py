@@ -13,7 +13,6 @@ another way:
   range before training, and a non-finite loss raises DivergenceError (a ValueError)
   leaving the model as it was, where scikit-learn records NaN scores;
 - a classifier needs two classes in y here (test_preserve_feature_names uses two);
-- sparse X is not supported yet (test_sparse_matrices): skipped, saying so.
 """
 
 import pickle
@@ -291,9 +290,18 @@ def test_shuffle():
     assert not np.array_equal(a.coefs_[0], b.coefs_[0])
 
 
-@pytest.mark.skip(reason="sparse X (CSR, CSC) is not supported yet: issue 25 is partly built")
-def test_sparse_matrices():
-    pass
+@pytest.mark.parametrize("container", ["csr_matrix", "csr_array", "csc_matrix"])
+def test_sparse_matrices(container):
+    # Sparse and dense input give the same predictions.
+    import scipy.sparse
+
+    X, y = X_DIGITS[:50], Y_DIGITS[:50]
+    X_sparse = getattr(scipy.sparse, container)(X)
+    mlp = Classifier(solver="lbfgs", hidden_layer_sizes=15, random_state=1)
+    dense = mlp.fit(X, y).predict(X)
+    from_sparse = mlp.fit(X_sparse, y).predict(X_sparse)
+    np.testing.assert_array_equal(dense, from_sparse)
+    np.testing.assert_array_equal(mlp.predict(X), mlp.predict(X_sparse))
 
 
 def test_tolerance():

@@ -27,9 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import engine
+from .engine import ACTIVATION_NAMES
+from .errors import divergence_error
 from .files import OutputPathError, check_output, write_atomically
 from .progress import Progress
-from .engine import ACTIVATION_NAMES
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
@@ -427,12 +429,26 @@ class _StopOnInterrupt:
         return False
 
 
+# The step size when --lr is not given, per solver: today's full-batch default for gradient
+# descent, and for Adam a step that suits its normalised updates.
+DEFAULT_LR = {"sgd": 0.5, "adam": 0.01}
+
+
 def cmd_train(args):
     # Everything that can be checked without the data is checked before reading it.
     if args.early_stopping and args.validation_fraction == 0:
         raise CLIError("--early-stopping needs --validation-fraction > 0", EXIT_USAGE)
     if (args.epochs is None) != (args.batch_size is None):
         raise CLIError("--epochs and --batch-size go together (mini-batch training)", EXIT_USAGE)
+    if args.solver == "lbfgs":
+        for option, given in (("--lr", args.lr is not None), ("--momentum", args.momentum is not None),
+                              ("--epochs", args.epochs is not None), ("--early-stopping", args.early_stopping)):
+            if given:
+                raise CLIError(f"{option} does not apply to --solver lbfgs (full-batch L-BFGS, up to --iters "
+                               "iterations)", EXIT_USAGE)
+        need_extra("scipy", "sklearn", "--solver lbfgs")
+    elif args.momentum is not None and args.solver != "sgd":
+        raise CLIError("--momentum applies to --solver sgd only", EXIT_USAGE)
     distinct_outputs(**{"--out": args.out, "--plot": args.plot})
     output_path(args.out, "--out", force=args.force, inputs=[args.data])
     if args.plot:
@@ -440,7 +456,6 @@ def cmd_train(args):
         output_path(args.plot, "--plot", force=True, inputs=[args.data])
 
     import fastshallow as fs
-    from fastshallow import engine
     from fastshallow.model_file import Model, save_model
 
     t0 = time.perf_counter()
@@ -451,33 +466,40 @@ def cmd_train(args):
     n_val = int(round(m_all * args.validation_fraction))
     if m_all - n_val < 2:
         raise CLIError(f"{args.data}: {m_all} row(s); training needs at least 2 (after the validation split)")
-    Y, classes = binary_labels(args.data, y, target_name)
-
+    task, why = _task(args, table, y, target_name)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(m_all) if n_val else np.arange(m_all)
     train_idx, val_idx = order[n_val:], order[:n_val]
-    mean, scale = standardisation(X[train_idx]) if args.standardize else (None, None)
+    if task == "regression":
+        y = np.asarray(y, dtype=np.float64)
+        target_mean, target_scale = (float(v[0]) for v in standardisation(y[train_idx, None]))
+        Y, classes = (y - target_mean) / target_scale, None
+        model = Model(params=None, activation=args.activation, classes=None, output="identity",
+                      target_mean=target_mean, target_scale=target_scale)
+    else:
+        Y, classes = binary_labels(args.data, y, target_name)
+        model = Model(params=None, activation=args.activation, classes=classes)
+    model.feature_names, model.target_name = feature_names, target_name
+    if args.standardize:
+        model.mean, model.scale = standardisation(X[train_idx])
     dtype = np.dtype(args.dtype)
-    model = Model(params=None, activation=args.activation, classes=classes, feature_names=feature_names,
-                  target_name=target_name, mean=mean, scale=scale)
     Xt = network_input(table, model, X, train_idx, dtype)  # (n_x, m)
     Yt = Y[train_idx][None, :]
     Xv = network_input(table, model, X, val_idx, dtype) if n_val else None
-    Yv = Y[val_idx][None, :] if n_val else None
     n_x = Xt.shape[0]
-    params = fs.init_params(n_x, args.hidden, 1, seed=rng, scale=1.0 / np.sqrt(n_x), dtype=dtype)
-    model.params = params
-    common = dict(learning_rate=args.lr, activation=args.activation, n_threads=args.threads)
+    model.params = fs.init_params(n_x, args.hidden, 1, seed=rng, scale=1.0 / np.sqrt(n_x), dtype=dtype)
+    trainer = _Trainer(model, Xt, Yt, args, rng)
+    check = _Scores(model, Xt, y[train_idx], Xv, y[val_idx], Y[val_idx][None, :]) if n_val else None
 
-    costs, val_scores = [], []
     record = engine.Plateau(np.inf, 0)  # the best validation cost, and checks since it improved
     best = (None, 0)  # its params and iteration
     mini = args.epochs is not None
+    unit = "epoch" if mini else "it"
     total = args.epochs if mini else args.iters
     compiling = compile_notice()
     progress = Progress(
         total,
-        "epoch" if mini else "it",
+        unit,
         enabled=not args.quiet,
         line=lambda done, total, stats: f"  {done}/{total}: " + ", ".join(f"{k} {v}" for k, v in stats.items()),
         stream=sys.stderr,
@@ -486,90 +508,205 @@ def cmd_train(args):
     if compiling:
         progress.update(0, status="compiling kernels")
     t_train = time.perf_counter()
-    done = 0
-    block = 10
+    val_scores = []
+
+    def after(n):
+        """Report n more iterations or epochs; True to stop early."""
+        nonlocal record, best
+        stats = {"cost": f"{trainer.costs[-1]:.4f}"}
+        if check is not None:
+            val_cost, score = check.validation()
+            val_scores.append(score)
+            stats[check.name] = f"{score:.3f}"
+            record, improved = engine.track(record, val_cost, 1e-7, higher_is_better=False)
+            if improved:
+                best = ({k: v.copy() for k, v in model.params.items()}, trainer.done)
+        seconds = time.perf_counter() - t_train
+        stats["ex/s"] = f"{trainer.done * Xt.shape[1] / max(seconds, 1e-9):.3g}"  # each step sees every example
+        progress.update(n, **stats)
+        return args.early_stopping and record.stalled >= args.patience
+
     with _StopOnInterrupt() as stop:
-        while done < total and not stop.requested:
-            t_block = time.perf_counter()
-            if mini:
-                costs.append(_epoch(params, Xt, Yt, rng, args))
-                n = 1
-            else:
-                n = min(block, total - done)
-                costs.extend(fs.train(params, Xt, Yt, num_iterations=n, **common).tolist())
-                # Blocks of about a quarter of a second: progress stays live and Ctrl-C is
-                # answered quickly, while validation per call stays a small overhead.
-                elapsed = time.perf_counter() - t_block
-                block = int(min(max(1, n * 0.25 / max(elapsed, 1e-6)), 10_000))
-            done += n
-            stats = {"cost": f"{costs[-1]:.4f}"}
-            if n_val:
-                val_cost = fs.cost(params, Xv, Yv, activation=args.activation)
-                val_acc = float(np.mean(fs.predict(params, Xv, activation=args.activation) == Yv))
-                val_scores.append(val_acc)
-                stats["val_acc"] = f"{val_acc:.3f}"
-                record, improved = engine.track(record, val_cost, 1e-7, higher_is_better=False)
-                if improved:
-                    best = ({k: v.copy() for k, v in params.items()}, done)
-            seconds = time.perf_counter() - t_train
-            stats["ex/s"] = f"{done * Xt.shape[1] / max(seconds, 1e-9):.3g}"  # each iteration or epoch sees every example
-            progress.update(n, **stats)
-            if args.early_stopping and record.stalled >= args.patience:
-                break
+        trainer.run(total, after, stop)
     progress.close()
     train_seconds = time.perf_counter() - t_train
     stopped_early = args.early_stopping and record.stalled >= args.patience
     if stopped_early and best[0] is not None:
-        for k in params:
-            params[k][...] = best[0][k]
+        for k in model.params:
+            model.params[k][...] = best[0][k]
 
-    train_acc = float(np.mean(fs.predict(params, Xt, activation=args.activation) == Yt))
+    train_score = _Scores(model, Xt, y[train_idx]).score()
+    done = trainer.done
     model.interrupted = stop.requested
-    model.info = {"iterations" if not mini else "epochs": done, "train_accuracy": train_acc,
-                  "validation_accuracy": val_scores[-1] if val_scores else None, "seed": args.seed,
-                  "learning_rate": args.lr, "data": os.path.basename(args.data)}
+    score_key = "r2" if task == "regression" else "accuracy"
+    model.info = {"iterations" if not mini else "epochs": done, f"train_{score_key}": train_score,
+                  f"validation_{score_key}": val_scores[-1] if val_scores else None, "seed": args.seed,
+                  "solver": args.solver, "learning_rate": trainer.lr, "task": task,
+                  "data": os.path.basename(args.data)}
     save_model(args.out, model, overwrite=args.force)
     if args.plot:
-        _plot_costs(args.plot, costs, "epoch" if mini else "iteration")
+        _plot_costs(args.plot, trainer.costs, "epoch" if mini else "iteration")
 
-    print(f"Loaded {args.data}: {m_all} rows, {n_x} features, target {target_name!r} "
-          f"(classes {', '.join(_label(c) for c in classes)}) in {load_seconds:.2f} s")
-    what = f"{done} epochs" if mini else f"{done} iterations"
-    print(f"Trained {what} in {train_seconds:.2f} s"
+    what = (f"target {target_name!r} (classes {', '.join(_label(c) for c in classes)})" if classes is not None
+            else f"target {target_name!r}")
+    print(f"Loaded {args.data}: {m_all} rows, {n_x} features, {what} in {load_seconds:.2f} s")
+    print(f"Task: {task} ({why})")
+    print(f"Trained {done} {'epochs' if mini else 'iterations'} in {train_seconds:.2f} s (solver {args.solver})"
           + (" (interrupted by Ctrl-C)" if stop.requested else "")
-          + (f" (early stopping: best validation cost at {best[1]})" if stopped_early else ""))
-    print(f"Training accuracy: {train_acc * 100:.2f}%")
+          + (f" (early stopping: best validation cost at {best[1]})" if stopped_early else "")
+          + (f" ({trainer.stopped})" if trainer.stopped else ""))
+    print(_Scores.line("Training", train_score, task))
     if n_val:
-        val_acc = float(np.mean(fs.predict(params, Xv, activation=args.activation) == Yv))
-        print(f"Validation accuracy: {val_acc * 100:.2f}% ({n_val} rows)")
+        print(_Scores.line("Validation", check.validation()[1], task) + f" ({n_val} rows)")
     print(f"Model saved to {args.out}" + (" (training was interrupted)" if stop.requested else ""))
     return 0
 
 
-def _epoch(params, Xt, Yt, rng, args):
-    """One epoch of mini-batch gradient descent over a fresh permutation of the examples,
-    in one compiled call (engine.descend); params are updated in place, as fs.train
-    leaves them (on divergence too, before the error is raised). Returns the mean of the
-    batches' costs."""
-    from fastshallow import engine
-    from fastshallow.errors import divergence_error
+def _task(args, table, y, target_name):
+    """(task, why): "classification" or "regression", from --task or else from the target
+    column: numbers that are not all whole make a regression, anything else (text labels,
+    whole numbers) a classification."""
+    if args.task != "auto":
+        return args.task, "--task"
+    numeric = y.dtype.kind == "f"
+    if numeric and not np.all(y == np.round(y)):
+        return "regression", (f"inferred: target column {target_name!r} holds numbers that are not whole; "
+                              "--task classification to override")
+    return "classification", (f"inferred: target column {target_name!r} holds labels; --task regression to "
+                              "override")
 
-    m, batch = Xt.shape[1], min(args.batch_size, Xt.shape[1])
-    perm = rng.permutation(m)
-    # Each batch's examples in column order, as they lie in memory.
-    order = np.concatenate([np.sort(perm[b0 : b0 + batch]) for b0 in range(0, m, batch)])
-    p = engine.prepare(params, Xt, Yt, activation=args.activation, update=True)
-    losses = np.empty(-(-m // batch))
-    run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output,
-                         rule=engine.gradient_descent(args.lr), the_plan=engine.plan(batch, p.work),
-                         n_threads=args.threads, order=order, batch=batch)
-    for target, source in zip(p.arrays, run.final):
-        target[...] = source
-    if run.status != engine.OK:
-        raise divergence_error(run.status, at=f"in batch {run.done}", cost=losses[run.done], learning_rate=args.lr,
-                               state="The model holds the last state with finite parameters and cost.",
-                               iteration=run.done, costs=losses[: run.done], kept=run.done)
-    return float(np.mean(losses))
+
+class _Scores:
+    """How well a model does on prepared examples X (n_x, m) with targets y (m,), in the
+    target's own units: accuracy for a classifier, R² for a regressor; and the validation
+    cost for early stopping (Y: the training targets of the validation rows, (1, m))."""
+
+    def __init__(self, model, X, y, X_val=None, y_val=None, Y_val=None):
+        self.model, self.X, self.y = model, X, y
+        self.X_val, self.y_val, self.Y_val = X_val, y_val, Y_val
+        self.name = "val_r2" if model.is_regressor else "val_acc"
+
+    def score(self, X=None, y=None):
+        X, y = (self.X, self.y) if X is None else (X, y)
+        if self.model.is_regressor:
+            return r2(np.asarray(y, dtype=np.float64), self.model.values(X))
+        predicted = np.where(self.model.probability(X) > 0.5, self.model.classes[1], self.model.classes[0])
+        return float(np.mean(predicted == y))
+
+    def validation(self):
+        import fastshallow as fs
+
+        m = self.model
+        cost = fs.cost(m.params, self.X_val, self.Y_val, activation=m.activation, output=m.output)
+        return cost, self.score(self.X_val, self.y_val)
+
+    @staticmethod
+    def line(what, score, task):
+        return f"{what} R²: {score:.4f}" if task == "regression" else f"{what} accuracy: {score * 100:.2f}%"
+
+
+def r2(y, predicted):
+    """The coefficient of determination of predictions against y (1 for a perfect fit; 0
+    for predicting the mean; a constant y scores 1 if matched exactly, else 0)."""
+    total = np.sum((y - y.mean()) ** 2)
+    residual = np.sum((y - predicted) ** 2)
+    if total == 0:
+        return 1.0 if residual == 0 else 0.0
+    return float(1 - residual / total)
+
+
+class _Trainer:
+    """The model's training by --solver on the prepared examples Xt (n_x, m), Yt (1, m):
+    sgd (with --momentum) or adam through engine.descend, full batch (--iters) or epochs
+    of mini-batches (--epochs, --batch-size), the optimiser's state kept between calls;
+    or lbfgs through engine.lbfgs. costs holds each iteration's or epoch's cost."""
+
+    def __init__(self, model, Xt, Yt, args, rng):
+        self.model, self.args, self.rng = model, args, rng
+        self.p = engine.prepare(model.params, Xt, Yt, activation=args.activation, output=model.output, update=True)
+        self.lr = None if args.solver == "lbfgs" else (args.lr or DEFAULT_LR[args.solver])
+        self.state = [tuple(np.zeros_like(a) for a in self.p.work) for _ in range(2)]  # velocity, moments
+        self.t = 0  # the updates made (Adam's bias correction counts them)
+        self.costs, self.done, self.stopped = [], 0, None
+
+    def run(self, total, after, stop):
+        """Train until total iterations or epochs, stop.requested, or after(n) says so."""
+        if self.args.solver == "lbfgs":
+            return self._lbfgs(total, after, stop)
+        block = 10
+        while self.done < total and not stop.requested:
+            t_block = time.perf_counter()
+            if self.args.epochs is not None:
+                self.costs.append(float(np.mean(self._descend(self._epoch_order()))))
+                n = 1
+            else:
+                n = min(block, total - self.done)
+                self.costs.extend(self._descend(None, n).tolist())
+                # Blocks of about a quarter of a second: progress stays live and Ctrl-C is
+                # answered quickly, while validation per call stays a small overhead.
+                elapsed = time.perf_counter() - t_block
+                block = int(min(max(1, n * 0.25 / max(elapsed, 1e-6)), 10_000))
+            self.done += n
+            if after(n):
+                break
+
+    def _epoch_order(self):
+        """A fresh permutation of the examples, each batch's in column order (as they lie in
+        memory)."""
+        m, batch = self.p.X.shape[1], min(self.args.batch_size, self.p.X.shape[1])
+        perm = self.rng.permutation(m)
+        return np.concatenate([np.sort(perm[b0 : b0 + batch]) for b0 in range(0, m, batch)]).astype(np.int64)
+
+    def _descend(self, order, n=None):
+        """n full-batch steps (order None), or one epoch of the batches of `order`; the
+        model's params hold the result (on divergence too, before the error). Returns the
+        steps' costs."""
+        p, args = self.p, self.args
+        if order is None:
+            batch, losses, the_plan = 0, np.empty(n), p.plan
+        else:
+            batch = min(args.batch_size, order.shape[0])
+            losses, the_plan = np.empty(-(-order.shape[0] // batch)), engine.plan(batch, p.work)
+        if args.solver == "adam":
+            rule = engine.adam(self.lr, t=self.t)
+        else:
+            rule = engine.sgd(self.lr, args.momentum or 0.0, nesterov=False)
+        run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
+                             the_plan=the_plan, n_threads=args.threads, order=order, batch=batch,
+                             velocity=self.state[0], moments=self.state[1])
+        for target, source in zip(p.work, run.final):
+            if target is not source:
+                target[...] = source
+        for target, source in zip(p.arrays, p.work):
+            target[...] = source
+        self.t += run.done
+        if run.status != engine.OK:
+            where = f"in batch {run.done}" if order is not None else f"at iteration {self.done + run.done}"
+            raise divergence_error(run.status, at=where, cost=losses[run.done], learning_rate=self.lr,
+                                   state="The model holds the last state with finite parameters and cost.",
+                                   iteration=run.done, costs=losses[: run.done], kept=run.done)
+        return losses
+
+    def _lbfgs(self, total, after, stop):
+        p = self.p
+
+        def each(intermediate_result):  # scipy passes the loss only to a parameter of this name
+            self.costs.append(float(intermediate_result.fun))
+            self.done += 1
+            if after(1) or stop.requested:
+                raise StopIteration
+
+        views, result = engine.lbfgs(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
+                                     max_iter=total, max_fun=15000, tol=1e-5, n_threads=self.args.threads,
+                                     callback=each)
+        if not np.isfinite(result.fun) or not all(np.isfinite(v).all() for v in views):
+            raise divergence_error(engine.COST_NOT_FINITE, at="in L-BFGS", cost=result.fun,
+                                   learning_rate="(none: lbfgs)", state="No model was saved.",
+                                   iteration=self.done, costs=self.costs, kept=0)
+        for target, source in zip(p.arrays, views):
+            target[...] = source
+        if result.status == 0 and self.done < total:
+            self.stopped = f"L-BFGS converged: {result.message}"
 
 
 def _plot_costs(path, costs, unit):
@@ -609,7 +746,12 @@ def cmd_predict(args):
     target = model.target_name if has_target else None
     X, y, _, _ = split_columns(table, target, features, need_target=False)
     rows = np.arange(X.shape[0])
-    proba = model.probability(network_input(table, model, X, rows, model.params["W1"].dtype))
+    prepared = network_input(table, model, X, rows, model.params["W1"].dtype)
+    if model.is_regressor:
+        if args.proba:
+            raise CLIError(f"--proba applies to classifiers; {args.model} is a regressor", EXIT_USAGE)
+        return _predict_values(args, model, model.values(prepared), y if has_target else None)
+    proba = model.probability(prepared)
     labels = [model.classes[1] if p > 0.5 else model.classes[0] for p in proba]
 
     def write(out):
@@ -635,6 +777,29 @@ def cmd_predict(args):
         for t, name in ((0, c0), (1, c1)):
             row = [int(np.sum((Y == t) & (P == p))) for p in (0, 1)]
             print(f"  {name:>{width}} {row[0]:>{width}} {row[1]:>{width}}", file=report)
+    return 0
+
+
+def _predict_values(args, model, values, y):
+    """A regressor's predictions, as CSV, and with the target column R² and RMSE."""
+
+    def write(out):
+        w = csv.writer(out)
+        w.writerow(["prediction"])
+        for v in values:
+            w.writerow([f"{v:.8g}"])
+
+    if args.out:
+        write_atomically(args.out, write, overwrite=args.force, inputs=[args.model, args.data], what="--out",
+                         binary=False)
+    else:
+        write(sys.stdout)
+    if y is not None:
+        if y.dtype.kind != "f":
+            raise CLIError(f"{args.data}: target column {model.target_name!r} holds text; the model predicts numbers")
+        report = sys.stderr if not args.out else sys.stdout
+        rmse = float(np.sqrt(np.mean((y - values) ** 2)))
+        print(f"R²: {r2(y, values):.4f}, RMSE: {rmse:.6g} on {len(y)} rows", file=report)
     return 0
 
 
@@ -680,14 +845,22 @@ def cmd_info(args):
 def add_commands(sub):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the traceback instead of a one-line error")
-    train = sub.add_parser("train", parents=[common], help="train a binary classifier on a CSV, .npy or .npz file")
+    train = sub.add_parser("train", parents=[common], help="train a binary classifier or a regressor on a CSV, .npy or .npz file")
     train.add_argument("data", help="a .csv with a header, a .npy (rows, columns) or a .npz (X, y)")
     train.add_argument("--target", help="label column, by name or index (default: the last)")
     train.add_argument("--features", type=column_list, help="comma-separated feature columns (default: all but the target)")
     train.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
     train.add_argument("--activation", choices=list(ACTIVATION_NAMES), default="tanh")
-    train.add_argument("--lr", type=positive_float, default=0.5, help="learning rate (default 0.5)")
-    train.add_argument("--iters", type=positive_int, default=2000, help="full-batch iterations (default 2000)")
+    train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                       help="binary classification, or regression on a numeric target (default auto: regression "
+                            "when the target holds numbers that are not all whole)")
+    train.add_argument("--solver", choices=["sgd", "adam", "lbfgs"], default="sgd",
+                       help="gradient descent (default), Adam, or L-BFGS (full batch; needs SciPy)")
+    train.add_argument("--lr", type=positive_float,
+                       help=f"learning rate (default {DEFAULT_LR['sgd']} for sgd, {DEFAULT_LR['adam']} for adam)")
+    train.add_argument("--momentum", type=fraction, help="momentum of --solver sgd, in [0, 1) (default 0)")
+    train.add_argument("--iters", type=positive_int, default=2000,
+                       help="full-batch iterations (default 2000; for lbfgs, the most iterations)")
     train.add_argument("--epochs", type=positive_int, help="mini-batch training: passes over the data (with --batch-size)")
     train.add_argument("--batch-size", type=positive_int, help="examples per mini-batch (with --epochs)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64")

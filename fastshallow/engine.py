@@ -49,7 +49,7 @@ __all__ = [
     "Problem", "Outcome", "Plan", "Rule",
     "prepare", "plan", "check_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
-    "descend", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
+    "descend", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
     "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
 ]
 
@@ -209,6 +209,44 @@ def _serial(n_threads, the_plan, params, m):
     if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
         return True
     return the_plan.n_chunks == 1 and params[0].size < PARALLEL_UPDATE_MIN
+
+
+def lbfgs(params, X, Y, *, activation, output, the_plan, max_iter, max_fun, tol, alpha=0.0, weights=None,
+          n_threads=None, callback=None):
+    """L-BFGS-B (scipy.optimize.minimize, which needs SciPy: the sklearn extra) over the
+    flat parameters, from params (a tuple, not changed). Each evaluation is one compiled
+    pass (gradients() into views of one flat buffer) plus the L2 term alpha/(2b)·‖W‖², b the
+    examples or their weights' sum, as scikit-learn's MLP. max_iter, max_fun and tol are
+    scipy's maxiter, maxfun and gtol; callback, called after each iteration with scipy's
+    OptimizeResult (its one parameter must be named intermediate_result, as scipy
+    requires), may raise StopIteration to stop early. Returns (params, the scipy result): the parameters as a
+    tuple of views of one flat buffer in params' dtype, holding result.x."""
+    from scipy.optimize import minimize
+
+    flat = np.concatenate([a.ravel() for a in params])
+    grad_flat = np.empty_like(flat)
+    views, grad_views, start = [], [], 0
+    for a in params:
+        views.append(flat[start : start + a.size].reshape(a.shape))
+        grad_views.append(grad_flat[start : start + a.size].reshape(a.shape))
+        start += a.size
+    views, grad_views = tuple(views), tuple(grad_views)
+    b = n_columns(X) if weights is None else float(weights.sum(dtype=np.float64))
+
+    def loss_and_gradient(x):
+        flat[...] = x  # into the views' buffer, in params' dtype
+        cost, _ = gradients(views, X, Y, activation=activation, output=output, the_plan=the_plan,
+                            n_threads=n_threads, into=grad_views, weights=weights)
+        if alpha > 0:
+            cost += l2_penalty(views, alpha, b)
+            grad_views[0][...] += (alpha / b) * views[0]
+            grad_views[2][...] += (alpha / b) * views[2]
+        return cost, grad_flat.astype(np.float64, copy=False)
+
+    result = minimize(loss_and_gradient, flat.astype(np.float64), method="L-BFGS-B", jac=True, callback=callback,
+                      options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
+    flat[...] = result.x
+    return views, result
 
 
 # -- early stopping ----------------------------------------------------------------------

@@ -36,7 +36,6 @@ from functools import partial
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.special import entr, log_expit, log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -530,7 +529,7 @@ class _ShallowNet(BaseEstimator):
         if run.baseline and self.loss_ > DIVERGED * run.baseline:
             warnings.warn(
                 f"{type(self).__name__}: training diverged: the loss ended at {self.loss_:.4g}, more than "
-                f"{DIVERGED} times the {run.baseline:.4g} of predicting each label's frequency; lower "
+                f"{DIVERGED} times the {run.baseline:.4g} of {self._BASELINE}; lower "
                 "learning_rate_init or standardise X.",
                 ConvergenceWarning,
                 stacklevel=5,
@@ -620,45 +619,18 @@ class _ShallowNet(BaseEstimator):
         self._no_improvement_count = record.stalled
 
     def _fit_lbfgs(self, run):
-        """L-BFGS-B through scipy on the flat parameters, each evaluation one compiled
-        gradient pass (engine.gradients into views of one flat buffer) plus the L2 term."""
+        """L-BFGS-B through scipy on the flat parameters (engine.lbfgs: each evaluation one
+        compiled gradient pass plus the L2 term)."""
         settings = run.settings
         XT, Y, weights = run.lbfgs
         params = tuple(self._params[k] for k in PARAM_NAMES)
-        dtype = params[0].dtype
-        flat = np.concatenate([a.ravel() for a in params])
-        grad_flat = np.empty_like(flat)
-        views, grad_views, start = [], [], 0
-        for a in params:
-            views.append(flat[start : start + a.size].reshape(a.shape))
-            grad_views.append(grad_flat[start : start + a.size].reshape(a.shape))
-            start += a.size
-        views, grad_views = tuple(views), tuple(grad_views)
-        the_plan = engine.plan(n_columns(XT), views)
-        # The L2 term's divisor: the examples, or their weights' sum (scikit-learn's).
-        m = n_columns(XT) if weights is None else float(weights.sum(dtype=np.float64))
         n_h, n_x = params[0].shape
-        engine.check_memory(the_plan, n_x, n_h, params[2].shape[0], 0, dtype, sparse=isinstance(XT, tuple))
-        alpha = settings["alpha"]
-
-        def loss_and_gradient(x):
-            flat[...] = x  # into the views' buffer, in dtype
-            cost, _ = engine.gradients(views, XT, Y, activation=settings["code"], output=self._output,
-                                       the_plan=the_plan, n_threads=settings["n_threads"], into=grad_views,
-                                       weights=weights)
-            W1, W2 = views[0], views[2]
-            cost += 0.5 * alpha * (float(np.dot(W1.ravel(), W1.ravel())) + float(np.dot(W2.ravel(), W2.ravel()))) / m
-            grad_views[0][...] += (alpha / m) * W1
-            grad_views[2][...] += (alpha / m) * W2
-            return cost, grad_flat.astype(np.float64, copy=False)
-
-        result = minimize(
-            loss_and_gradient,
-            flat.astype(np.float64),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": settings["max_fun"], "maxiter": settings["max_iter"], "gtol": settings["tol"]},
-        )
+        the_plan = engine.plan(n_columns(XT), params)
+        engine.check_memory(the_plan, n_x, n_h, params[2].shape[0], 0, params[0].dtype, sparse=isinstance(XT, tuple))
+        views, result = engine.lbfgs(params, XT, Y, activation=settings["code"], output=self._output,
+                                     the_plan=the_plan, max_iter=settings["max_iter"], max_fun=settings["max_fun"],
+                                     tol=settings["tol"], alpha=settings["alpha"], weights=weights,
+                                     n_threads=settings["n_threads"])
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
             raise divergence_error(
                 engine.COST_NOT_FINITE, at="in L-BFGS", cost=result.fun, learning_rate="(none: lbfgs)",
@@ -671,7 +643,6 @@ class _ShallowNet(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        flat[...] = result.x
         self._params = {k: np.ascontiguousarray(v) for k, v in zip(PARAM_NAMES, views)}
         self.n_iter_ = min(int(result.nit), settings["max_iter"])
         self.loss_ = float(result.fun)
@@ -693,6 +664,117 @@ class _ShallowNet(BaseEstimator):
         dtype = self._params["W1"].dtype
         X = validate_data(self, X, reset=False, dtype=dtype, accept_sparse=_SPARSE_FORMATS)
         return _examples_as_columns(X, self.n_features_in_, dtype)
+
+    # -- Dask (the subclasses give _dask_targets and _block_result) ----------------------
+
+    def _per_block(self, X, method):
+        """method (a prediction method's name) on each block of rows of the Dask array X,
+        as a lazy Dask array: the model goes to the workers, the data stays there."""
+        check_is_fitted(self)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) = (n_samples, {self.n_features_in_})")
+        columns, dtype = self._block_result(method)
+        X = X.rechunk({1: -1})
+        if columns is None:
+            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
+        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
+
+    def _prepare_dask(self, X, y, sample_weight, incremental, classes):
+        """_prepare for Dask arrays: the data is checked and persisted on the cluster
+        (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
+        from . import distributed as fsd
+
+        settings = self._settings()
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with Dask arrays yet; fit on NumPy data to weigh samples")
+        if self.solver not in _STOCHASTIC:
+            raise ValueError(f"solver={self.solver!r} is not supported with Dask arrays; use 'sgd' or 'adam'")
+        if self.early_stopping:
+            raise ValueError(
+                "early_stopping is not supported with Dask arrays: hold out a validation set and "
+                "use partial_fit, or fit on NumPy data"
+            )
+        if not _is_dask(X) or not _is_dask(y):
+            raise TypeError(
+                f"X and y must both be Dask arrays, or neither; got {type(X).__name__} and {type(y).__name__}"
+            )
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        fresh = self._afresh(incremental)
+        self._rng = check_random_state(self.random_state)  # as _prepare
+        settings["dtype"] = (settings["dtype"] or _float_dtype_of(X)) if fresh else self._params["W1"].dtype
+        if not fresh and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        encode = self._dask_targets(y, fresh, incremental, classes, settings["dtype"])
+        if fresh:
+            self._start(X.shape[1], settings)
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        n_h, n_x = self._params["W1"].shape
+        data = fsd.Chunks(
+            fsd.current_client(None),
+            X,
+            y,
+            n_x=n_x,
+            n_h=n_h,
+            n_y=self._params["W2"].shape[0],
+            dtype=settings["dtype"],
+            out=self._output,
+            layout="rows",
+            n_threads=settings["n_threads"] or 1,
+            encode=encode,
+        )
+        shuffled = _Shuffle(data.m, self._rng if self.shuffle else None)
+        return _Run(settings, partial(self._dask_epoch, data, shuffled, settings), data.m, None, data.release, None,
+                    None)
+
+    def _dask_epoch(self, data, shuffled, settings):
+        """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
+        _epoch, so the two paths take the same steps, up to the rounding of the sums."""
+        from . import distributed as fsd
+
+        m = data.m
+        batch = _batch_size(settings, m)
+        order = shuffled.next()
+        if not self.shuffle and batch == m:
+            batches = [None]  # every example, in order: no index arrays to send
+        else:
+            batches = [order[k : k + batch] for k in range(0, m, batch)]
+        opt = self._optimizer
+        run = fsd.Descent(
+            data,
+            tuple(self._params[k] for k in PARAM_NAMES),
+            settings["code"],
+            self._output,
+            self._rule(settings),
+            velocity=tuple(opt.velocity[k] for k in PARAM_NAMES),
+            moments=tuple(opt.moments[k] for k in PARAM_NAMES),
+        )
+        losses = np.empty(len(batches))
+        try:
+            done, status = run.steps(batches, losses)()
+        except Exception as exc:
+            raise cluster_error(
+                exc,
+                at=f"in epoch {self.n_iter_ + 1}",
+                state=f"the model keeps its state after epoch {self.n_iter_}",
+                iteration=self.n_iter_,
+                costs=self.loss_curve_,
+                kept=self.n_iter_,
+            ) from exc
+        if status != engine.OK:
+            raise self._diverged(done, status, losses)
+        self._params = dict(zip(PARAM_NAMES, run.params))
+        opt.velocity = dict(zip(PARAM_NAMES, run.velocity))
+        opt.moments = dict(zip(PARAM_NAMES, run.moments))
+        opt.t += done
+        return _mean_loss(losses, m, batch)
 
 
 class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
@@ -779,6 +861,8 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
     def _validation_score(self, XT, cols, y_val, weights):
         return accuracy_score(y_val, self._predict_columns(XT, cols), sample_weight=weights)  # labels: finite
 
+    _BASELINE = "predicting each label's frequency"
+
     def _baseline(self, Y, val_idx, m_train):
         """The loss of predicting each label's frequency among the training targets."""
         counts = Y.sum(axis=1, dtype=np.float64)
@@ -837,61 +921,10 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
             return log_softmax(Z, axis=1)
         return log_expit(Z)
 
-    # -- Dask -----------------------------------------------------------------------------
-
-    def _per_block(self, X, method):
-        """method (a prediction method's name) on each block of rows of the Dask array X,
-        as a lazy Dask array: the model goes to the workers, the data stays there."""
-        check_is_fitted(self)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has shape {X.shape}; expected (n_samples, n_features) = (n_samples, {self.n_features_in_})")
-        n_y = self._params["W2"].shape[0]
-        y_type = self._label_binarizer.y_type_
-        if method == "predict":
-            columns = n_y if y_type == "multilabel-indicator" else None
-            dtype = np.dtype(int) if y_type == "multilabel-indicator" else self.classes_.dtype
-        else:
-            two = 2 if method != "decision_function" else None  # binary: [1 - p, p], or one logit
-            columns = two if y_type == "binary" else n_y
-            dtype = self._params["W1"].dtype
-        X = X.rechunk({1: -1})
-        if columns is None:
-            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
-        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
-
-    def _prepare_dask(self, X, y, sample_weight, incremental, classes):
-        """_prepare for Dask arrays: the data is checked and persisted on the cluster
-        (fastshallow.distributed.Chunks), and each epoch's batches are summed there."""
+    def _dask_targets(self, y, fresh, incremental, classes, dtype):
+        """Set up (fresh) or check the targets of a Dask y; returns the workers' encoder."""
         import dask.array as da
 
-        from . import distributed as fsd
-
-        settings = self._settings()
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported with Dask arrays yet; fit on NumPy data to weigh samples")
-        if self.solver not in _STOCHASTIC:
-            raise ValueError(f"solver={self.solver!r} is not supported with Dask arrays; use 'sgd' or 'adam'")
-        if self.early_stopping:
-            raise ValueError(
-                "early_stopping is not supported with Dask arrays: hold out a validation set and "
-                "use partial_fit, or fit on NumPy data"
-            )
-        if not _is_dask(X) or not _is_dask(y):
-            raise TypeError(
-                f"X and y must both be Dask arrays, or neither; got {type(X).__name__} and {type(y).__name__}"
-            )
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, (n_samples, n_features); got shape {X.shape}")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        fresh = self._afresh(incremental)
-        self._rng = check_random_state(self.random_state)  # as _prepare
-        settings["dtype"] = (settings["dtype"] or _float_dtype_of(X)) if fresh else self._params["W1"].dtype
-        if not fresh and X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input"
-            )
         # The labels, without bringing y to the client: its distinct values, or for an
         # indicator matrix its first rows (every chunk's values are checked where it is
         # binarised, on its worker).
@@ -899,74 +932,21 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
         check_classification_targets(labels)
         if fresh:
             self._start_targets(labels, classes, incremental)
-            self._start(X.shape[1], settings)
-            self.n_features_in_ = X.shape[1]
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
         else:
             self._check_targets(labels, classes)
         if labels.ndim == 1:
             _label_index(self.classes_, labels)  # before the cluster loads anything
-        n_h, n_x = self._params["W1"].shape
-        data = fsd.Chunks(
-            fsd.current_client(None),
-            X,
-            y,
-            n_x=n_x,
-            n_h=n_h,
-            n_y=self._params["W2"].shape[0],
-            dtype=settings["dtype"],
-            out=self._output,
-            layout="rows",
-            n_threads=settings["n_threads"] or 1,
-            encode=partial(_targets, self._label_binarizer, dtype=settings["dtype"]),
-        )
-        shuffled = _Shuffle(data.m, self._rng if self.shuffle else None)
-        return _Run(settings, partial(self._dask_epoch, data, shuffled, settings), data.m, None, data.release, None,
-                    None)
+        return partial(_targets, self._label_binarizer, dtype=dtype)
 
-    def _dask_epoch(self, data, shuffled, settings):
-        """One epoch over the cluster's data; returns the mean loss. Batches are drawn as in
-        _epoch, so the two paths take the same steps, up to the rounding of the sums."""
-        from . import distributed as fsd
-
-        m = data.m
-        batch = _batch_size(settings, m)
-        order = shuffled.next()
-        if not self.shuffle and batch == m:
-            batches = [None]  # every example, in order: no index arrays to send
-        else:
-            batches = [order[k : k + batch] for k in range(0, m, batch)]
-        opt = self._optimizer
-        run = fsd.Descent(
-            data,
-            tuple(self._params[k] for k in PARAM_NAMES),
-            settings["code"],
-            self._output,
-            self._rule(settings),
-            velocity=tuple(opt.velocity[k] for k in PARAM_NAMES),
-            moments=tuple(opt.moments[k] for k in PARAM_NAMES),
-        )
-        losses = np.empty(len(batches))
-        try:
-            done, status = run.steps(batches, losses)()
-        except Exception as exc:
-            raise cluster_error(
-                exc,
-                at=f"in epoch {self.n_iter_ + 1}",
-                state=f"the model keeps its state after epoch {self.n_iter_}",
-                iteration=self.n_iter_,
-                costs=self.loss_curve_,
-                kept=self.n_iter_,
-            ) from exc
-        if status != engine.OK:
-            raise self._diverged(done, status, losses)
-        self._params = dict(zip(PARAM_NAMES, run.params))
-        opt.velocity = dict(zip(PARAM_NAMES, run.velocity))
-        opt.moments = dict(zip(PARAM_NAMES, run.moments))
-        opt.t += done
-        return _mean_loss(losses, m, batch)
-
+    def _block_result(self, method):
+        """(columns or None for 1-D, dtype) of `method` on a block of rows."""
+        n_y = self._params["W2"].shape[0]
+        y_type = self._label_binarizer.y_type_
+        if method == "predict":
+            columns = n_y if y_type == "multilabel-indicator" else None
+            return columns, (np.dtype(int) if y_type == "multilabel-indicator" else self.classes_.dtype)
+        two = 2 if method != "decision_function" else None  # binary: [1 - p, p], or one logit
+        return (two if y_type == "binary" else n_y), self._params["W1"].dtype
 
 class ShallowNetRegressor(RegressorMixin, _ShallowNet):
     """A one-hidden-layer network regressor: scikit-learn's MLPRegressor with
@@ -1062,22 +1042,43 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         predicted = self._values(XT, cols)
         return r2_score(y_val, predicted, sample_weight=weights) if np.isfinite(predicted).all() else np.nan
 
+    _BASELINE = "predicting each output's mean"
+
     def _baseline(self, Y, val_idx, m_train):
-        return None
+        """The loss of predicting each output's mean over the training targets."""
+        Y = Y.astype(np.float64)  # (n_y, m)
+        if val_idx is not None:
+            Y = np.delete(Y, val_idx, axis=1)
+        mean = Y.mean(axis=1)  # (n_y,)
+        if self._output == Output.EXP:  # the Poisson loss at z = log(mean): Σ mean(y log y) - ȳ log ȳ
+            return float(np.sum(-entr(Y).mean(axis=1) + entr(mean)))
+        return float(Y.var(axis=1).sum() / (2 * Y.shape[0]))
 
     def _values(self, XT, cols):
         A = self._outputs(XT, cols, self._output)
         return A[:, 0] if A.shape[1] == 1 else A
 
     def predict(self, X):
-        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs)."""
+        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs). Takes
+        a Dask array too, and returns a lazy Dask array."""
+        if _is_dask(X):
+            return self._per_block(X, "predict")
         return self._values(self._columns(X), None)
 
-    def _prepare_dask(self, X, y, sample_weight, incremental, classes):
-        raise TypeError(
-            "ShallowNetRegressor takes NumPy arrays (or anything array-like, not Dask arrays); on a Dask "
-            "cluster use ShallowNetClassifier or fastshallow.distributed.train"
-        )
+    def _dask_targets(self, y, fresh, incremental, classes, dtype):
+        """Set up (fresh) or check the targets of a Dask y; each chunk's values are checked
+        on its worker (finite; >= 0 for poisson)."""
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y must hold numbers for a regressor; got dtype {y.dtype}")
+        if fresh:
+            self._start_targets(y, classes, incremental)
+        else:
+            self._check_targets(y, classes)
+        return None
+
+    def _block_result(self, method):
+        n_y = self._params["W2"].shape[0]
+        return (None if n_y == 1 else n_y), self._params["W1"].dtype
 
 
 # A fit whose loss ends above this multiple of the baseline (_baseline_loss) has done

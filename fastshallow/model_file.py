@@ -1,14 +1,19 @@
 """Model files: one .npz archive (conventionally named *.fsn) with a JSON header.
 
-Format (format_version 1). The archive holds these arrays, and nothing is ever pickled:
+Format (format_version 2; version 1 files, binary classifiers only, are read too). The
+archive holds these arrays, and nothing is ever pickled:
     header  uint8   UTF-8 JSON, described below
     W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1)   the parameters, in `dtype`
     mean (n_x,), scale (n_x,)   float64 standardisation, present when "standardize" is true
 
 The header's keys: format ("fastshallow-model"), format_version, fastshallow_version,
-activation, output ("sigmoid": independent binary outputs), dtype, n_x, n_h, n_y, classes
-(labels of output 0 and 1, as JSON values), feature_names, target_name, standardize,
-interrupted (training was stopped early by the user) and info (free-form training facts).
+activation, output, dtype, n_x, n_h, n_y, classes, feature_names, target_name,
+standardize, interrupted (training was stopped early by the user), info (free-form
+training facts), and for regression target_mean and target_scale. The output is either
+- "sigmoid": a binary classifier; classes holds the labels of output 0 and 1 (JSON
+  values), and the network gives the probability of the second; or
+- "identity": a regressor (version 2); classes is null, and a prediction is
+  target_mean + target_scale·A2 (the target was standardised for training).
 
 Writing is atomic and replaces only a regular file, and only with overwrite=True
 (fastshallow.files). Reading trusts nothing: the header is checked against the format
@@ -31,7 +36,8 @@ from .validation import ACTIVATIONS, PARAM_NAMES, check_params
 from ._version import __version__
 
 FORMAT = "fastshallow-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+OUTPUTS = ("sigmoid", "identity")
 # A header holds a few names per feature: a megabyte is thousands of features. Deeper
 # nesting than this is no header fastshallow wrote (its deepest value is info's).
 MAX_HEADER_BYTES = 2**20
@@ -50,7 +56,10 @@ class Model:
 
     params: dict
     activation: str = "tanh"
-    classes: list = dataclasses.field(default_factory=lambda: [0, 1])
+    classes: list = dataclasses.field(default_factory=lambda: [0, 1])  # None for a regressor
+    output: str = "sigmoid"  # or "identity" (a regressor)
+    target_mean: float = None  # a regressor's target standardisation
+    target_scale: float = None
     feature_names: list = None
     target_name: str = None
     mean: np.ndarray = None
@@ -61,6 +70,10 @@ class Model:
     @property
     def n_features(self):
         return self.params["W1"].shape[1]
+
+    @property
+    def is_regressor(self):
+        return self.output == "identity"
 
     def prepare(self, X_rows):
         """Rows of raw features (m, n_x) -> the network's input (n_x, m), standardised."""
@@ -75,11 +88,19 @@ class Model:
 
     def probability(self, X):
         """Probability of classes[1] for each column of the network's input X (n_x, m),
-        already prepared: (m,) float64."""
+        already prepared: (m,) float64. A classifier's."""
+        return self.outputs(X)
+
+    def values(self, X):
+        """A regressor's predictions for each column of the prepared input X: (m,) float64."""
+        return self.target_mean + self.target_scale * self.outputs(X)
+
+    def outputs(self, X):
+        """The network's output A2 (one per column of the prepared input X), (m,) float64."""
         import fastshallow as fs
 
         X = np.asarray(X, dtype=self.params["W1"].dtype)
-        return fs.forward(self.params, X, activation=self.activation)[0].astype(np.float64)
+        return fs.forward(self.params, X, activation=self.activation, output=self.output)[0].astype(np.float64)
 
 
 def save_model(path, model, *, overwrite=False):
@@ -95,18 +116,21 @@ def save_model(path, model, *, overwrite=False):
         "format_version": FORMAT_VERSION,
         "fastshallow_version": __version__,
         "activation": model.activation,
-        "output": "sigmoid",
+        "output": model.output,
         "dtype": dtype.name,
         "n_x": n_x,
         "n_h": n_h,
         "n_y": arrays[2].shape[0],
-        "classes": _plain(list(model.classes)),
+        "classes": _plain(list(model.classes)) if model.classes is not None else None,
         "feature_names": list(model.feature_names) if model.feature_names is not None else None,
         "target_name": model.target_name,
         "standardize": model.mean is not None,
         "interrupted": bool(model.interrupted),
         "info": _plain(model.info),
     }
+    if model.output == "identity":
+        header["target_mean"] = _plain(model.target_mean)
+        header["target_scale"] = _plain(model.target_scale)
     contents = {k: np.asarray(a, dtype=dtype) for k, a in zip(PARAM_NAMES, arrays)}
     if model.mean is not None:
         contents["mean"] = np.asarray(model.mean, dtype=np.float64)
@@ -160,6 +184,9 @@ def load_model(path):
         params={k: arrays[k] for k in PARAM_NAMES},
         activation=header["activation"],
         classes=header["classes"],
+        output=header["output"],
+        target_mean=header.get("target_mean"),
+        target_scale=header.get("target_scale"),
         feature_names=header.get("feature_names"),
         target_name=header.get("target_name"),
         mean=arrays.get("mean"),
@@ -229,15 +256,27 @@ def _check_header(header, n_bytes, where, error):
             fail(field, "a positive integer")
     if header.get("activation") not in ACTIVATIONS:
         fail("activation", f"one of {', '.join(ACTIVATIONS)}")
-    if header.get("output") != "sigmoid":
-        fail("output", "'sigmoid'")
+    version = header.get("format_version", FORMAT_VERSION)
+    outputs = OUTPUTS if version >= 2 else OUTPUTS[:1]
+    if header.get("output") not in outputs:
+        fail("output", " or ".join(map(repr, outputs)) + f" (format version {version})")
     if header.get("dtype") not in ("float32", "float64"):
         fail("dtype", "'float32' or 'float64'")
     classes = header.get("classes")
-    if not isinstance(classes, list) or len(classes) != 2 or not all(map(_is_label, classes)):
-        fail("classes", "a list of two labels (strings or numbers)")
-    if classes[0] == classes[1]:
-        fail("classes", "two different labels")
+    if header["output"] == "identity":
+        if classes is not None:
+            fail("classes", "null for a regressor (output 'identity')")
+        for field in ("target_mean", "target_scale"):
+            value = header.get(field)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not np.isfinite(value):
+                fail(field, "a finite number")
+        if header["target_scale"] <= 0:
+            fail("target_scale", "a positive number")
+    else:
+        if not isinstance(classes, list) or len(classes) != 2 or not all(map(_is_label, classes)):
+            fail("classes", "a list of two labels (strings or numbers)")
+        if classes[0] == classes[1]:
+            fail("classes", "two different labels")
     names = header.get("feature_names")
     if names is not None and (
         not isinstance(names, list) or len(names) != header["n_x"] or not all(isinstance(n, str) for n in names)

@@ -277,3 +277,97 @@ def test_predict_with_text_class_labels(tmp_path, capsys):
     code, out, err = run(capsys, "predict", model, data)
     assert code == 0, err
     assert set(out.splitlines()[1:]) <= {"no", "yes"} and len(out.splitlines()) == 3
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_every_solver_trains_a_classifier(tmp_path, flower_csv, capsys, solver):
+    extra = ["--momentum", 0.9, "--lr", 0.1] if solver == "sgd" else []
+    model = tmp_path / "m.fsn"
+    code, out, err = run(capsys, "train", flower_csv, "--hidden", 4, "--iters", 300, "--solver", solver,
+                         *extra, "--out", model, "--quiet")
+    assert code == 0, err
+    assert f"(solver {solver})" in out and "Task: classification (inferred" in out
+    accuracy = float(out.split("Training accuracy: ")[1].split("%")[0])
+    assert accuracy > 80
+    loaded = fs.load_model(model)
+    assert loaded.output == "sigmoid" and loaded.info["solver"] == solver
+
+
+def regression_csv(tmp_path, n=300):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 3)) * [1, 10, 100] + [0, 50, -20]
+    y = 1000 + 300 * np.sin(X[:, 0]) + 2 * X[:, 1] + rng.standard_normal(n)
+    path = tmp_path / "reg.csv"
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,price", comments="")
+    return path, X, y
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_a_float_target_trains_a_regressor_and_predicts_its_units(tmp_path, capsys, solver):
+    path, X, y = regression_csv(tmp_path)
+    model = tmp_path / "r.fsn"
+    lr = ["--lr", 0.1] if solver == "sgd" else []
+    code, out, err = run(capsys, "train", path, "--hidden", 16, "--iters", 1000, "--solver", solver, *lr,
+                         "--validation-fraction", 0.2, "--out", model, "--quiet")
+    assert code == 0, err
+    assert "Task: regression (inferred: target column 'price' holds numbers that are not whole" in out
+    assert float(out.split("Training R²: ")[1].split()[0]) > 0.9
+    loaded = fs.load_model(model)
+    assert loaded.output == "identity" and loaded.classes is None and loaded.target_scale > 0
+    code, out, err = run(capsys, "predict", model, path)
+    assert code == 0, err
+    predicted = np.array([float(v) for v in out.split()[1:]])
+    assert predicted.shape == (300,) and np.corrcoef(predicted, y)[0, 1] > 0.95  # in the target's units
+    assert abs(predicted.mean() - y.mean()) < 0.1 * y.std()
+    assert "R²: " in err and "RMSE" in err
+    # The model file's own forward pass, in Python, gives the same numbers.
+    np.testing.assert_allclose(predicted, loaded.values(loaded.prepare(X)), rtol=1e-6)
+
+
+def test_task_can_be_forced_and_wrong_uses_are_refused(tmp_path, flower_csv, capsys):
+    path, _, _ = regression_csv(tmp_path)
+    code, out, err = run(capsys, "train", flower_csv, "--task", "regression", "--iters", 50, "--out",
+                         tmp_path / "r.fsn", "--quiet")
+    assert code == 0, err
+    assert "Task: regression (--task)" in out
+    code, _, err = run(capsys, "train", path, "--task", "classification", "--out", tmp_path / "c.fsn", "--quiet")
+    assert code == 1 and "fastshallow train fits a binary model: two classes" in err
+    code, _, err = run(capsys, "predict", tmp_path / "r.fsn", flower_csv, "--proba")
+    assert code == 2 and "--proba applies to classifiers" in err
+    for extra, message in (
+        (["--solver", "lbfgs", "--lr", "0.1"], "--lr does not apply to --solver lbfgs"),
+        (["--solver", "lbfgs", "--epochs", "2", "--batch-size", "8"], "--epochs does not apply to --solver lbfgs"),
+        (["--solver", "adam", "--momentum", "0.5"], "--momentum applies to --solver sgd only"),
+        (["--solver", "newton"], "invalid choice: 'newton'"),
+        (["--momentum", "1.5"], "must be in [0, 1)"),
+    ):
+        try:  # argparse's own errors exit; the command's return 2
+            code, _, err = run(capsys, "train", flower_csv, *extra, "--out", tmp_path / "x.fsn")
+        except SystemExit as exc:
+            code, err = exc.code, capsys.readouterr().err
+        assert code == 2 and message in err, (extra, err)
+    assert not (tmp_path / "x.fsn").exists()
+
+
+def test_adam_keeps_its_state_across_progress_blocks(tmp_path, flower_csv, capsys):
+    # The CLI trains in blocks of iterations (for progress and Ctrl-C); Adam's moments and
+    # update count carry over, so the result is that of one run of all the iterations.
+    import fastshallow.engine as engine
+
+    models = []
+    for iters in (1, 400):
+        model = tmp_path / f"a{iters}.fsn"
+        assert run(capsys, "train", flower_csv, "--solver", "adam", "--iters", iters, "--out", model,
+                   "--quiet")[0] == 0
+        models.append(fs.load_model(model))
+    table = np.loadtxt(flower_csv, delimiter=",", skiprows=1)
+    start = models[0]
+    params = fs.init_params(2, 8, 1, seed=np.random.default_rng(0), scale=1.0 / np.sqrt(2))
+    X = start.prepare(table[:, :2])
+    Y = table[:, 2:].T
+    p = engine.prepare(params, X, Y, update=True)
+    state = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+    run_ = engine.descend(p.work, p.X, p.Y, np.empty(400), activation=p.activation, output=p.output,
+                          rule=engine.adam(0.01), the_plan=p.plan, velocity=state[0], moments=state[1])
+    for k, expected in zip(("W1", "b1", "W2", "b2"), run_.final):
+        np.testing.assert_array_equal(models[1].params[k], expected)

@@ -362,6 +362,43 @@ def test_estimator_fit_on_dask_multilabel_matches_numpy(client):
     np.testing.assert_array_equal(lazy.compute(), a.predict(X))
 
 
+@pytest.mark.parametrize("loss, n_outputs", [("squared_error", 1), ("squared_error", 2), ("poisson", 1)])
+def test_regressor_fit_on_dask_matches_numpy(client, loss, n_outputs):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1200, 6))
+    y = np.column_stack([X[:, 0] - X[:, 1] ** 2, X[:, 2]])[:, :n_outputs]
+    if loss == "poisson":
+        y = rng.poisson(np.exp(0.5 * X[:, :1])).astype(float)
+    y = y[:, 0] if n_outputs == 1 else y
+    kwargs = dict(loss=loss, hidden_layer_sizes=12, learning_rate_init=0.01, max_iter=3, random_state=0, tol=0.0,
+                  batch_size=256)
+    with pytest.warns(Warning):
+        a = fs.ShallowNetRegressor(**kwargs).fit(X, y)
+    yd = da.from_array(y, chunks=(500,) + y.shape[1:])
+    with pytest.warns(Warning):
+        b = fs.ShallowNetRegressor(**kwargs).fit(da.from_array(X, chunks=(500, 6)), yd)
+    assert b.n_iter_ == a.n_iter_ == 3 and b.t_ == a.t_ and b.n_outputs_ == n_outputs
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-10)
+    for p, q in zip(b.coefs_ + b.intercepts_, a.coefs_ + a.intercepts_):
+        np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
+    lazy = b.predict(da.from_array(X, chunks=(500, 6)))
+    assert isinstance(lazy, da.Array) and lazy.shape == a.predict(X).shape
+    np.testing.assert_array_equal(lazy.compute(), b.predict(X))
+
+
+def test_regressor_dask_errors(client):
+    pytest.importorskip("sklearn")
+    X = da.from_array(np.random.default_rng(0).standard_normal((100, 4)), chunks=(40, 4))
+    y = da.from_array(np.linspace(-1, 1, 100), chunks=40)
+    with pytest.raises(ValueError, match="solver='lbfgs' is not supported with Dask arrays"):
+        fs.ShallowNetRegressor(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match=r"chunk 0 \(examples 0 to 39\): Y must be >= 0 for output='exp'"):
+        fs.ShallowNetRegressor(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="sample_weight is not supported with Dask arrays"):
+        fs.ShallowNetRegressor().fit(X, y, sample_weight=np.ones(100))
+
+
 def test_estimator_dask_errors(client):
     pytest.importorskip("sklearn")
     X = da.from_array(np.random.default_rng(0).standard_normal((100, 4)), chunks=(40, 4))

@@ -399,3 +399,18 @@ def test_sparse_x_trains_the_dense_network(solver):
     regressor = quiet_fit(ShallowNetRegressor(**settings), X, y.astype(float))
     assert_close(regressor.predict(X), quiet_fit(ShallowNetRegressor(**settings), X.toarray(), y.astype(float))
                  .predict(X.toarray()), np.float64, "regression")
+
+
+def test_a_regressor_whose_loss_ends_above_the_mean_predictor_warns_of_divergence():
+    from fastshallow import ShallowNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 5))
+    y = X[:, 0] * 3 + rng.standard_normal(500)
+    settings = dict(hidden_layer_sizes=20, solver="sgd", max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"training diverged: the loss ended at .* predicting each output's mean"):
+        ShallowNetRegressor(learning_rate_init=0.38, **settings).fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ShallowNetRegressor(learning_rate_init=0.01, **settings).fit(X, y)
+    assert not [w for w in caught if "diverged" in str(w.message)]

@@ -195,6 +195,16 @@ def _with_header(path, out, change=None, raw=None):
         (lambda h: h.update(n_h=4096), "array 'W1' has shape (8, 2); the header says (4096, 2)"),
         (lambda h: h.update(dtype="float32"), "array 'W1' has dtype float64; the header says float32"),
         (lambda h: h.pop("activation"), "header field 'activation' must be one of"),
+        (lambda h: h.update(output="softmax"), "header field 'output' must be 'sigmoid' or 'identity'"),
+        (lambda h: h.update(output="identity", format_version=1), "header field 'output' must be 'sigmoid' (format"),
+        (lambda h: h.update(output="identity"), "header field 'classes' must be null for a regressor"),
+        (lambda h: h.update(output="identity", classes=None, target_mean=0.0),
+         "header field 'target_scale' must be a finite number"),
+        (lambda h: h.update(output="identity", classes=None, target_mean=0.0, target_scale=-1.0),
+         "header field 'target_scale' must be a positive number"),
+        (lambda h: h.update(output="identity", classes=None, target_mean="0", target_scale=1.0),
+         "header field 'target_mean' must be a finite number"),
+        (lambda h: h.update(format_version=3), "model format version 3; this fastshallow"),
     ],
 )
 def test_damaged_headers_name_the_file_and_field(tmp_path, flower_csv, model, capsys, change, message):

@@ -1,4 +1,4 @@
-"""The fastshallow command line: demo, bench, train, predict and info."""
+"""The fastshallow command line: demo, bench, train, predict, export and info."""
 
 import argparse
 import sys

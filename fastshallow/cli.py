@@ -803,6 +803,30 @@ def _predict_values(args, model, values, y):
     return 0
 
 
+def cmd_export(args):
+    """A model file as an ONNX graph that takes the same raw rows as `predict`."""
+    need_extra("onnx", "onnx", "export --onnx")
+    need_extra("skl2onnx", "onnx", "export --onnx")
+    output_path(args.onnx, "--onnx", force=args.force, inputs=[args.model])
+
+    from fastshallow.model_file import ModelFileError, load_model
+    from fastshallow.onnx import model_file_to_onnx
+
+    try:
+        model = load_model(args.model)
+    except FileNotFoundError:
+        raise CLIError(f"{args.model}: no such model file") from None
+    except ModelFileError as exc:
+        raise CLIError(str(exc)) from None
+    graph = model_file_to_onnx(model).SerializeToString()
+    write_atomically(args.onnx, lambda f: f.write(graph), overwrite=args.force, inputs=[args.model], what="--onnx")
+    kind = "regressor" if model.is_regressor else "binary classifier"
+    print(f"Exported {args.model} ({kind}, {model.n_features} features) to {args.onnx}: input 'X' (rows of raw "
+          f"features, double), output{'s' if not model.is_regressor else ''} "
+          + ("'prediction'" if model.is_regressor else "'label' and 'probability'"))
+    return 0
+
+
 def kernel_cache():
     """(Numba's cache folder for the kernels, the index files in it): one per compiled
     kernel, written on first use and read by every later process."""
@@ -884,6 +908,12 @@ def add_commands(sub):
     predict.add_argument("--out", help="CSV file to write (default: stdout)")
     predict.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     predict.set_defaults(run=cmd_predict)
+
+    export = sub.add_parser("export", parents=[common], help="write a model file as ONNX, for serving without Python")
+    export.add_argument("model")
+    export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
+    export.add_argument("--force", action="store_true", help="overwrite --onnx if it exists")
+    export.set_defaults(run=cmd_export)
 
     info = sub.add_parser("info", parents=[common], help="version, CPU, threading layer and cache")
     info.set_defaults(run=cmd_info)

@@ -337,11 +337,11 @@ def test_scratch_rows_start_on_cache_lines(dtype):
         assert size == 0 or all(slots[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
     from fastshallow.kernels.step import DW1T_SUMS, W1T_SCRATCH, W2T_SCRATCH
 
-    for sparse in (False, True):
-        ws = workspace(3, 19, 70, 3, 128, like, sparse)
+    for sparse_x in (False, True):
+        ws = workspace(3, 19, 70, 3, 128, like, sparse_x)
         assert ws[W2T_SCRATCH].shape == (70, 3)  # W2ᵀ and W1ᵀ are shared by every slot
-        assert ws[W1T_SCRATCH].shape == ((19, 70) if sparse else (0, 70))
-        assert ws[DW1T_SUMS].shape[1] >= (19 * 70 if sparse else 0)
+        assert ws[W1T_SCRATCH].shape == ((19, 70) if sparse_x else (0, 70))
+        assert ws[DW1T_SUMS].shape[1] >= (19 * 70 if sparse_x else 0)
         for k, buf in enumerate(ws):
             if k not in (W2T_SCRATCH, W1T_SCRATCH):
                 assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))

@@ -20,7 +20,8 @@ def examples():
 
 
 # The extras an example's imports need, by the module that names them.
-EXTRAS = {"sklearn": "sklearn", "dask": "dask", "distributed": "distributed", "matplotlib": "matplotlib"}
+EXTRAS = {"sklearn": "sklearn", "dask": "dask", "distributed": "distributed", "matplotlib": "matplotlib",
+          "skl2onnx": "skl2onnx", "onnxruntime": "onnxruntime"}
 
 
 def test_the_readme_has_python_examples():

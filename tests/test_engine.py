@@ -101,12 +101,14 @@ def test_weighted_epochs_follow_the_reference(rule_name, dtype):
         assert_close(got[k], expected[k], dtype, k, rtol=rtol)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output", OUTPUTS)
-def test_weighted_gradients_match_the_reference(output, dtype, layout):
+def test_weighted_gradients_match_the_reference(output, dtype):
+    # F-ordered X, the estimator's: the weights are applied to the loss and delta tiles,
+    # after X's layout has been copied away (every layout is tested unweighted), and each
+    # layout would compile the pass once more.
     n_y = 1 if output == "sigmoid" else 3
-    params, X, _ = network(5, 7, n_y, 203, dtype=dtype, seed=9, scale=0.3, layout=layout)
+    params, X, _ = network(5, 7, n_y, 203, dtype=dtype, seed=9, scale=0.3, layout="F")
     Y = targets(output, n_y, 203)
     w = np.random.default_rng(10).random(203) * 3
     w[::7] = 0
@@ -248,8 +250,7 @@ def sparse_problem(fmt, dtype, n_x=40, m=230, n_y=3, seed=15):
     return X.astype(dtype), X.toarray().astype(dtype), params, targets("softmax", n_y, m, seed)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("fmt", ["csc", "csr", "coo"])
+@pytest.mark.parametrize("fmt, dtype", [("csc", np.float64), ("csr", np.float32), ("coo", np.float64)])
 def test_sparse_x_gives_the_dense_results(fmt, dtype):
     pytest.importorskip("scipy")
     X, dense, params, Y = sparse_problem(fmt, dtype)
@@ -261,6 +262,8 @@ def test_sparse_x_gives_the_dense_results(fmt, dtype):
         for k in grads:
             assert_close(grads[k], grads_d[k], dtype, k)
     assert_close(fs.forward(params, X, output="softmax"), fs.forward(params, dense, output="softmax"), dtype, "A2")
+    if dtype == np.float32:
+        return  # float32 training on a sparse X: the estimator's test (test_estimator.py)
     p_sparse, p_dense = ({k: v.copy() for k, v in params.items()} for _ in range(2))
     costs = fs.train(p_sparse, X, Y, output="softmax", learning_rate=0.5, num_iterations=20)
     costs_d = fs.train(p_dense, dense, Y, output="softmax", learning_rate=0.5, num_iterations=20)
@@ -269,21 +272,24 @@ def test_sparse_x_gives_the_dense_results(fmt, dtype):
         assert_close(p_sparse[k], p_dense[k], dtype, k)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_sparse_mini_batches_follow_the_reference(n_threads):
+def test_sparse_mini_batches_follow_the_reference_with_the_same_bits_on_any_thread_count():
     # An epoch of shuffled mini-batches (index arrays into the sparse columns) with Adam,
     # against reference.adam_epoch on the dense twin; the same bits on 1 and 2 threads.
     pytest.importorskip("scipy")
     X, dense, params, Y = sparse_problem("csc", np.float64, n_x=300, m=3000)
     order = np.random.default_rng(17).permutation(3000).astype(np.int64)
-    p = engine.prepare(params, X, Y, activation="tanh", output="softmax", update=True)
-    state = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
-    losses = np.empty(3)
-    rule = engine.adam(0.01, alpha=0.01)
-    run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
-                         the_plan=engine.plan(1024, p.work), order=order, batch=1024, velocity=state[0],
-                         moments=state[1], n_threads=n_threads)
-    assert run.status == engine.OK
+    finals = []
+    for n_threads in (2, 1):
+        p = engine.prepare(params, X, Y, activation="tanh", output="softmax", update=True)
+        state = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+        losses = np.empty(3)
+        run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output,
+                             rule=engine.adam(0.01, alpha=0.01), the_plan=engine.plan(1024, p.work), order=order,
+                             batch=1024, velocity=state[0], moments=state[1], n_threads=n_threads)
+        assert run.status == engine.OK and engine.plan(1024, p.work).n_chunks > 1
+        finals.append(run.final)
+    for a, b in zip(*finals):
+        np.testing.assert_array_equal(a, b)
     start = as_float64(params)
     zeros = {k: np.zeros_like(v) for k, v in start.items()}
     ref_losses, _ = ref.adam_epoch(start, (zeros, {k: v.copy() for k, v in zeros.items()}), dense, Y, order, 1024,
@@ -291,19 +297,6 @@ def test_sparse_mini_batches_follow_the_reference(n_threads):
     assert_close(losses, ref_losses, np.float64, "batch losses")
     for k, got in zip(("W1", "b1", "W2", "b2"), run.final):
         assert_close(got, start[k], np.float64, k)
-
-
-def test_sparse_x_same_bits_on_any_thread_count():
-    pytest.importorskip("scipy")
-    X, _, params, Y = sparse_problem("csc", np.float64, n_x=300, m=5000)
-    results = []
-    for n_threads in (1, 2):
-        p = {k: v.copy() for k, v in params.items()}
-        costs = fs.train(p, X, Y, output="softmax", learning_rate=0.5, num_iterations=3, n_threads=n_threads)
-        results.append((costs, p))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    for k in params:
-        np.testing.assert_array_equal(results[0][1][k], results[1][1][k])
 
 
 @pytest.mark.parametrize(

@@ -290,6 +290,28 @@ class Estimator:
             reference.sgd_epoch(params, velocity, X, self.Y, order, 200, 0.01, 0.9, True, 1e-4, "relu", self.output)
 
 
+class PerCall:
+    """The cost of one call from Python on the flower problem (bench.per_call_cases): fs.step,
+    fs.gradients, fs.forward, fs.predict and one iteration of the course's four functions,
+    beside their NumPy reference twins. Guards the Python path against creeping back."""
+
+    params = (["step", "gradients", "forward", "predict", "course iteration"],)
+    param_names = ["call"]
+
+    def setup(self, call):
+        from fastshallow.bench import per_call_cases
+
+        self.ours, self.theirs = per_call_cases()[call]
+        self.ours()  # compile, or load from the cache
+        self.theirs()
+
+    def time_call(self, call):
+        self.ours()
+
+    def time_call_reference(self, call):
+        self.theirs()
+
+
 class SparseInput:
     """One epoch of ShallowNetClassifier (adam, batches of 200, 100 hidden units, 10
     classes) on a 20,000 × 5,000 X at 1% and 30% density: the sparse kernels on the CSR

@@ -15,12 +15,16 @@ Every function validates its input before entering compiled code; see README.md.
 import numpy as np
 
 from . import datasets, engine, reference
-from .threads import deferred_interrupt, max_threads, select_threading_layer
-from .validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, positive_int
+from .threads import deferred_interrupt, max_threads, no_hold, select_threading_layer
+from .validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, n_columns, positive_int
 from ._version import __version__
 from .errors import DivergenceError, iterations_diverged
 
 select_threading_layer()  # before anything launches a parallel kernel; see threads.py
+
+# fs.train holds Ctrl-C back over its kernel and copy-back only from this many multiply-adds
+# (iterations · n_h·(n_x + n_y)·m): about a millisecond of work, which a user can wait for.
+INTERRUPTIBLE_WORK = 2**22
 
 __all__ = [
     "DivergenceError",
@@ -187,7 +191,11 @@ def train(
 
     A Ctrl-C cannot stop compiled code; one that arrives meanwhile is raised when the call
     has finished and params hold its result (never a half-copied state), as a
-    KeyboardInterrupt whose ``costs`` attribute has the costs of every iteration run.
+    KeyboardInterrupt whose ``costs`` attribute has the costs of every iteration run. A
+    call too short to wait for (under INTERRUPTIBLE_WORK multiply-adds in all) does not
+    hold Ctrl-C back: it is raised as soon as the kernel returns, with params holding
+    either the state before the call or after it, whole (the copy-back is one compiled
+    call), and no costs.
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
@@ -196,12 +204,14 @@ def train(
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs
-    with deferred_interrupt() as ctrl_c:
+    n_h, n_x = p.work[0].shape
+    work = num_iterations * n_h * (n_x + p.work[2].shape[0]) * n_columns(p.X)
+    # Swapping the SIGINT handler in and out was a large share of a short call.
+    with deferred_interrupt() if work >= INTERRUPTIBLE_WORK else no_hold() as ctrl_c:
         run = engine.descend(p.work, p.X, p.Y, costs, activation=p.activation, output=p.output,
                              rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads,
                              weights=p.weights)
-        for target, source in zip(p.arrays, run.final):
-            target[...] = source
+        engine.commit(p.arrays, run.final)
 
     def interrupt():
         # Every iteration ran and params hold the result; the caller still asked to stop.

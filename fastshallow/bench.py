@@ -400,6 +400,68 @@ def plot(results, path):
     save_png(fig, path, what="--plot", dpi=120)
 
 
+# -- the cost of one call ----------------------------------------------------------------
+
+PER_CALL_POINT = "tiny"  # the flower problem: a call's Python path, not its arithmetic, dominates
+
+
+def per_call_cases():
+    """{name: (fastshallow's call, the NumPy twin's call)} on the flower problem in float64:
+    one call each of fs.step, fs.gradients, fs.forward and fs.predict, and one iteration of
+    the course's four functions, with their NumPy reference equivalents."""
+    import fastshallow as fs
+    from fastshallow import course, reference
+
+    point = POINTS[PER_CALL_POINT]
+    params, X, Y = make_problem(point, "float64")
+    ref_params = {k: v.copy() for k, v in params.items()}
+    Yf = Y.astype(np.float64)
+
+    def course_iteration():
+        A2, cache = course.forward_propagation(X, params)
+        course.compute_cost(A2, Y)
+        grads = course.backward_propagation(params, cache, X, Y)
+        course.update_parameters(params, grads, LEARNING_RATE)
+
+    def reference_iteration():  # the forward pass, then the cost and gradients from its cache
+        cache = reference.forward_cache(ref_params, X)
+        _, grads = reference.backward(ref_params, cache, X, Yf)
+        for k in ref_params:
+            ref_params[k] -= LEARNING_RATE * grads["d" + k]
+
+    return {
+        "step": (lambda: fs.step(params, X, Y, LEARNING_RATE), lambda: reference.step(ref_params, X, Yf, LEARNING_RATE)),
+        "gradients": (lambda: fs.gradients(params, X, Y), lambda: reference.gradients(ref_params, X, Yf)),
+        "forward": (lambda: fs.forward(params, X), lambda: reference.forward(ref_params, X)),
+        "predict": (lambda: fs.predict(params, X), lambda: reference.predict(ref_params, X)),
+        "course iteration": (course_iteration, reference_iteration),
+    }
+
+
+def per_call_costs(repeat, calls=2000):
+    """{name: (fastshallow µs, NumPy µs)} per call: medians of `repeat` interleaved rounds
+    of `calls` calls each (after one warm-up round)."""
+    cases = per_call_cases()
+    times = {name: ([], []) for name in cases}
+    for round_ in range(repeat + 1):
+        for name, pair in cases.items():
+            for impl, out in zip(pair, times[name]):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    impl()
+                if round_:
+                    out.append((time.perf_counter() - start) / calls * 1e6)
+    return {name: (statistics.median(a), statistics.median(b)) for name, (a, b) in times.items()}
+
+
+def print_per_call(costs, out=sys.stdout):
+    point = POINTS[PER_CALL_POINT]
+    print(f"\nThe cost of one call, {point.name} {point.shape}, float64, from Python (median µs a call):", file=out)
+    print(f"  {'call':<18} {'fastshallow':>12} {'NumPy':>9} {'NumPy / fastshallow':>20}", file=out)
+    for name, (ours, theirs) in costs.items():
+        print(f"  {name:<18} {ours:>12.1f} {theirs:>9.1f} {theirs / ours:>19.2f}x", file=out)
+
+
 def add_arguments(parser):
     from . import cli
 
@@ -410,6 +472,7 @@ def add_arguments(parser):
                         help="threads for every implementation (default: all cores)")
     parser.add_argument("--repeat", type=cli.positive_int, default=5, help="interleaved repetitions (default 5)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-implementation memory processes")
+    parser.add_argument("--no-per-call", action="store_true", help="skip the cost-of-one-call table")
     parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios (needs matplotlib)")
 
@@ -448,12 +511,17 @@ def run(args):
             rows = summarise(point, dtype, samples, memory, peaks[dtype])
             print_table(point, dtype, rows)
             results.extend(rows)
+    per_call = None
+    if not args.no_per_call:
+        with _blas_threads(1):  # one thread: fastshallow runs problems this small on the calling thread
+            per_call = per_call_costs(args.repeat)
+        print_per_call(per_call)
     # Again after the grid: a first measurement taken during a noisy moment shows up here.
     after = {dtype: fma_peak_gflops(dtype, threads) for dtype in dtypes}
     print("\nFMA peak again after the grid: " + ", ".join(f"{after[d]:.1f} GFLOP/s {d}" for d in dtypes))
     if args.json:
         record = {"machine": machine_line(), "threads": threads, "peak_gflops": peaks, "peak_gflops_after": after,
-                  "results": results}
+                  "results": results, "per_call_us": per_call}
         write_atomically(args.json, lambda f: json.dump(record, f, indent=1), overwrite=True, what="--json",
                          binary=False)
     if args.plot:

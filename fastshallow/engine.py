@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .threads import max_threads, using_threads
+from .threads import max_threads, thread_count, using_threads
 from .validation import (
     activation_code,
     check_params,
@@ -49,7 +49,7 @@ __all__ = [
     "Problem", "Outcome", "Plan", "Rule",
     "prepare", "plan", "check_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
-    "descend", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
+    "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
     "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
 ]
 
@@ -127,7 +127,7 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     values = 2 * n_params + shared + the_plan.n_chunks * n_params + the_plan.n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
     over = f" over {costs} iterations" if costs else ""
-    check_scratch(n_bytes, f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
+    check_scratch(n_bytes, lambda: f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
 
 
 # -- rules: the optimisers of descend() --------------------------------------------------
@@ -160,12 +160,23 @@ def _state(params, velocity, moments):
     return tuple(no_state(params) if s is None else s for s in (velocity, moments))
 
 
+# Zero-size arrays hold nothing to write: one set per dtype serves every call.
+_NO_STATE = {dt: (np.empty((0, 0), dt),) * 4 for dt in (np.dtype(np.float32), np.dtype(np.float64))}
+
+
 def no_state(params):
     """The optimiser state of a rule that keeps none: zero-size arrays of params' dtype."""
-    return tuple(np.empty((0, 0), a.dtype) for a in params)
+    return _NO_STATE[params[0].dtype]
 
 
 # -- the driver loop ---------------------------------------------------------------------
+
+
+def commit(targets, sources):
+    """Copy the four arrays sources into targets (the caller's params) in one compiled call,
+    so that no signal can leave them half-copied."""
+    _descent.copy_params(tuple(targets), tuple(sources))
+
 
 
 def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
@@ -197,6 +208,15 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
 def _row(weights):
     """The kernels' form of the examples' weights: None, or a (1, m) view of the (m,) array."""
     return None if weights is None else weights.reshape(1, -1)
+
+
+def _pass_threads(n_threads, the_plan, params, m):
+    """The threads for one pass of the parallel kernels (outputs, mean_loss, gradients): 1
+    when _serial says the pass is too small to share. A parallel region with nothing to
+    share still wakes the pool, which cost more than a tiny problem's whole pass (the
+    flower problem's forward: 72 µs a call, 46 µs on one thread)."""
+    n = thread_count(n_threads)
+    return 1 if _serial(n, the_plan, params, m) else n
 
 
 def _serial(n_threads, the_plan, params, m):
@@ -284,7 +304,7 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
     no_targets = np.empty((n_y, 0), params[0].dtype)
-    with using_threads(n_threads):
+    with using_threads(_pass_threads(n_threads, the_plan, params, m)):
         _step.evaluate(A2, params, X, no_targets, cols, int(activation), int(output), the_plan)
     return A2
 
@@ -292,7 +312,7 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
 def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
     no_outputs = np.empty((Y.shape[0], 0), params[0].dtype)
-    with using_threads(n_threads):
+    with using_threads(_pass_threads(n_threads, the_plan, params, Y.shape[1])):
         return float(_step.evaluate(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
 
 
@@ -304,7 +324,8 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
     as descend's; the means are then over their sum."""
     grads = tuple(np.empty_like(a) for a in params) if into is None else into
     kernel = _step.gradients if mean else _step.gradient_sums
-    with using_threads(n_threads):
+    m = n_columns(X) if cols is None else cols.shape[0]
+    with using_threads(_pass_threads(n_threads, the_plan, params, m)):
         cost = kernel(grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
     return float(cost), grads
 

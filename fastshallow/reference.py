@@ -40,6 +40,12 @@ def sparse_weight_sums(G, Dt, X, cols):
     return G + np.asarray(X[:, cols] @ Dt)
 
 
+def value_range(a):
+    """The twin of kernels/checks.py's: (min, max) of a in float64, (NaN, NaN) if it holds a NaN."""
+    a = np.asarray(a, np.float64)
+    return (np.nan, np.nan) if np.isnan(a).any() else (float(a.min()), float(a.max()))
+
+
 def linear_backward_input(W, dZ):
     """Wᵀ·dZ. W (r, k), dZ (r, m) -> (k, m)."""
     return W.T @ dZ
@@ -201,11 +207,17 @@ def cost(params, X, Y, activation="tanh", output="sigmoid"):
 def gradients(params, X, Y, activation="tanh", output="sigmoid", sample_weight=None):
     """(cost, grads) with grads keys dW1, db1, dW2, db2. sample_weight (m,): each
     example's loss and delta times its weight, the means over the weights' sum."""
+    c = forward_cache(params, X, activation, output)
+    return backward(params, c, X, Y, activation, output, sample_weight)
+
+
+def backward(params, cache, X, Y, activation="tanh", output="sigmoid", sample_weight=None):
+    """gradients() from forward_cache's cache: (cost, grads)."""
     _, g_backward = ACTIVATIONS[activation]
     _, loss, loss_backward = OUTPUTS[output]
+    c = cache
     w = np.ones(X.shape[1]) if sample_weight is None else np.asarray(sample_weight, np.float64)  # (m,)
     m = w.sum()
-    c = forward_cache(params, X, activation, output)
     dZ2 = loss_backward(c["Z2"], Y) * w.astype(X.dtype)  # (n_y, m)
     dW2 = dZ2 @ c["A1"].T / m  # (n_y, n_h)
     db2 = np.sum(dZ2, axis=1, keepdims=True) / m  # (n_y, 1)

@@ -74,20 +74,26 @@ def max_threads():
     return numba.config.NUMBA_NUM_THREADS
 
 
+def thread_count(n_threads):
+    """The threads a call may use: n_threads checked against the pool, or all if None."""
+    limit = max_threads()
+    if n_threads is None:
+        return limit
+    n = positive_int(n_threads, "n_threads")
+    if n > limit:
+        raise ValueError(f"n_threads must be between 1 and {limit} (NUMBA_NUM_THREADS); got {n}")
+    return n
+
+
 @contextlib.contextmanager
 def using_threads(n_threads):
     """Run the body with n_threads threads (None: all of them); restore the caller's setting."""
-    limit = max_threads()
-    if n_threads is None:
-        n = limit
-    else:
-        n = positive_int(n_threads, "n_threads")
-        if n > limit:
-            raise ValueError(
-                f"n_threads must be between 1 and {limit} (NUMBA_NUM_THREADS); got {n}"
-            )
+    n = thread_count(n_threads)
     previous = numba.get_num_threads()  # starts the threading layer
     with _one_at_a_time():
+        if n == previous:  # the common case: nothing to set, or to restore
+            yield n
+            return
         numba.set_num_threads(n)
         try:
             yield n
@@ -114,6 +120,13 @@ class _Held:
             self.previous(signal.SIGINT, None)
         elif self.previous == signal.SIG_DFL:
             os.kill(os.getpid(), signal.SIGINT)
+
+
+@contextlib.contextmanager
+def no_hold():
+    """deferred_interrupt's stand-in for a call too short to hold Ctrl-C back over: a
+    Ctrl-C is raised at once, and .deliver() has nothing to hand on."""
+    yield _Held(None)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import numpy as np
 
 from .kernels.codes import ACTIVATION_NAMES as ACTIVATIONS
 from .kernels.codes import OUTPUT_NAMES as OUTPUTS
+from .kernels.checks import value_range
 from .kernels.codes import Output
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -85,14 +86,23 @@ def finite_real(value, name, *, positive=False, low=None, high=None):
     return value
 
 
+# finite_range scans arrays of at most this many values in one compiled call
+# (kernels/checks.py), larger ones with NumPy's vectorised min and max.
+COMPILED_RANGE_MAX = 2**14
+
+
 def finite_range(a, name):
     """(min, max) of a non-empty array, or ValueError naming it if it holds NaN or inf.
 
-    Two vectorised passes with no temporary: NaN and inf propagate into the minimum or the
-    maximum, so the same numbers answer finiteness and range (labels in [0, 1], feature
-    magnitude) for every array the API checks.
+    NaN and inf propagate into the minimum or the maximum, so the same numbers answer
+    finiteness and range (labels in [0, 1], feature magnitude) for every array the API
+    checks. A small 2-D array takes one compiled call (a small call's checks were a large
+    share of its cost); a large one, NumPy's two vectorised passes with no temporary.
     """
-    lo, hi = a.min(), a.max()
+    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind in "biuf":
+        lo, hi = value_range(a)
+    else:
+        lo, hi = a.min(), a.max()
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf")
     return lo, hi
@@ -334,12 +344,21 @@ def available_memory():
     return None
 
 
+# Scratch below this many bytes is not checked against the free memory: reading
+# /proc/meminfo was a large part of a small call's cost, and so little memory cannot be
+# what a machine lacks.
+UNCHECKED_SCRATCH = 64 * 2**20
+
+
 def check_scratch(n_bytes, what, dtype):
-    """MemoryError before a call allocates more scratch than the machine has available."""
+    """MemoryError before a call allocates more scratch than the machine has available;
+    what() describes the call, for the message."""
+    if n_bytes < UNCHECKED_SCRATCH:
+        return
     free = available_memory()
     if free is not None and n_bytes > free:
         raise MemoryError(
-            f"{what} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
+            f"{what()} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
             f"gradient slabs, tile scratch and costs) but only {free / 2**30:.2f} GiB is available: "
             + ("use float32, " if dtype == np.float64 else "")
             + "fewer hidden units or fewer examples per call, or free memory first"

@@ -46,6 +46,7 @@ from numba import types
 from numba.extending import overload
 
 from .config import jit, reduction_jit
+from .activations import identity_forward
 from .intrinsics import borrowed, keep_alive, wide_vectors
 from .products import divide
 from .step import (
@@ -182,6 +183,16 @@ def update_from_sums(new, params, velocity, moments, sums, b, rule):
     for s in sums:
         divide(s, b)
     return update(new, params, velocity, moments, sums, rule, b)
+
+
+@jit
+def copy_params(targets, sources):
+    """targets[k] = sources[k] for the four arrays, in one compiled call: Python cannot
+    deliver a signal between two of the copies, so the targets hold one whole state."""
+    identity_forward(targets[0], sources[0])
+    identity_forward(targets[1], sources[1])
+    identity_forward(targets[2], sources[2])
+    identity_forward(targets[3], sources[3])
 
 
 @reduction_jit

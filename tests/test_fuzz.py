@@ -132,8 +132,23 @@ def test_scratch_beyond_available_memory_fails_before_allocating(monkeypatch):
     params, X, Y = fs.init_params(3, 4, 1, seed=0), np.zeros((3, 10)), np.zeros((1, 10))
     before = {k: v.copy() for k, v in params.items()}
     monkeypatch.setattr(validation, "available_memory", lambda: 1000)  # bytes
+    monkeypatch.setattr(validation, "UNCHECKED_SCRATCH", 0)  # check even this small a call
     for call in (lambda: fs.train(params, X, Y), lambda: fs.forward(params, X), lambda: fs.gradients(params, X, Y)):
         with pytest.raises(MemoryError, match=r"needs about .* GiB of working memory .* only 0.00 GiB is available"):
             call()
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+def test_small_calls_do_not_read_the_free_memory(monkeypatch):
+    # Reading /proc/meminfo was a large share of a small call; under UNCHECKED_SCRATCH
+    # bytes of scratch it is not read at all.
+    from fastshallow import validation
+
+    def unreadable():
+        raise AssertionError("available_memory was read")
+
+    monkeypatch.setattr(validation, "available_memory", unreadable)
+    params, X, Y = fs.init_params(3, 4, 1, seed=0), np.zeros((3, 10)), np.zeros((1, 10))
+    fs.train(params, X, Y, num_iterations=2)
+    fs.forward(params, X)

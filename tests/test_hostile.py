@@ -551,6 +551,7 @@ def test_out_of_memory_advice_fits_the_dtype(monkeypatch):
     from fastshallow import validation
 
     monkeypatch.setattr(validation, "available_memory", lambda: 1024)
+    monkeypatch.setattr(validation, "UNCHECKED_SCRATCH", 0)
     X, _ = fs.datasets.load_planar_dataset()
     with pytest.raises(MemoryError, match="available: use float32, fewer hidden units"):
         fs.forward(fs.init_params(2, 4, 1), X)

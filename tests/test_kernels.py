@@ -427,3 +427,20 @@ def test_tiles_fit_the_budget_unless_at_the_minimum_width():
         _, T, _ = plan(10_000, n_x, n_h, n_y, 8, 2)
         scratch = (3 * n_h + 2 * n_x + 4 * n_y) * T * 8
         assert scratch <= TILE_BUDGET or T == MIN_TILE
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8, np.bool_], ids=lambda d: np.dtype(d).name)
+def test_value_range_matches_reference(dtype, layout):
+    from fastshallow.kernels.checks import value_range
+
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (3, 7), (40, 33)]:
+        a = in_layout((rng.standard_normal(shape) * 50).astype(dtype), layout)
+        assert value_range(a) == ref.value_range(a), (shape, layout)
+        if a.dtype.kind == "f":
+            for bad in (np.nan, np.inf, -np.inf):
+                b = a.copy(order="K")
+                b[-1, 0] = bad
+                got, expected = value_range(in_layout(b, layout)), ref.value_range(b)
+                np.testing.assert_array_equal(got, expected, err_msg=f"{shape} {layout} {bad}")

@@ -164,3 +164,21 @@ def test_serial_kernel_needs_no_threading_layer():
                              timeout=600)
         assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-3000:]}"
         assert run.stdout.split() == ["True", "2", "True"]
+
+
+def test_a_pass_too_small_to_share_still_checks_n_threads():
+    # A tiny pass runs on one thread whatever n_threads says (engine._pass_threads), but a
+    # bad n_threads is still an error.
+    import numpy as np
+    import pytest
+
+    import fastshallow as fs
+
+    X, Y = fs.datasets.load_planar_dataset()
+    params = fs.init_params(2, 4, 1, seed=0)
+    for bad, error in ((0, ValueError), (fs.max_threads() + 1, ValueError), (1.5, TypeError)):
+        for call in (lambda: fs.forward(params, X, n_threads=bad), lambda: fs.gradients(params, X, Y, n_threads=bad),
+                     lambda: fs.cost(params, X, Y, n_threads=bad)):
+            with pytest.raises(error, match="n_threads"):
+                call()
+    np.testing.assert_array_equal(fs.forward(params, X, n_threads=1), fs.forward(params, X))

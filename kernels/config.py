@@ -5,6 +5,7 @@ Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m exam
 T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
 """
 
+import numba
 from numba import njit
 
 from .numba_cache import tolerate_damaged_cache
@@ -67,12 +68,29 @@ def jit(fn=None, **overrides):
 reduction_jit = jit(fastmath=REDUCTION_FASTMATH)
 
 
-# LLVM's tuning for recent Intel server cores ("prefer-256-bit") keeps its loop vectoriser
-# to 256-bit registers even where AVX-512 is available. The kernels ask for 512 bits per
-# function (intrinsics.wide_vectors) instead of through NUMBA_CPU_FEATURES, which would
-# change every Numba function in the user's process. On a CPU without AVX-512 the
-# request has no effect.
-VECTOR_BITS = 512
+def target_features():
+    """The CPU features Numba compiles for: NUMBA_CPU_FEATURES when set, else this
+    machine's (NUMBA_CPU_NAME alone changes the tuning, not the instruction set)."""
+    if numba.config.CPU_FEATURES:
+        return numba.config.CPU_FEATURES
+    from llvmlite import binding
+
+    return binding.get_host_cpu_features().flatten()
+
+
+def target_has_avx512():
+    """True when the code Numba generates may use AVX-512."""
+    return "+avx512f" in target_features().split(",")
+
+
+# The target's vector width. LLVM's tuning for recent Intel server cores ("prefer-256-bit")
+# keeps its loop vectoriser to 256-bit registers even where AVX-512 is available, so the
+# kernels ask for the full width per function (intrinsics.wide_vectors) rather than
+# through NUMBA_CPU_FEATURES, which would change every Numba function in the user's
+# process. Without AVX-512 (most laptops and many cloud instances; here, the features
+# tools/avx2_env.py prints) the vectors, and everything sized by them, are 256 bits.
+AVX512 = target_has_avx512()
+VECTOR_BITS = 512 if AVX512 else 256
 
 
 def vector_lanes(bitwidth):
@@ -81,9 +99,16 @@ def vector_lanes(bitwidth):
 
 
 # Register panels (products._panel) hold at most PANEL_ROWS rows of accumulators, each
-# PANEL_VECTORS vectors wide.
+# panel_vectors(bits) vectors wide: 16 of AVX-512's 32 registers. AVX2 has 16 registers:
+# float32 panels there are one vector a row (8 accumulators, no spills); float64 ones two,
+# which spill, because one vector of 4 float64 left LLVM a 4-iteration loop that it
+# unrolled into scalar FMAs, half as fast again (COMMIT has the numbers).
 PANEL_ROWS = 8
-PANEL_VECTORS = 2
+
+
+def panel_vectors(bitwidth):
+    """Vectors per row of a register panel of elements of `bitwidth` bits."""
+    return 2 if AVX512 or bitwidth == 64 else 1
 
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to
 # 32 bytes only: scratch rows start on a line (intrinsics.aligned_empty; the measurement

@@ -15,7 +15,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
-from .config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, vector_lanes
+from .config import CACHE_LINE, PANEL_ROWS, VECTOR_BITS, jit, panel_vectors, vector_lanes
 
 
 @intrinsic
@@ -38,14 +38,15 @@ def wide_vectors(typingctx):
 
 
 def panel_width(A):
-    """Columns of one register panel for A's dtype (16 float64, 32 float32)."""
+    """Columns of one register panel for A's dtype (16 float64, 32 float32 with AVX-512;
+    8 of either with AVX2)."""
 
 
 # A compile-time constant per dtype, so that loops of this many iterations vectorise and
 # unroll completely (see products._panel).
 @overload(panel_width, inline="always")
 def _panel_width(A):
-    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
+    width = panel_vectors(A.dtype.bitwidth) * vector_lanes(A.dtype.bitwidth)
     return lambda A: width
 
 
@@ -61,7 +62,7 @@ def stack_panel(typingctx, like):
     dtype = like.dtype
 
     def codegen(context, builder, sig, args):
-        size = PANEL_ROWS * PANEL_VECTORS * vector_lanes(dtype.bitwidth)
+        size = PANEL_ROWS * panel_vectors(dtype.bitwidth) * vector_lanes(dtype.bitwidth)
         return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
 
     return types.CPointer(dtype)(like), codegen

@@ -7,7 +7,8 @@ The probe is what a matrix-product kernel could reach at best: A vector accumula
 each updated R times with acc = acc·s + t, where no update waits on another accumulator.
 An FMA has a latency of about 4 cycles and two can start per cycle, so at least 8 chains
 must be in flight to keep both units busy; A = 16 leaves room for the loop's own overhead
-and for cores with longer latency, and still fits the 32 vector registers with s and t.
+and for cores with longer latency, and still fits AVX-512's 32 vector registers with s and
+t. AVX2 has 16: there A = 12 (with s and t, 14 registers; no spills).
 
 It is written with explicit LLVM vector FMAs (llvm.fma.v8f64 and the like) rather than
 as a Python loop: whether LLVM vectorises a loop is exactly what the kernels' assembly
@@ -20,10 +21,10 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .config import jit, vector_lanes
+from .config import AVX512, jit, vector_lanes
 from .intrinsics import wide_vectors
 
-ACCUMULATORS = 16
+ACCUMULATORS = 16 if AVX512 else 12
 
 
 @intrinsic

@@ -23,10 +23,17 @@ PINS = os.path.join(os.path.dirname(__file__), "pinned_results.json")
 
 
 def machine_key():
+    """The CPU the kernels are compiled for (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES when set,
+    else this machine's) and the Numba version: what decides the bits."""
     import llvmlite.binding as llvm
     import numba
 
-    return f"{llvm.get_host_cpu_name()} numba {numba.__version__}"
+    import hashlib
+
+    name = numba.config.CPU_NAME if numba.config.CPU_NAME not in (None, "host") else llvm.get_host_cpu_name()
+    features = numba.config.CPU_FEATURES
+    tag = f" features {hashlib.sha1(features.encode()).hexdigest()[:10]}" if features else ""
+    return f"{name}{tag} numba {numba.__version__}"
 
 
 def fingerprint(arrays):

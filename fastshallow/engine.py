@@ -178,7 +178,6 @@ def commit(targets, sources):
     _descent.copy_params(tuple(targets), tuple(sources))
 
 
-
 def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
             order=None, batch=0, velocity=None, moments=None, spare=None, weights=None):
     """Run len(losses) steps of `rule` (kernels/descent.py) on the C-contiguous params

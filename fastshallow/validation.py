@@ -99,7 +99,10 @@ def finite_range(a, name):
     checks. A small 2-D array takes one compiled call (a small call's checks were a large
     share of its cost); a large one, NumPy's two vectorised passes with no temporary.
     """
-    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind in "biuf":
+    # Float arrays in C or F order only: each dtype and layout compiles its own kernel.
+    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind == "f" and (
+        a.flags.c_contiguous or a.flags.f_contiguous
+    ):
         lo, hi = value_range(a)
     else:
         lo, hi = a.min(), a.max()

@@ -54,6 +54,10 @@ def test_bench_command_prints_a_table_and_writes_json(tmp_path):
         assert len(r["seconds_per_step"]) == 2 and r["min"] <= r["median"] <= r["max"]
         assert r["gflops"] > 0
         assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / peak)
+    assert "The cost of one call, tiny (2, 4, 1, 400)" in run.stdout
+    per_call = data["per_call_us"]
+    assert set(per_call) == {"step", "gradients", "forward", "predict", "course iteration"}
+    assert all(ours > 0 and theirs > 0 for ours, theirs in per_call.values())
     assert rows["numpy"]["speedup_vs_numpy"] == 1.0
     assert rows["fastshallow"]["speedup_vs_numpy"] == pytest.approx(rows["numpy"]["median"] / rows["fastshallow"]["median"])
 

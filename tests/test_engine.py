@@ -255,15 +255,16 @@ def test_sparse_x_gives_the_dense_results(fmt, dtype):
     pytest.importorskip("scipy")
     X, dense, params, Y = sparse_problem(fmt, dtype)
     w = np.random.default_rng(16).random(X.shape[1])
-    for kw in ({}, {"sample_weight": w}):
+    # float32: the gradients alone (each further call compiles another sparse kernel).
+    for kw in ({}, {"sample_weight": w}) if dtype == np.float64 else ({},):
         J, grads = fs.gradients(params, X, Y, activation="relu", output="softmax", **kw)
         J_d, grads_d = fs.gradients(params, dense, Y, activation="relu", output="softmax", **kw)
         assert_close(J, J_d, dtype, "cost")
         for k in grads:
             assert_close(grads[k], grads_d[k], dtype, k)
-    assert_close(fs.forward(params, X, output="softmax"), fs.forward(params, dense, output="softmax"), dtype, "A2")
     if dtype == np.float32:
         return  # float32 training on a sparse X: the estimator's test (test_estimator.py)
+    assert_close(fs.forward(params, X, output="softmax"), fs.forward(params, dense, output="softmax"), dtype, "A2")
     p_sparse, p_dense = ({k: v.copy() for k, v in params.items()} for _ in range(2))
     costs = fs.train(p_sparse, X, Y, output="softmax", learning_rate=0.5, num_iterations=20)
     costs_d = fs.train(p_dense, dense, Y, output="softmax", learning_rate=0.5, num_iterations=20)

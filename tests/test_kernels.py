@@ -430,7 +430,7 @@ def test_tiles_fit_the_budget_unless_at_the_minimum_width():
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8, np.bool_], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_value_range_matches_reference(dtype, layout):
     from fastshallow.kernels.checks import value_range
 

@@ -7,7 +7,7 @@ import pytest
 import fastshallow as fs
 from fastshallow import reference as ref
 from fastshallow.kernels.products import TRANSPOSE_MIN_K
-from helpers import ACTIVATIONS, DTYPES, as_float64, assert_close, network, numeric_gradients
+from helpers import ACTIVATIONS, API_CASES, DTYPES, as_float64, assert_close, network, numeric_gradients
 
 # (n_x, n_h, n_y, m): the flower problem; m = 1 with n_h = 1; n_y = 3 with m not divisible
 # by the tile or by any thread count; two chunks (of 1,024-wide tiles) with a ragged last
@@ -21,15 +21,8 @@ def ids(v):
     return np.dtype(v).name if isinstance(v, type) else str(v)
 
 
-# (dtype, layout) of the whole-API comparisons: every layout in float64, and C and F in
-# float32. Each pair compiles the forward, gradient and training kernels once more; the
-# kernels themselves are compared with their twins in every dtype and layout
-# (test_kernels.py), and reading a strided X is one loop (step.load_tile) for both dtypes.
-DTYPE_LAYOUTS = [(np.float64, "C"), (np.float64, "F"), (np.float64, "strided"), (np.float32, "C"),
-                 (np.float32, "F")]
 
-
-@pytest.mark.parametrize("dtype, layout", DTYPE_LAYOUTS, ids=ids)
+@pytest.mark.parametrize("dtype, layout", API_CASES, ids=ids)
 @pytest.mark.parametrize("shape", SHAPES + [LARGE], ids=ids)
 def test_forward_cost_gradients_match_reference(shape, dtype, layout):
     params, X, Y = network(*shape, dtype=dtype, layout=layout)
@@ -75,7 +68,7 @@ def test_gradients_match_finite_differences(activation):
         assert_close(grads[k], numeric[k], np.float64, f"{k} vs finite differences", rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype, layout", DTYPE_LAYOUTS, ids=ids)
+@pytest.mark.parametrize("dtype, layout", API_CASES, ids=ids)
 def test_twenty_step_trajectory_matches_reference(dtype, layout):
     params, X, Y = network(4, 6, 2, 300, dtype=dtype, layout=layout)
     expected = as_float64(params)
@@ -226,7 +219,7 @@ def softmax_network(n_x, n_h, n_y, m, dtype=np.float64, layout="C", seed=0):
     return params, X, (np.arange(n_y)[:, None] == labels).astype(np.uint8)
 
 
-@pytest.mark.parametrize("dtype, layout", DTYPE_LAYOUTS, ids=ids)
+@pytest.mark.parametrize("dtype, layout", API_CASES, ids=ids)
 @pytest.mark.parametrize("shape", [s for s in SHAPES + [LARGE] if s[2] >= 2], ids=ids)
 def test_softmax_output_matches_reference(shape, dtype, layout):
     params, X, Y = softmax_network(*shape, dtype=dtype, layout=layout)

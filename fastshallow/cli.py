@@ -719,18 +719,24 @@ def _plot_costs(path, costs, unit):
     save_png(ax.figure, path, what="--plot")
 
 
+def read_model(path):
+    """The model file at path (model_file.load_model), or a CLIError naming the file and
+    what is wrong with it."""
+    from fastshallow.model_file import ModelFileError, load_model
+
+    try:
+        return load_model(path)
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such model file") from None
+    except ModelFileError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def cmd_predict(args):
     if args.out:
         output_path(args.out, "--out", force=args.force, inputs=[args.model, args.data])
 
-    from fastshallow.model_file import ModelFileError, load_model
-
-    try:
-        model = load_model(args.model)
-    except FileNotFoundError:
-        raise CLIError(f"{args.model}: no such model file") from None
-    except ModelFileError as exc:
-        raise CLIError(str(exc)) from None
+    model = read_model(args.model)
     table = read_table(args.data)
     names = table.names
     has_target = model.target_name is not None and model.target_name in names
@@ -809,15 +815,9 @@ def cmd_export(args):
     need_extra("skl2onnx", "onnx", "export --onnx")
     output_path(args.onnx, "--onnx", force=args.force, inputs=[args.model])
 
-    from fastshallow.model_file import ModelFileError, load_model
     from fastshallow.onnx import model_file_to_onnx
 
-    try:
-        model = load_model(args.model)
-    except FileNotFoundError:
-        raise CLIError(f"{args.model}: no such model file") from None
-    except ModelFileError as exc:
-        raise CLIError(str(exc)) from None
+    model = read_model(args.model)
     graph = model_file_to_onnx(model).SerializeToString()
     write_atomically(args.onnx, lambda f: f.write(graph), overwrite=args.force, inputs=[args.model], what="--onnx")
     kind = "regressor" if model.is_regressor else "binary classifier"

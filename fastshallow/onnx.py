@@ -79,15 +79,12 @@ class _Plain(_Graph):
         return name
 
     def model(self, inputs, outputs, doc):
-        graph = helper.make_graph(self.nodes, "fastshallow", inputs, outputs, self.initializer_list())
+        graph = helper.make_graph(self.nodes, "fastshallow", inputs, outputs, self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                         helper.make_opsetid("ai.onnx.ml", 1)],
                                   producer_name="fastshallow", doc_string=doc)
         onnx.checker.check_model(model)
         return model
-
-    def initializer_list(self):
-        return self.initializers
 
 
 class _Skl2onnx(_Graph):

@@ -236,7 +236,7 @@ def check_X(X, n_x, dtype):
     _check_X_shape(X.shape, n_x)
     if X.dtype != dtype:
         X = X.astype(dtype)
-    _check_X_values(X, X.shape)
+    _check_X_values(X)
     return X
 
 
@@ -252,7 +252,7 @@ def _check_X_shape(shape, n_x):
         raise ValueError(f"X has no examples: shape {shape}; expected (n_x, m) with m >= 1")
 
 
-def _check_X_values(values, shape):
+def _check_X_values(values):
     """Finiteness and magnitude of X's values (a sparse X's stored ones)."""
     if values.size == 0:
         return
@@ -271,7 +271,7 @@ def _check_sparse_X(X, n_x, dtype):
         raise TypeError(f"X must hold float32 or float64 (or bool/int) values; got dtype {X.dtype}")
     X = X.tocsc()  # no copy when it is CSC already
     data = X.data if X.data.dtype == dtype else X.data.astype(dtype)
-    _check_X_values(data, X.shape)
+    _check_X_values(data)
     # One index type for the kernels (each type compiles its own): int32 while it can
     # count every stored value, as SciPy's own choice.
     index = np.int32 if max(X.nnz, X.shape[0]) < 2**31 else np.int64

@@ -155,9 +155,16 @@ def adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, t=0):
                 float(epsilon), int(t))
 
 
-def _state(params, velocity, moments):
-    """(velocity, moments) for the kernels: each as given, or no_state(params) if None."""
-    return tuple(no_state(params) if s is None else s for s in (velocity, moments))
+def _state(params, velocity, moments, rule):
+    """(velocity, moments) for the kernels: each as given, or if None, zeros in params'
+    shapes where the rule keeps that state (a first step's), else no_state(params). The
+    kernels index a rule's state like the parameters, unchecked: a zero-size stand-in for
+    state a rule keeps was read and written out of bounds."""
+    keeps = (rule.kind != _descent.SGD, rule.kind == _descent.ADAM)
+    return tuple(
+        s if s is not None else tuple(np.zeros_like(a) for a in params) if kept else no_state(params)
+        for s, kept in zip((velocity, moments), keeps)
+    )
 
 
 # Zero-size arrays hold nothing to write: one set per dtype serves every call.
@@ -193,7 +200,7 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     (_serial); the bits are the same either way."""
     if spare is None:
         spare = tuple(np.empty_like(a) for a in params)
-    velocity, moments = _state(params, velocity, moments)
+    velocity, moments = _state(params, velocity, moments, rule)
     m = n_columns(X) if order is None else min(batch, order.shape[0])
     with using_threads(n_threads) as n:
         kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
@@ -227,7 +234,7 @@ def _serial(n_threads, the_plan, params, m):
     n_y = params[2].shape[0]
     if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
         return True
-    return the_plan.n_chunks == 1 and params[0].size < PARALLEL_UPDATE_MIN
+    return the_plan.n_chunks == 1 and the_plan.row_groups == 1 and params[0].size < PARALLEL_UPDATE_MIN
 
 
 def lbfgs(params, X, Y, *, activation, output, the_plan, max_iter, max_fun, tol, alpha=0.0, weights=None,
@@ -335,7 +342,7 @@ def update(params, grads, rule, *, b=1, velocity=None, moments=None):
     not changed, the state (velocity, moments) is. Returns (new params, True if all are
     finite)."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update(new, params, *_state(params, velocity, moments), grads, rule, b)
+    ok = _descent.update(new, params, *_state(params, velocity, moments, rule), grads, rule, b)
     return new, bool(ok)
 
 
@@ -343,7 +350,7 @@ def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
     """update() from the gradient's sums over b examples (which become their mean in
     place): Dask's client, whose workers return sums."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments), sums, b, rule)
+    ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments, rule), sums, b, rule)
     return new, bool(ok)
 
 

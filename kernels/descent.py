@@ -257,7 +257,6 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     dt = W1.dtype.type
     kind, alpha = rule.kind, rule.alpha
     zero = dt(0)
-    _, T, n_slots = plan
     scratch = pass_scratch(params, X, plan)
     ws, slabs = borrowed(scratch)
     grads = slab_gradients(slabs)  # where each pass leaves the mean gradients
@@ -272,7 +271,7 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
         if b == 0:
             losses[k] = 0.0
             continue
-        loss = chunk_sums(cur, X, Y, SW, cols, code, out, ws, slabs, T, n_slots, next_columns(order, k, batch)) / b
+        loss = chunk_sums(cur, X, Y, SW, cols, code, out, ws, slabs, plan, next_columns(order, k, batch)) / b
         if alpha > 0:
             loss += l2_penalty(cur[0], cur[2], alpha, b)
         losses[k] = loss

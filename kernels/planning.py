@@ -7,7 +7,7 @@ number of threads.
 
 from collections import namedtuple
 
-from .config import CACHE_LINE
+from .config import CACHE_LINE, PANEL_ROWS
 
 # Tiles. A tile is T consecutive examples; every scratch buffer is (rows, T), so memory
 # never grows with m. T is chosen per problem from its shapes and dtype (tile_width). The
@@ -43,6 +43,12 @@ CACHED_SLABS = 2**20
 # was most of the time (c56902d). Every value gets the same arithmetic either way. 512
 # cuts a 100 × 50 W1 into 10 blocks, enough to share among threads.
 BLOCK = 512
+# A pass of one chunk (a mini-batch of a few hundred examples, in a network whose slabs
+# outgrow CACHED_SLABS) has no chunks to share. From this many multiply-adds in a tile's
+# first-layer product, n_h·n_x·T, its tiles' first-layer work is split over groups of
+# rows of W1 instead (step.split_chunk_sums), one group per thread: below it, the two
+# parallel regions a tile then launches cost more than they share.
+SPLIT_MIN_WORK = 2**20
 # W1's reduction and update run on the calling thread below this many values: the
 # parallel loop's launch, and the cache lines it moves between cores, cost more than
 # they share (38c8469).
@@ -72,12 +78,14 @@ def param_count(n_x, n_h, n_y):
 
 
 # How a pass is cut: n_chunks chunks of tiles of `tile` examples, with n_slots copies of
-# the tile scratch. A namedtuple, so compiled code reads it by name or unpacks it.
-Plan = namedtuple("Plan", ["n_chunks", "tile", "n_slots"])
+# the tile scratch; a pass of one chunk splits each tile's first-layer work over
+# row_groups groups of W1's rows (1: not split). A namedtuple, so compiled code reads it
+# by name or unpacks it.
+Plan = namedtuple("Plan", ["n_chunks", "tile", "n_slots", "row_groups"])
 
 
 def plan(m, n_x, n_h, n_y, itemsize, pool_size):
-    """The Plan (n_chunks, tile, n_slots) for a problem.
+    """The Plan (n_chunks, tile, n_slots, row_groups) for a problem.
 
     n_chunks and tile depend only on the shapes and dtype: they decide every sum, so they
     must not depend on threads. n_chunks is a power of two (so it divides evenly over 2, 4,
@@ -89,6 +97,11 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     n_slots is how many copies of the tile scratch to allocate: one per chunk, or one per
     thread of Numba's pool (pool_size, NUMBA_NUM_THREADS) when that is fewer. Scratch is
     fully overwritten before it is read, so this changes memory, never results.
+
+    row_groups is 1, or, for one chunk with at least SPLIT_MIN_WORK multiply-adds in a
+    tile's first-layer product, one group of whole register panels per thread of the pool
+    (at most one per panel). Every group forms its rows as the whole would, so this too
+    changes the speed, never the results.
     """
     tile = tile_width(m, n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
@@ -99,7 +112,10 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     c = 1
     while c * 2 <= limit:
         c *= 2
-    return Plan(c, tile, min(c, pool_size))
+    groups = 1
+    if c == 1 and n_h * n_x * tile >= SPLIT_MIN_WORK:
+        groups = max(1, min(pool_size, n_h // PANEL_ROWS))
+    return Plan(c, tile, min(c, pool_size), groups)
 
 
 

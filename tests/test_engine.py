@@ -230,6 +230,31 @@ def test_adam_counts_its_updates_across_calls():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_rule_with_state_starts_from_zeros_when_given_none():
+    # descend and update without velocity or moments give a stateful rule zeros (a first
+    # step), not the zero-size stand-in of a rule that keeps none, which the kernels read
+    # and wrote out of bounds.
+    params, X, _ = network(4, 5, 1, 64, seed=6)
+    Y = targets("sigmoid", 1, 64)
+    p = engine.prepare(params, X, Y, update=True)
+    kw = dict(activation=p.activation, output=p.output, the_plan=p.plan)
+    for rule in (engine.adam(0.01), engine.sgd(0.1, momentum=0.9, nesterov=True), engine.sgd(0.1, momentum=0.5)):
+        zeros = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+        given = engine.descend(tuple(a.copy() for a in p.work), p.X, p.Y, np.empty(2), rule=rule,
+                               velocity=zeros[0], moments=zeros[1], **kw)
+        none = engine.descend(tuple(a.copy() for a in p.work), p.X, p.Y, np.empty(2), rule=rule, **kw)
+        assert given.status == none.status == engine.OK
+        for a, b in zip(given.final, none.final):
+            np.testing.assert_array_equal(a, b)
+        _, grads = engine.gradients(p.work, p.X, p.Y, **kw)
+        zeros = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
+        new_given, ok_given = engine.update(p.work, grads, rule, velocity=zeros[0], moments=zeros[1])
+        new_none, ok_none = engine.update(p.work, grads, rule)
+        assert ok_given and ok_none
+        for a, b in zip(new_given, new_none):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_regression_training_learns(dtype):
     rng = np.random.default_rng(7)

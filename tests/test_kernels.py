@@ -304,21 +304,24 @@ def test_cross_entropy_holds_when_many_classes_share_the_softmax(classes, dtype)
     assert_close(dZ, ref.ce_backward(Z64, Y), dtype, f"ce_forward_backward's dZ, {classes} classes")
 
 
-@pytest.mark.parametrize("shape", [(2, 4, 1), (50, 100, 1), (20, 64, 1), (784, 128, 10)])
-def test_chunks_may_be_single_tiles_while_all_slabs_fit_in_cache(shape):
-    # A mini-batch of a few hundred examples can still use more than one core when its
-    # network is small; a network whose slabs do not fit keeps MIN_EXAMPLES_PER_CHUNK.
-    from fastshallow.kernels.planning import CACHED_SLABS, MIN_EXAMPLES_PER_CHUNK, param_count
+@pytest.mark.parametrize("shape", [(2, 4, 1), (50, 100, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
+def test_a_mini_batch_of_several_tiles_is_several_chunks(shape):
+    # A mini-batch of a few hundred examples uses more than one core: as many chunks as its
+    # tiles while all slabs fit in cache, else up to SHARED_CHUNKS within SLAB_VALUES.
+    from fastshallow.kernels.planning import CACHED_SLABS, SHARED_CHUNKS, SLAB_VALUES, param_count
 
     for itemsize in (4, 8):
         for m in (200, 700, 5000):
             C, T, _, _ = plan(m, *shape, itemsize, 4)
-            slab = param_count(*shape) * itemsize
+            n_params = param_count(*shape)
             n_tiles = -(-m // T)
-            if 2 * slab <= CACHED_SLABS and n_tiles >= 2:
+            assert C <= n_tiles and C & (C - 1) == 0
+            if n_tiles >= 2 and (2 * n_params * itemsize <= CACHED_SLABS or 2 * n_params <= SLAB_VALUES):
                 assert C >= 2, (shape, itemsize, m)
-            elif m < 2 * MIN_EXAMPLES_PER_CHUNK:
-                assert C == 1, (shape, itemsize, m)
+            if n_params * itemsize * C > CACHED_SLABS:
+                assert C * n_params <= SLAB_VALUES
+            if m < 1024 and n_params * itemsize * 2 > CACHED_SLABS:
+                assert C <= SHARED_CHUNKS
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -193,7 +193,7 @@ def test_row_groups_are_whole_panels():
     split = 0
     for n_h in range(16, 90):
         for pool in (2, 3, 4, 8):
-            plan = planning.plan(200, 784, n_h, 10, 8, pool)
+            plan = planning.plan(100, 784, n_h, 10, 8, pool)  # one tile
             groups = plan.row_groups
             if plan.n_chunks > 1:  # a small network's slabs fit in cache: chunks instead
                 assert groups == 1
@@ -206,8 +206,9 @@ def test_row_groups_are_whole_panels():
             assert all(i0 % PANEL_ROWS == 0 and i1 - i0 >= PANEL_ROWS for i0, i1 in bounds)
     assert split >= 20
     # One thread, several chunks, or a tile too small to share: not split.
-    assert planning.plan(200, 784, 128, 10, 8, 1).row_groups == 1
-    assert planning.plan(200, 20, 32, 3, 8, 2).row_groups == 1
+    assert planning.plan(100, 784, 128, 10, 8, 1).row_groups == 1
+    assert planning.plan(100, 20, 32, 3, 8, 2).row_groups == 1
+    assert planning.plan(200, 784, 128, 10, 8, 2)[:2] == (2, 104)  # two tiles: a chunk each
     assert planning.plan(9001, 20, 32, 3, 8, 4).n_chunks > 1 and planning.plan(9001, 20, 32, 3, 8, 4).row_groups == 1
 
 

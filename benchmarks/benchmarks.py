@@ -16,7 +16,7 @@ import numpy as np
 
 import fastshallow as fs
 from fastshallow import reference
-from fastshallow.bench import DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
+from fastshallow.bench import BATCH_POINTS, DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
 from fastshallow.kernels import activations, loss, products
 from fastshallow.kernels import plan
 
@@ -310,6 +310,28 @@ class PerCall:
 
     def time_call_reference(self, call):
         self.theirs()
+
+
+class MiniBatchEpoch:
+    """One epoch of SGD in batches of 200 at the mnist network (bench.BATCH_POINTS), through
+    engine.descend as the estimators' fit runs it, beside the NumPy reference's epoch; all
+    threads. The implementations are `fastshallow bench`'s."""
+
+    params = ([p.name for p in BATCH_POINTS], list(DTYPES))
+    param_names = ["size", "dtype"]
+    timeout = 600
+
+    def setup(self, size, dtype):
+        from fastshallow.bench import FastShallow, NumPyReference
+
+        self.ours = FastShallow(POINTS[size], dtype, None)  # compiles, or loads from the cache
+        self.theirs = NumPyReference(POINTS[size], dtype, None)
+
+    def time_epoch(self, size, dtype):
+        self.ours.run()
+
+    def time_epoch_reference(self, size, dtype):
+        self.theirs.run()
 
 
 class SparseInput:

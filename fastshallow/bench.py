@@ -1,7 +1,8 @@
 """The benchmark grid and `fastshallow bench`.
 
-GRID is the one table of problem sizes. The asv suite (benchmarks/), this command and the
-tests that smoke-check them all read it.
+GRID is the one table of full-batch problem sizes, BATCH_POINTS that of mini-batch
+training. The asv suite (benchmarks/), this command and the tests that smoke-check them
+all read them.
 
 `fastshallow bench` runs fastshallow, the NumPy reference and, when it can be imported,
 PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitions are
@@ -40,16 +41,22 @@ class Point:
     n_y: int
     m: int
     iterations: int
+    batch: int = 0  # examples per step: 0, all m; else mini-batches, in batch_order(point)
 
     @property
     def shape(self):
         return (self.n_x, self.n_h, self.n_y, self.m)
 
     @property
+    def step_examples(self):
+        return self.batch or self.m
+
+    @property
     def flops_per_step(self):
         """Multiply-adds count two: the two first-layer products (forward and dW1) are
-        2·n_h·n_x·m each; the three second-layer products 2·n_y·n_h·m each."""
-        return 4 * self.n_h * self.n_x * self.m + 6 * self.n_y * self.n_h * self.m
+        2·n_h·n_x·b each, for the b examples of a step; the three second-layer products
+        2·n_y·n_h·b each."""
+        return (4 * self.n_h * self.n_x + 6 * self.n_y * self.n_h) * self.step_examples
 
 
 GRID = (
@@ -59,17 +66,29 @@ GRID = (
     Point("mnist", 784, 128, 10, 10_000, 2),  # the products dominate
     Point("wide", 784, 1024, 10, 10_000, 1),  # a large hidden layer
 )
-POINTS = {p.name: p for p in GRID}
+# Mini-batch training, where most training runs: one measurement is one epoch of SGD in
+# batches of 200 (the estimators' default batch size) over a fixed shuffled order.
+BATCH_POINTS = (Point("mnist_batches", 784, 128, 10, 10_000, 50, batch=200),)
+POINTS = {p.name: p for p in GRID + BATCH_POINTS}
 DTYPES = ("float64", "float32")
 
 
+def batch_order(point):
+    """The examples' order for a mini-batch point's epoch: int64 (iterations·batch,)."""
+    return np.random.default_rng(1).permutation(point.m)[: point.iterations * point.batch].astype(np.int64)
+
+
 def make_problem(point, dtype, seed=0):
-    """(params, X, Y) for a grid point: X standard normal (n_x, m), C-ordered, in dtype;
-    Y random 0/1 labels (n_y, m) as uint8; params from fastshallow.init_params."""
+    """(params, X, Y) for a grid point: X standard normal (n_x, m), C-ordered, in dtype
+    (for a mini-batch point F-ordered, as the estimators hold it: the transpose of a
+    C-ordered (m, n_x), whose examples are contiguous to gather); Y random 0/1 labels
+    (n_y, m) as uint8; params from fastshallow.init_params."""
     import fastshallow as fs
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((point.n_x, point.m)).astype(dtype)
+    if point.batch:
+        X = np.asfortranarray(X)
     Y = (rng.random((point.n_y, point.m)) < 0.5).astype(np.uint8)
     params = fs.init_params(point.n_x, point.n_h, point.n_y, seed=rng, scale=0.1, dtype=dtype)
     return params, X, Y
@@ -105,11 +124,35 @@ class FastShallow:
 
         self.fs, self.point, self.threads = fs, point, threads
         self.params, self.X, self.Y = make_problem(point, dtype)
-        warm_up(point, dtype)
+        if point.batch:
+            self._prepare_batches()
+        else:
+            warm_up(point, dtype)
+
+    def _prepare_batches(self):
+        """Mini-batch SGD runs through engine.descend, as the estimators' fit does: the
+        public fs.train takes full batches only."""
+        from . import engine
+
+        self.engine = engine
+        self.problem = engine.prepare(self.params, self.X, self.Y, update=True)
+        self.spare = tuple(np.empty_like(a) for a in self.problem.work)
+        self.order = batch_order(self.point)
+        self.plan = engine.plan(self.point.batch, self.problem.work)
+        self.losses = np.empty(self.point.iterations)
+        self.run()  # compiles, or loads from the cache
 
     def run(self):
-        self.fs.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
-                      num_iterations=self.point.iterations, n_threads=self.threads)
+        if not self.point.batch:
+            self.fs.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
+                          num_iterations=self.point.iterations, n_threads=self.threads)
+            return
+        p = self.problem
+        out = self.engine.descend(p.work, p.X, p.Y, self.losses, activation=p.activation, output=p.output,
+                                  rule=self.engine.sgd(LEARNING_RATE), the_plan=self.plan, n_threads=self.threads,
+                                  order=self.order, batch=self.point.batch, spare=self.spare)
+        if out.final is self.spare:  # the next epoch starts from where this one ended
+            self.problem, self.spare = p._replace(work=self.spare), p.work
 
 
 class NumPyReference:
@@ -121,8 +164,15 @@ class NumPyReference:
         self.reference, self.point = reference, point
         self.params, self.X, Y = make_problem(point, dtype)
         self.Y = Y.astype(dtype)
+        if point.batch:
+            self.order = batch_order(point)
+            self.velocity = {k: np.zeros_like(v) for k, v in self.params.items()}  # stays 0: no momentum
 
     def run(self):
+        if self.point.batch:
+            self.reference.sgd_epoch(self.params, self.velocity, self.X, self.Y, self.order, self.point.batch,
+                                     LEARNING_RATE)
+            return
         self.reference.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
                              num_iterations=self.point.iterations)
 
@@ -152,12 +202,17 @@ class PyTorch:
         self.loss = torch.nn.BCEWithLogitsLoss(reduction="sum")
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
         self.point = point
+        self.order = torch.from_numpy(batch_order(point)) if point.batch else None
 
     def run(self):
-        m = self.point.m
-        for _ in range(self.point.iterations):
+        b = self.point.step_examples
+        for k in range(self.point.iterations):
+            X, Y = self.X, self.Y
+            if self.order is not None:  # a mini-batch, gathered as a DataLoader would
+                cols = self.order[k * b : (k + 1) * b]
+                X, Y = X.index_select(0, cols), Y.index_select(0, cols)
             self.opt.zero_grad()
-            cost = self.loss(self.model(self.X), self.Y) / m
+            cost = self.loss(self.model(X), Y) / b
             cost.backward()
             self.opt.step()
 
@@ -351,8 +406,9 @@ def summarise(point, dtype, samples, memory, peak=None):
 
 
 def print_table(point, dtype, rows, out=sys.stdout):
+    batches = f", batches of {point.batch}" if point.batch else ""
     print(
-        f"\n{point.name} (n_x, n_h, n_y, m) = {point.shape} {dtype}: "
+        f"\n{point.name} (n_x, n_h, n_y, m) = {point.shape}{batches} {dtype}: "
         f"{point.flops_per_step / 1e9:.3g} GFLOP per step, {len(rows[0]['seconds_per_step'])} repetitions "
         f"of {point.iterations} step(s)",
         file=out,

@@ -1,10 +1,12 @@
 """Smoke checks of the benchmark code: the shared grid, `fastshallow bench`, and the asv
 suite's classes (run for the tiny point only). No timing is judged here."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,6 +14,16 @@ import pytest
 from fastshallow import bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_mini_batch_point_counts_a_step_of_its_batch():
+    p = bench.POINTS["mnist_batches"]
+    assert p.shape == (784, 128, 10, 10000) and p.batch == 200 and p.iterations * p.batch <= p.m
+    assert p.flops_per_step == 4 * 128 * 784 * 200 + 6 * 10 * 128 * 200
+    order = bench.batch_order(p)
+    assert order.dtype == np.int64 and len(np.unique(order)) == len(order) == p.iterations * p.batch
+    _, X, _ = bench.make_problem(p, "float32")
+    assert X.shape == (784, 10000) and X.flags.f_contiguous
 
 
 def test_grid_is_the_issue_table_with_its_flop_count():
@@ -106,6 +118,17 @@ def test_asv_suite_runs_on_the_tiny_point():
                         assert result > 0
                     ran += 1
     assert ran > 40
+    # The mini-batch epoch, on a point cut to two batches of the same shapes.
+    assert suite.MiniBatchEpoch.params[0] == [p.name for p in bench.BATCH_POINTS]
+    short = {p.name: dataclasses.replace(p, iterations=2) for p in bench.BATCH_POINTS}
+    for dtype in bench.DTYPES:
+        with mock.patch.dict(suite.POINTS, short):
+            b = suite.MiniBatchEpoch()
+            b.setup("mnist_batches", dtype)
+        before = b.ours.problem.work[0].copy()
+        b.time_epoch("mnist_batches", dtype)
+        b.time_epoch_reference("mnist_batches", dtype)
+        assert np.isfinite(b.ours.losses).all() and not np.array_equal(before, b.ours.problem.work[0])
     cold = suite.ColdStart()
     code, setup = cold.timeraw_import_and_first_call_warm_cache("/nonexistent")
     compile(code, "stmt", "exec") and compile(setup, "setup", "exec")

@@ -98,17 +98,25 @@ def vector_lanes(bitwidth):
     return VECTOR_BITS // bitwidth
 
 
-# Register panels (products._panel) hold at most PANEL_ROWS rows of accumulators, each
-# panel_vectors(bits) vectors wide: 16 of AVX-512's 32 registers. AVX2 has 16 registers:
-# float32 panels there are one vector a row (8 accumulators, no spills); float64 ones two,
-# which spill, because one vector of 4 float64 left LLVM a 4-iteration loop that it
-# unrolled into scalar FMAs, half as fast again (a41ade7 has the numbers).
+# Register panels (products._panel) hold panel_rows(bits) rows of accumulators, each
+# panel_vectors(bits) vectors wide: 8 × 2, 16 of AVX-512's 32 registers. AVX2 has 16
+# registers: float32 panels there are 8 rows of one vector (8 accumulators, no spills);
+# float64 ones 4 rows of two, in explicit vectors (intrinsics.vector_sweep): 8 rows of two
+# spilled, and LLVM unrolled plain loops of 4 or 8 float64 into scalar FMAs (a41ade7 and
+# the commit that brought vector_sweep have the numbers).
+# PANEL_ROWS is the tallest panel: products run in panels from that many rows of C.
 PANEL_ROWS = 8
 
 
 def panel_vectors(bitwidth):
     """Vectors per row of a register panel of elements of `bitwidth` bits."""
     return 2 if AVX512 or bitwidth == 64 else 1
+
+
+def panel_rows(bitwidth):
+    """Rows of a register panel of elements of `bitwidth` bits: PANEL_ROWS, or 4 for
+    float64 with AVX2. PANEL_ROWS is a multiple of it."""
+    return 4 if bitwidth == 64 and not AVX512 else PANEL_ROWS
 
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to
 # 32 bytes only: scratch rows start on a line (intrinsics.aligned_empty; the measurement

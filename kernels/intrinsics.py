@@ -15,7 +15,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
-from .config import CACHE_LINE, PANEL_ROWS, VECTOR_BITS, jit, panel_vectors, vector_lanes
+from .config import CACHE_LINE, PANEL_ROWS, VECTOR_BITS, jit, panel_rows, panel_vectors, vector_lanes
 
 
 @intrinsic
@@ -48,6 +48,85 @@ def panel_width(A):
 def _panel_width(A):
     width = panel_vectors(A.dtype.bitwidth) * vector_lanes(A.dtype.bitwidth)
     return lambda A: width
+
+
+def panel_height(A):
+    """Rows of one register panel for A's dtype (config.panel_rows), a compile-time
+    constant like panel_width."""
+
+
+@overload(panel_height, inline="always")
+def _panel_height(A):
+    rows = panel_rows(A.dtype.bitwidth)
+    return lambda A: rows
+
+
+@intrinsic
+def vector_sweep(typingctx, acc, A, B, i, j0):
+    """acc[q] += A[min(i + q, last), k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for
+    each of acc's panel_rows rows, in explicit vectors of vector_lanes elements, each sum
+    one FMA: products._sweep for a panel whose plain loop LLVM does not vectorise (with
+    AVX2, float64 rows of 8 became 32 scalar FMAs on stack slots). The accumulators are
+    vector registers for the whole loop. Shapes: acc (rows, w) C-contiguous, A (r, p) and
+    B (p, n) C-contiguous, w = panel_vectors · vector_lanes, j0 + w <= n."""
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 2 for a in (acc, A, B)):
+        return None
+    dtype = A.dtype
+    bits = dtype.bitwidth
+    rows, n_vec, lanes = panel_rows(bits), panel_vectors(bits), vector_lanes(bits)
+
+    def codegen(context, builder, sig, args):
+        acc_a, a_a, b_a = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3]))
+        i = context.cast(builder, args[3], sig.args[3], types.intp)
+        j0 = context.cast(builder, args[4], sig.args[4], types.intp)
+        fty = context.get_value_type(dtype)
+        vty = ir.VectorType(fty, lanes)
+        size = context.get_constant(types.intp, dtype.bitwidth // 8)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
+                                             f"llvm.fma.v{lanes}f{bits}")
+        a_rows, p = cgutils.unpack_tuple(builder, a_a.shape)
+        a_row_stride = cgutils.unpack_tuple(builder, a_a.strides)[0]
+        b_row_stride = cgutils.unpack_tuple(builder, b_a.strides)[0]
+        last = builder.sub(a_rows, context.get_constant(types.intp, 1))
+        byte_ptr = ir.IntType(8).as_pointer()
+
+        def at(base, offset, ty):
+            return builder.bitcast(builder.gep(builder.bitcast(base, byte_ptr), [offset]), ty.as_pointer())
+
+        # Row q of A, and of acc, as element pointers; rows past A's last read its last.
+        a_ptrs = []
+        for q in range(rows):
+            r = builder.add(i, context.get_constant(types.intp, q))
+            r = builder.select(builder.icmp_signed(">", r, last), last, r)
+            a_ptrs.append(at(a_a.data, builder.mul(r, a_row_stride), fty))
+        slots = []
+        for q in range(rows):
+            for v in range(n_vec):
+                slot = cgutils.alloca_once(builder, vty)  # entry block: promoted to a register
+                src = at(acc_a.data, context.get_constant(types.intp, (q * n_vec + v) * lanes * (bits // 8)), vty)
+                builder.store(builder.load(src, align=bits // 8), slot)
+                slots.append(slot)
+        b_start = builder.mul(j0, size)
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        with cgutils.for_range(builder, p) as loop:
+            k = loop.index
+            b_row = builder.add(builder.mul(k, b_row_stride), b_start)
+            xs = [builder.load(at(b_a.data, builder.add(b_row, context.get_constant(types.intp, v * lanes * (bits // 8))), vty),
+                               align=bits // 8) for v in range(n_vec)]
+            for q in range(rows):
+                y = builder.load(builder.gep(a_ptrs[q], [k]))
+                y = builder.insert_element(ir.Constant(vty, ir.Undefined), y, ir.Constant(ir.IntType(32), 0))
+                y = builder.shuffle_vector(y, ir.Constant(vty, ir.Undefined), zeros)
+                for v in range(n_vec):
+                    slot = slots[q * n_vec + v]
+                    builder.store(builder.call(fma, [y, xs[v], builder.load(slot)]), slot)
+        for q in range(rows):
+            for v in range(n_vec):
+                dst = at(acc_a.data, context.get_constant(types.intp, (q * n_vec + v) * lanes * (bits // 8)), vty)
+                builder.store(builder.load(slots[q * n_vec + v]), dst, align=bits // 8)
+        return context.get_dummy_value()
+
+    return types.none(acc, A, B, i, j0), codegen
 
 
 @intrinsic

@@ -12,10 +12,12 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
 
 Two loop shapes do all the work:
 
-- matmul_add, C += A·B, in register panels: PANEL_ROWS rows × panel_width columns of C
-  (8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators) stay in registers over
-  the whole inner dimension. Each step loads two vectors of a row of B and broadcasts 8
-  elements of A, for 16 FMAs, and nothing is summed across lanes. This is the hot path:
+- matmul_add, C += A·B, in register panels: panel_height rows × panel_width columns of C
+  (with AVX-512, 8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators; with AVX2,
+  8 × 8 in float32 and 4 × 8 in float64: 8) stay in registers over the whole inner
+  dimension. Each step loads the panel's vectors of a row of B and broadcasts a column of
+  A's rows (AVX-512: two loads and 8 broadcasts for 16 FMAs), and nothing is summed
+  across lanes. This is the hot path:
   W1·X and dZ1·Xᵀ (2·n_h·n_x·T flops each), and every other product into a tile.
 - matmul_nt_add, C += A·Bᵀ: a dot product over the contiguous rows of A and B for each
   element, for a 4 × 4 block of C at once. For dW2 = dZ2·A1ᵀ (n_y rows, small), and for
@@ -28,9 +30,10 @@ or the thread.
 
 import numpy as np
 from numba import carray
+from numba.extending import overload
 
-from .config import PANEL_ROWS, jit, reduction_jit
-from .intrinsics import panel_width, stack_panel, view, wide_vectors
+from .config import PANEL_ROWS, jit, panel_rows, reduction_jit
+from .intrinsics import panel_height, panel_width, stack_panel, vector_sweep, view, wide_vectors
 from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
@@ -144,24 +147,22 @@ def matmul_nt_add(C, A, B):
             C[i, q] += dot(A[i], B[q])
 
 
-@jit
-def _panel(C, A, B, i, j0, skip, bias, code):
-    """C[i:i+8, j0+skip:j0+w] += (A[i:i+8]·B[:, j0:j0+w])[:, skip:], w = panel_width(A): one
-    register panel. Rows past C's last are computed from its last row and dropped.
+def _sweep(acc, A, B, i, j0):
+    """acc[q] += A[i + q, k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for each row q
+    of acc (rows past A's last read its last row): a register panel's inner loop, with the
+    panel's rows unrolled by hand. Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
 
-    With a bias (r, 1) instead of None, the panel finishes a layer instead:
-    C[i:i+8, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward), or no
-    activation for code IDENTITY (linear_forward).
+    Resolved when compiling (the overload below), by A's dtype (panel_height): the 8-row
+    loop, or for 4 rows intrinsics.vector_sweep (C-ordered A and B) or the 4-row loop;
+    inlined into _panel, where acc lives:
+    accumulators must stay in the function that holds the loop to stay in registers
+    (intrinsics.stack_panel)."""
 
-    Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
-    """
-    wide_vectors()
-    w = panel_width(A)
-    acc = carray(stack_panel(A), (PANEL_ROWS, w))
+
+def _sweep_8_rows(acc, A, B, i, j0):
+    w = acc.shape[1]
     s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
-    for j in range(w):
-        s0[j] = s1[j] = s2[j] = s3[j] = s4[j] = s5[j] = s6[j] = s7[j] = 0
-    last = C.shape[0] - 1
+    last = A.shape[0] - 1
     a0, a1, a2, a3 = A[i], A[min(i + 1, last)], A[min(i + 2, last)], A[min(i + 3, last)]
     a4, a5, a6, a7 = A[min(i + 4, last)], A[min(i + 5, last)], A[min(i + 6, last)], A[min(i + 7, last)]
     # Unsigned column indices: Numba wraps negative indices, and that per-element select
@@ -180,19 +181,72 @@ def _panel(C, A, B, i, j0, skip, bias, code):
             s5[j] += y5 * x
             s6[j] += y6 * x
             s7[j] += y7 * x
+
+
+def _sweep_4_rows(acc, A, B, i, j0):
+    w = acc.shape[1]
+    s0, s1, s2, s3 = acc[0], acc[1], acc[2], acc[3]
+    last = A.shape[0] - 1
+    a0, a1, a2, a3 = A[i], A[min(i + 1, last)], A[min(i + 2, last)], A[min(i + 3, last)]
+    j0u, wu = np.uint64(j0), np.uint64(w)  # see _sweep_8_rows
+    for k in range(A.shape[1]):
+        b = B[k]
+        y0, y1, y2, y3 = a0[k], a1[k], a2[k], a3[k]
+        for j in range(wu):
+            x = b[j0u + j]
+            s0[j] += y0 * x
+            s1[j] += y1 * x
+            s2[j] += y2 * x
+            s3[j] += y3 * x
+
+
+@overload(_sweep, inline="always")
+def _sweep_for(acc, A, B, i, j0):
+    if panel_rows(A.dtype.bitwidth) == PANEL_ROWS:
+        return _sweep_8_rows
+    if A.layout == "C" and B.layout == "C":
+        # LLVM unrolled the plain 4-row loop (AVX2 float64) into 32 scalar FMAs on stack
+        # slots; the intrinsic writes its vectors out. The kernels' tiles are all C-ordered.
+        return lambda acc, A, B, i, j0: vector_sweep(acc, A, B, i, j0)
+    return _sweep_4_rows
+
+
+@jit
+def _panel(C, A, B, i, j0, skip, bias, code):
+    """C[i:i+h, j0+skip:j0+w] += (A[i:i+h]·B[:, j0:j0+w])[:, skip:], h = panel_height(A)
+    rows and w = panel_width(A) columns: one register panel. Rows past C's last are
+    computed from its last row and dropped.
+
+    With a bias (r, 1) instead of None, the panel finishes a layer instead:
+    C[i:i+h, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward), or no
+    activation for code IDENTITY (linear_forward).
+
+    Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
+    """
+    wide_vectors()
+    w = panel_width(A)
+    h = panel_height(A)
+    acc = carray(stack_panel(A), (h, w))
+    for q in range(h):
+        s = acc[q]
+        for j in range(w):
+            s[j] = 0
+    _sweep(acc, A, B, i, j0)
+    last = C.shape[0] - 1
     if bias is not None:
         # Overwriting the previous panel's `skip` columns writes the values it wrote: the
         # same sums, in the same order.
-        for q in range(min(PANEL_ROWS, last + 1 - i)):
+        for q in range(min(h, last + 1 - i)):
             bias_activation_forward(C[i + q, j0 : j0 + w], acc[q], bias[i + q, 0], code)
         return
     # The first `skip` columns belong to the previous panel: add zeros there, so that the
     # loop below has a constant trip count and vectorises like the one above.
-    for q in range(PANEL_ROWS):
+    for q in range(h):
         s = acc[q]
         for j in range(skip):
             s[j] = 0
-    for q in range(min(PANEL_ROWS, last + 1 - i)):
+    j0u, wu = np.uint64(j0), np.uint64(w)
+    for q in range(min(h, last + 1 - i)):
         c, s = C[i + q], acc[q]
         for j in range(wu):
             c[j0u + j] += s[j]
@@ -202,7 +256,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
 def matmul_add(C, A, B):
     """C += A·B. Shapes: C (r, n), A (r, p), B (p, n).
 
-    Register panels (_panel) cover C, in blocks of w columns and PANEL_ROWS rows (_panels
+    Register panels (_panel) cover C, in blocks of w columns and h rows (_panels
     picks the order). The last block of columns is moved left to end at column n and
     stores only its new columns. Each element is C + (A[i, 0]·B[0, j] +
     A[i, 1]·B[1, j] + ..., summed in that order).
@@ -244,13 +298,14 @@ def _panels(C, A, B, bias, code):
     """
     r, n = C.shape
     w = panel_width(A)
+    h = panel_height(A)
     if A.size * A.itemsize <= ROW_PANELS_FIRST_BYTES:
         for j_from in range(0, n, w):
             j0 = min(j_from, n - w)
-            for i in range(0, r, PANEL_ROWS):
+            for i in range(0, r, h):
                 _panel(C, A, B, i, j0, j_from - j0, bias, code)
     else:
-        for i in range(0, r, PANEL_ROWS):
+        for i in range(0, r, h):
             for j_from in range(0, n, w):
                 j0 = min(j_from, n - w)
                 _panel(C, A, B, i, j0, j_from - j0, bias, code)

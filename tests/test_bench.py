@@ -1,12 +1,10 @@
 """Smoke checks of the benchmark code: the shared grid, `fastshallow bench`, and the asv
 suite's classes (run for the tiny point only). No timing is judged here."""
 
-import dataclasses
 import json
 import os
 import subprocess
 import sys
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -118,17 +116,10 @@ def test_asv_suite_runs_on_the_tiny_point():
                         assert result > 0
                     ran += 1
     assert ran > 40
-    # The mini-batch epoch, on a point cut to two batches of the same shapes.
+    # The mini-batch epoch reads the shared table too. It is not run here: it would compile
+    # the mini-batch kernels for both dtypes in this worker, the suite's slowest part, and
+    # CI's quick asv run executes every benchmark anyway.
     assert suite.MiniBatchEpoch.params[0] == [p.name for p in bench.BATCH_POINTS]
-    short = {p.name: dataclasses.replace(p, iterations=2) for p in bench.BATCH_POINTS}
-    for dtype in bench.DTYPES:
-        with mock.patch.dict(suite.POINTS, short):
-            b = suite.MiniBatchEpoch()
-            b.setup("mnist_batches", dtype)
-        before = b.ours.problem.work[0].copy()
-        b.time_epoch("mnist_batches", dtype)
-        b.time_epoch_reference("mnist_batches", dtype)
-        assert np.isfinite(b.ours.losses).all() and not np.array_equal(before, b.ours.problem.work[0])
     cold = suite.ColdStart()
     code, setup = cold.timeraw_import_and_first_call_warm_cache("/nonexistent")
     compile(code, "stmt", "exec") and compile(setup, "setup", "exec")

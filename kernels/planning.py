@@ -7,7 +7,7 @@ number of threads.
 
 from collections import namedtuple
 
-from .config import CACHE_LINE, PANEL_ROWS
+from .config import CACHE_LINE
 
 # Tiles. A tile is T consecutive examples; every scratch buffer is (rows, T), so memory
 # never grows with m. T is chosen per problem from its shapes and dtype (tile_width). The
@@ -46,14 +46,11 @@ BLOCK = 512
 # A pass too short for MIN_EXAMPLES_PER_CHUNK (a mini-batch of a network whose slabs
 # outgrow CACHED_SLABS) still gets up to this many chunks of whole tiles, so that as many
 # cores share it: at 784-128-10 in batches of 200 (two tiles), two chunks against one cost
-# 2% on one thread and ran 1.70x faster on two (and 1.26x faster than its rows split over
-# two threads, below: the X tile no longer crosses between cores).
+# 2% on one thread and ran 1.70x faster on two (and 1.31x faster than splitting each
+# tile's first-layer work over groups of W1's rows, one per thread, where the X tile
+# crossed between the cores; that split, in 879120b, also added a fifth to the compile
+# time of every parallel kernel, and was dropped).
 SHARED_CHUNKS = 4
-# A pass of one tile (so of one chunk) has no chunks to share. From this many multiply-adds in a tile's
-# first-layer product, n_h·n_x·T, its tiles' first-layer work is split over groups of
-# rows of W1 instead (step.split_chunk_sums), one group per thread: below it, the two
-# parallel regions a tile then launches cost more than they share.
-SPLIT_MIN_WORK = 2**20
 # W1's reduction and update run on the calling thread below this many values: the
 # parallel loop's launch, and the cache lines it moves between cores, cost more than
 # they share (38c8469).
@@ -83,14 +80,12 @@ def param_count(n_x, n_h, n_y):
 
 
 # How a pass is cut: n_chunks chunks of tiles of `tile` examples, with n_slots copies of
-# the tile scratch; a pass of one chunk splits each tile's first-layer work over
-# row_groups groups of W1's rows (1: not split). A namedtuple, so compiled code reads it
-# by name or unpacks it.
-Plan = namedtuple("Plan", ["n_chunks", "tile", "n_slots", "row_groups"])
+# the tile scratch. A namedtuple, so compiled code reads it by name or unpacks it.
+Plan = namedtuple("Plan", ["n_chunks", "tile", "n_slots"])
 
 
 def plan(m, n_x, n_h, n_y, itemsize, pool_size):
-    """The Plan (n_chunks, tile, n_slots, row_groups) for a problem.
+    """The Plan (n_chunks, tile, n_slots) for a problem.
 
     n_chunks and tile depend only on the shapes and dtype: they decide every sum, so they
     must not depend on threads. n_chunks is a power of two (so it divides evenly over 2, 4,
@@ -102,11 +97,6 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     n_slots is how many copies of the tile scratch to allocate: one per chunk, or one per
     thread of Numba's pool (pool_size, NUMBA_NUM_THREADS) when that is fewer. Scratch is
     fully overwritten before it is read, so this changes memory, never results.
-
-    row_groups is 1, or, for one chunk (one tile, or slabs too large for SLAB_VALUES) with
-    at least SPLIT_MIN_WORK multiply-adds in a tile's first-layer product, one group of whole register panels per thread of the pool
-    (at most one per panel). Every group forms its rows as the whole would, so this too
-    changes the speed, never the results.
     """
     tile = tile_width(m, n_x, n_h, n_y, itemsize)
     n_tiles = -(-m // tile)
@@ -118,10 +108,7 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     c = 1
     while c * 2 <= limit:
         c *= 2
-    groups = 1
-    if c == 1 and n_h * n_x * tile >= SPLIT_MIN_WORK:
-        groups = max(1, min(pool_size, n_h // PANEL_ROWS))
-    return Plan(c, tile, min(c, pool_size), groups)
+    return Plan(c, tile, min(c, pool_size))
 
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from .config import CACHE_LINE, PANEL_ROWS, jit
+from .config import CACHE_LINE, jit
 from .intrinsics import (
     aligned_empty,
     aligned_slots,
@@ -50,13 +50,10 @@ from .products import (
     dense_forward,
     hidden_backward,
     linear_backward_weights,
-    linear_backward_weights_from,
     linear_backward_weights_tile,
     linear_forward,
     row_sums_add,
     transpose,
-    transpose_rows,
-    weights_xt,
 )
 from .sparse import add_bias, sparse_forward_rows, sparse_weight_sums
 
@@ -202,7 +199,7 @@ def pass_scratch(params, X, plan):
     workspace of every slot and the gradient slab of every chunk. Callers borrow from it
     and keep it alive until their last use (intrinsics.borrowed, keep_alive)."""
     W1, _, W2, _ = params
-    n_chunks, T, n_slots, _ = plan
+    n_chunks, T, n_slots = plan
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1, is_sparse(X))
     return ws, gradient_slabs(n_chunks, params)
 
@@ -221,11 +218,11 @@ def slot_of(c, n_chunks, n_slots):
 
 @jit
 def on_one_thread(plan):
-    """plan for a serial kernel: one scratch slot and no row groups, since every chunk runs
-    on the calling thread. slot_of then never asks for a thread id, which crashes the process when Numba's
+    """plan for a serial kernel: one scratch slot, since every chunk runs on the calling
+    thread. slot_of then never asks for a thread id, which crashes the process when Numba's
     threading layer has not started (a serial kernel loaded from the cache starts nothing).
     Scratch is overwritten before it is read, so the slots change memory, never results."""
-    return Plan(plan.n_chunks, plan.tile, 1, 1)
+    return Plan(plan.n_chunks, plan.tile, 1)
 
 
 @jit
@@ -383,15 +380,6 @@ def _first_layer_finish(dW1, ws, s, X):
 
 
 @jit
-def zero_slab(slab):
-    """Zero each array of a chunk's slab (dW1, db1, dW2, db2)."""
-    # Its own function: in split_chunk_sums, inlined into a parallel kernel, Numba turned
-    # this loop's slice assignment into a parallel loop that zeroed dW1 alone.
-    for a in slab:
-        a[:, :] = 0
-
-
-@jit
 def output_backward_tile(dW2, db2, O, H, Y, SW, cols, j0, out, ws, s):
     """The output layer's part of a tile's backward pass, in scratch slot s: the loss
     against the tile of Y from column j0, dZ2 = A2 - Y (weighted by SW), dW2 += dZ2·A1ᵀ and
@@ -421,7 +409,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
     n_h = dW1.shape[0]
     m = n_examples(X, cols)
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
-    zero_slab(grads)
+    for grad in grads:
+        grad[:, :] = 0
     first_layer_start(ws, s, X)
     cost = 0.0
     for t in range(t0, t1):
@@ -434,83 +423,6 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
         first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     first_layer_finish(dW1, ws, s, X)
-    restore_fp_mode(fp_mode)
-    return cost
-
-
-def load_dense_rows(Xt, X, cols, j0, q0, q1):
-    """load_rows for a dense X; nothing for a sparse one, which split_chunk_sums never
-    runs on (its tiles are not dense: sparse.py)."""
-
-
-@overload(load_dense_rows, inline="always")
-def _load_dense_rows(Xt, X, cols, j0, q0, q1):
-    if isinstance(X, types.BaseTuple):
-        return lambda Xt, X, cols, j0, q0, q1: None
-    return lambda Xt, X, cols, j0, q0, q1: load_rows(Xt, X, cols, j0, q0, q1)
-
-
-@jit
-def row_group(g, groups, n_h):
-    """Rows [i0, i1) of group g of `groups`: near-equal runs of whole register panels of
-    PANEL_ROWS rows, the last ending at n_h. With groups <= n_h // PANEL_ROWS (as
-    planning.plan makes them), every group has at least PANEL_ROWS rows."""
-    panels = (n_h + PANEL_ROWS - 1) // PANEL_ROWS
-    return g * panels // groups * PANEL_ROWS, min(n_h, (g + 1) * panels // groups * PANEL_ROWS)
-
-
-@jit(inline="always")
-def split_chunk_sums(sums, params, W2T, X, Y, SW, cols, code, out, ws, T, groups, upcoming):
-    """chunk_gradients for a pass of one chunk (all its tiles, scratch slot 0, into the
-    slab `sums`), with each tile's first-layer work split over `groups` groups of W1's rows
-    (row_group), in parallel: each group forms its rows of Z1 and A1, then of dZ1 and of
-    dW1 and db1; before them, each group loads and transposes its share of the X tile's
-    rows. The output layer is small and runs on this thread. For a dense X only. Returns the chunk's cost, as chunk_gradients,
-    and prefetches `upcoming`, as chunk_sums. Inlined, as accumulate_gradients.
-
-    A group starts on a multiple of PANEL_ROWS, so its register panels, dot-product
-    blocks and rows are those of the whole: every element is the same expression as
-    chunk_gradients forms it, and the bits do not depend on `groups`.
-    """
-    W1, b1, W2, b2 = params
-    dW1, db1, dW2, db2 = sums
-    n_h, n_x = W1.shape
-    m = n_examples(X, cols)
-    fp_mode = enter_flush_to_zero()
-    zero_slab(sums)
-    cost = 0.0
-    for t in range((m + T - 1) // T):
-        j0 = t * T
-        n = min(T, m - j0)
-        Xp = view(ws[X_TILE][0], (n_x, n))
-        Z = view(ws[Z1_TILE][0], (n_h, n))
-        H = view(ws[A1_TILE][0], (n_h, n))
-        D = view(ws[DZ1_TILE][0], (n_h, n))
-        O = view(ws[Z2_TILE][0], (W2.shape[0], n))
-        XT = weights_xt(ws[XT_TILE][0], Xp)
-        # Each thread loads (and transposes) its share of the X tile: written by one
-        # thread, the whole tile had to cross to the other core twice, for the forward
-        # product and for the transposed one.
-        for g in prange(groups):
-            q0, q1 = g * n_x // groups, (g + 1) * n_x // groups
-            load_dense_rows(Xp, X, cols, j0, q0, q1)
-            if XT.shape[0] > 0:
-                transpose_rows(XT, Xp, q0, q1)
-        for g in prange(groups):
-            i0, i1 = row_group(g, groups, n_h)
-            fp = enter_flush_to_zero()  # on a worker thread
-            dense_forward(H[i0:i1], Z[i0:i1], W1[i0:i1], Xp, b1[i0:i1], code)  # A1 = g(W1·X + b1)
-            restore_fp_mode(fp)
-        linear_forward(O, W2, H, b2)  # Z2 = W2·A1 + b2
-        cost_t, G = output_backward_tile(dW2, db2, O, H, Y, SW, cols, j0, out, ws, 0)
-        cost += cost_t
-        for g in prange(groups):
-            i0, i1 = row_group(g, groups, n_h)
-            fp = enter_flush_to_zero()
-            hidden_backward(D[i0:i1], W2T[i0:i1], G, H[i0:i1], code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
-            linear_backward_weights_from(dW1[i0:i1], db1[i0:i1], D[i0:i1], Xp, XT)  # dW1 += dZ1·Xᵀ
-            restore_fp_mode(fp)
-    prefetch_examples(X, Y, upcoming, 0, 1, T)
     restore_fp_mode(fp_mode)
     return cost
 
@@ -614,11 +526,10 @@ def reduce_dW1_then(slabs, m, finite, update, args):
 @jit(inline="always")
 def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, plan, upcoming):
     """Every chunk's unnormalised gradient sums, each into its own slab (parallel over
-    chunks, or, for one chunk with plan.row_groups > 1 and a dense X, over groups of rows:
-    split_chunk_sums); returns the cost summed over all examples. `upcoming`: None, or the
+    chunks); returns the cost summed over all examples. `upcoming`: None, or the
     columns of the next pass (a mini-batch), which each chunk prefetches when it is done
     with this one. Inlined, as accumulate_gradients."""
-    _, T, n_slots, groups = plan
+    _, T, n_slots = plan
     costs = slabs[SLAB_COST]
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
@@ -627,19 +538,15 @@ def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, plan, upcoming):
     # difference, in a tiny problem's step).
     transpose(W2T, params[2])
     prepare_first_layer(ws, params[0], X)
-    if n_chunks == 1 and groups > 1 and not is_sparse(X):
-        slab = (slabs[SLAB_DW1][0], slabs[SLAB_DB1][0], slabs[SLAB_DW2][0], slabs[SLAB_DB2][0])
-        cost = split_chunk_sums(slab, params, W2T, X, Y, SW, cols, code, out, ws, T, groups, upcoming)
-    else:
-        for c in prange(n_chunks):
-            t0, t1 = chunk_tiles(c, n_chunks, m, T)
-            slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
-            slot = slot_of(c, n_chunks, n_slots)
-            costs[c] = chunk_gradients(slab, params, W2T, X, Y, SW, cols, code, out, ws, slot, t0, t1, T)
-            prefetch_examples(X, Y, upcoming, c, n_chunks, T)
-        cost = 0.0
-        for c in range(n_chunks):
-            cost += costs[c]
+    for c in prange(n_chunks):
+        t0, t1 = chunk_tiles(c, n_chunks, m, T)
+        slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
+        slot = slot_of(c, n_chunks, n_slots)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, SW, cols, code, out, ws, slot, t0, t1, T)
+        prefetch_examples(X, Y, upcoming, c, n_chunks, T)
+    cost = 0.0
+    for c in range(n_chunks):
+        cost += costs[c]
     return cost
 
 
@@ -696,7 +603,7 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     loss against Y is returned when Y has columns (n_y, m), else 0.0. An empty (n_y, 0)
     array of the same dtype skips that output: one compiled kernel for both.
     """
-    n_chunks, T, n_slots, _ = plan
+    n_chunks, T, n_slots = plan
     params, X, Y = borrowed(params, X, Y)  # not A2, an output: see borrowed
     W1 = params[0]
     n_h, n_x = W1.shape

@@ -312,7 +312,7 @@ def test_a_mini_batch_of_several_tiles_is_several_chunks(shape):
 
     for itemsize in (4, 8):
         for m in (200, 700, 5000):
-            C, T, _, _ = plan(m, *shape, itemsize, 4)
+            C, T, _ = plan(m, *shape, itemsize, 4)
             n_params = param_count(*shape)
             n_tiles = -(-m // T)
             assert C <= n_tiles and C & (C - 1) == 0
@@ -408,7 +408,7 @@ def test_keep_alive_keeps_the_memory_of_a_borrowed_array():
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
-        C, T, S, _ = plan(m, *shape, itemsize, 4)
+        C, T, S = plan(m, *shape, itemsize, 4)
         assert S == min(C, 4)
         per_line = CACHE_LINE // itemsize
         assert T <= MAX_TILE and T % per_line == 0  # full tiles' scratch rows start on lines
@@ -424,10 +424,10 @@ def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
 
 def test_tiles_fit_the_budget_unless_at_the_minimum_width():
     # The flower problem runs in one tile; wide networks fall back to the minimum width.
-    C, T, _, _ = plan(400, 2, 4, 1, 8, 2)
+    C, T, _ = plan(400, 2, 4, 1, 8, 2)
     assert C == 1 and T >= 400
     for n_x, n_h, n_y in [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)]:
-        _, T, _, _ = plan(10_000, n_x, n_h, n_y, 8, 2)
+        _, T, _ = plan(10_000, n_x, n_h, n_y, 8, 2)
         scratch = (3 * n_h + 2 * n_x + 4 * n_y) * T * 8
         assert scratch <= TILE_BUDGET or T == MIN_TILE
 

@@ -46,7 +46,7 @@ def test_the_bit_test_problem_has_more_chunks_than_threads():
     from fastshallow.kernels import plan
 
     for itemsize in (4, 8):
-        chunks, _, slots, _ = plan(9001, 20, 32, 3, itemsize, 4)
+        chunks, _, slots = plan(9001, 20, 32, 3, itemsize, 4)
         assert chunks > 4 and slots == 4
 
 
@@ -183,68 +183,3 @@ def test_a_pass_too_small_to_share_still_checks_n_threads():
                 call()
     np.testing.assert_array_equal(fs.forward(params, X, n_threads=1), fs.forward(params, X))
 
-
-def test_row_groups_are_whole_panels():
-    # step.split_chunk_sums gives each group of W1's rows whole register panels; a group of
-    # fewer than PANEL_ROWS rows would take the row loop, whose sums differ in the last bits.
-    from fastshallow.kernels import planning, step
-    from fastshallow.kernels.config import PANEL_ROWS
-
-    split = 0
-    for n_h in range(16, 90):
-        for pool in (2, 3, 4, 8):
-            plan = planning.plan(100, 784, n_h, 10, 8, pool)  # one tile
-            groups = plan.row_groups
-            if plan.n_chunks > 1:  # a small network's slabs fit in cache: chunks instead
-                assert groups == 1
-                continue
-            split += 1
-            assert 2 <= groups <= min(pool, n_h // PANEL_ROWS)
-            bounds = [step.row_group(g, groups, n_h) for g in range(groups)]
-            assert bounds[0][0] == 0 and bounds[-1][1] == n_h
-            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
-            assert all(i0 % PANEL_ROWS == 0 and i1 - i0 >= PANEL_ROWS for i0, i1 in bounds)
-    assert split >= 20
-    # One thread, several chunks, or a tile too small to share: not split.
-    assert planning.plan(100, 784, 128, 10, 8, 1).row_groups == 1
-    assert planning.plan(100, 20, 32, 3, 8, 2).row_groups == 1
-    assert planning.plan(200, 784, 128, 10, 8, 2)[:2] == (2, 104)  # two tiles: a chunk each
-    assert planning.plan(9001, 20, 32, 3, 8, 4).n_chunks > 1 and planning.plan(9001, 20, 32, 3, 8, 4).row_groups == 1
-
-
-def test_split_rows_do_not_change_bits():
-    # A one-chunk pass with its rows split over groups (parallel) gives the bits of the
-    # unsplit pass, for any number of groups: panels over Xᵀ (40 inputs) and dot products
-    # (12 inputs), a partial last panel (n_h 36, 20) and ragged tiles; gradients, and
-    # mini-batch steps (X and its column order as the estimators pass them).
-    import fastshallow as fs
-    from fastshallow import engine
-    from fastshallow.kernels.codes import Activation, Output
-
-    rng = np.random.default_rng(3)
-    for n_x, n_h, m in ((40, 36, 300), (12, 20, 257)):
-        X = np.ascontiguousarray(rng.standard_normal((m, n_x))).T
-        Y = np.zeros((3, m))
-        Y[rng.integers(0, 3, m), np.arange(m)] = 1
-        p = fs.init_params(n_x, n_h, 3, seed=1, scale=0.3)
-        params = tuple(np.ascontiguousarray(p[k]) for k in ("W1", "b1", "W2", "b2"))
-        one = engine.plan(m, params)._replace(n_chunks=1, n_slots=1, row_groups=1)
-        order = rng.permutation(m).astype(np.int64)
-        results = []
-        for groups in range(1, n_h // 8 + 1):
-            plan = one._replace(row_groups=groups)
-            cost, grads = engine.gradients(params, X, Y, activation=Activation.RELU, output=Output.SOFTMAX,
-                                           the_plan=plan, n_threads=2)
-            state = tuple(a.copy() for a in params)
-            losses = np.empty(4)
-            out = engine.descend(state, X, Y, losses, activation=Activation.TANH, output=Output.SOFTMAX,
-                                 rule=engine.adam(0.01), the_plan=engine.plan(m // 4, params)._replace(row_groups=groups),
-                                 n_threads=2, order=order, batch=m // 4)
-            assert out.status == engine.OK
-            results.append((cost, grads, losses, out.final))
-        assert len(results) >= 2
-        cost, grads, losses, final = results[0]
-        for other in results[1:]:
-            assert other[0] == cost and other[2].tobytes() == losses.tobytes()
-            assert all(np.array_equal(a, b) for a, b in zip(other[1], grads))
-            assert all(np.array_equal(a, b) for a, b in zip(other[3], final))

@@ -6,8 +6,7 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
     linear_backward_weights     dW += dZ·Xᵀ       dW (r, k), dZ (r, T), X (k, T)
                                 db += Σ_cols dZ   db (r, 1)
     linear_backward_weights_xt  the same, given XT = Xᵀ (T, k)
-    linear_backward_weights_tile  either, whichever is faster for k (transpose_for_weights,
-                                then linear_backward_weights_from)
+    linear_backward_weights_tile  either, whichever is faster for k
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
 Two loop shapes do all the work:
@@ -154,9 +153,8 @@ def _sweep(acc, A, B, i, j0):
 
     Resolved when compiling (the overload below), by A's dtype (panel_height): the 8-row
     loop, or for 4 rows intrinsics.vector_sweep (C-ordered A and B) or the 4-row loop;
-    inlined into _panel, where acc lives:
-    accumulators must stay in the function that holds the loop to stay in registers
-    (intrinsics.stack_panel)."""
+    inlined into _panel, where acc lives: accumulators must stay in the function that
+    holds the loop to stay in registers (intrinsics.stack_panel)."""
 
 
 def _sweep_8_rows(acc, A, B, i, j0):
@@ -442,46 +440,21 @@ def linear_backward_weights_xt(dW, db, dZ, XT):
 
 
 @jit
-def weights_xt(xt, X):
-    """The view of the flat scratch xt that holds Xᵀ (T, k) for dW = dZ·Xᵀ in panels (from
-    TRANSPOSE_MIN_K inputs), else an empty (0, k) view. Shapes: X (k, T), xt (>= T·k,)
-    (may be empty when k < TRANSPOSE_MIN_K)."""
-    k, n = X.shape
-    return view(xt, (n if k >= TRANSPOSE_MIN_K else 0, k))
-
-
-@jit
-def transpose_for_weights(xt, X):
-    """X's tile transposed into weights_xt(xt, X) where the panels need it; returns that
-    view. Shapes: X (k, T) C-contiguous, xt as weights_xt's."""
-    XT = weights_xt(xt, X)
-    if XT.shape[0] > 0:
-        transpose(XT, X)
-    return XT
-
-
-@jit
-def linear_backward_weights_from(dW, db, dZ, X, XT):
-    """linear_backward_weights by the faster product for X's width: from TRANSPOSE_MIN_K
-    inputs, panels over XT = Xᵀ (transpose_for_weights); narrower, dot products over T.
-
-    Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T), XT (T, k) or (0, k).
-    """
-    if X.shape[0] >= TRANSPOSE_MIN_K:
-        linear_backward_weights_xt(dW, db, dZ, XT)
-    else:
-        linear_backward_weights(dW, db, dZ, X)
-
-
-@jit
 def linear_backward_weights_tile(dW, db, dZ, X, xt):
-    """linear_backward_weights on one tile, by the faster product for its width
-    (transpose_for_weights into the scratch xt, then linear_backward_weights_from).
+    """linear_backward_weights on one tile, by the faster product for its width: from
+    TRANSPOSE_MIN_K inputs, X is transposed into the scratch xt and the panels run over
+    it; narrower, dot products over T.
 
     Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt (>= T·k,) flat
     scratch, overwritten (may be empty when k < TRANSPOSE_MIN_K).
     """
-    linear_backward_weights_from(dW, db, dZ, X, transpose_for_weights(xt, X))
+    k, n = X.shape
+    if k >= TRANSPOSE_MIN_K:
+        XT = view(xt, (n, k))
+        transpose(XT, X)
+        linear_backward_weights_xt(dW, db, dZ, XT)
+    else:
+        linear_backward_weights(dW, db, dZ, X)
 
 
 @jit
@@ -523,27 +496,21 @@ def hidden_backward(dZ, WT, dY, A, code):
 
 @jit
 def transpose(out, A):
-    """out = Aᵀ. Shapes: out (n, r), A (r, n)."""
-    transpose_rows(out, A, 0, A.shape[0])
-
-
-@jit
-def transpose_rows(out, A, i0, i1):
-    """out[:, i0:i1] = A[i0:i1]ᵀ, rows i0 .. i1 of A transposed. Shapes: out (n, r), A (r, n).
+    """out = Aᵀ. Shapes: out (n, r), A (r, n).
 
     Eight rows of A at a time: column j of those rows is 8 consecutive elements of row j
     of out, so reads stream along 8 rows and writes fill whole cache lines (several times
     faster than one element per row of out: 3aa3bfe).
     """
-    n = A.shape[1]
-    i8 = i1 - (i1 - i0) % 8
-    for i in range(i0, i8, 8):
+    r, n = A.shape
+    r8 = r - r % 8
+    for i in range(0, r8, 8):
         a0, a1, a2, a3, a4, a5, a6, a7 = A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7]
         for j in range(n):
             o = out[j]
             o[i], o[i + 1], o[i + 2], o[i + 3] = a0[j], a1[j], a2[j], a3[j]
             o[i + 4], o[i + 5], o[i + 6], o[i + 7] = a4[j], a5[j], a6[j], a7[j]
-    for i in range(i8, i1):
+    for i in range(r8, r):
         a = A[i]
         for j in range(n):
             out[j, i] = a[j]

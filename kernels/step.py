@@ -240,17 +240,11 @@ def load_tile(Xt, X, cols, j0):
     Copying makes every later loop unit-stride whatever X's layout (C, F or a strided
     view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
     """
-    load_rows(Xt, X, cols, j0, 0, Xt.shape[0])
-
-
-@jit
-def load_rows(Xt, X, cols, j0, q0, q1):
-    """Rows q0 .. q1 of load_tile(Xt, X, cols, j0), the others untouched."""
     wide_vectors()
     # Unsigned column indices into a row view: with signed ones, Numba's select for
     # negative indices turned the loads into gathers (cedbaee; see products._panel).
     j0u = np.uint64(j0)
-    for q in range(q0, q1):
+    for q in range(Xt.shape[0]):
         xq, x = Xt[q], X[q]
         for j in range(np.uint64(Xt.shape[1])):
             xq[j] = x[example_index(cols, j0u + j)]
@@ -380,24 +374,6 @@ def _first_layer_finish(dW1, ws, s, X):
 
 
 @jit
-def output_backward_tile(dW2, db2, O, H, Y, SW, cols, j0, out, ws, s):
-    """The output layer's part of a tile's backward pass, in scratch slot s: the loss
-    against the tile of Y from column j0, dZ2 = A2 - Y (weighted by SW), dW2 += dZ2·A1ᵀ and
-    db2 += Σ dZ2. Returns the tile's (weighted) loss sum (float64) and the view G of dZ2
-    (n_y, n). Shapes: O the logits Z2 and H = A1 (n_h, n), as forward_tile leaves them."""
-    n_y, n = O.shape
-    Yt = view(ws[Y_TILE][s], (n_y, n))
-    L = view(ws[LOSS_TILE][s], (n_y, n))
-    G = view(ws[A2_TILE][s], (n_y, n))
-    load_tile(Yt, Y, cols, j0)
-    stats = view(ws[STATS_TILE][s], (2, n))
-    output_loss_backward(L, G, O, Yt, out, stats)  # loss; dZ2 = A2 - Y
-    weigh_tile(L, G, SW, cols, j0, stats[:1])  # the softmax's stats are spent by now
-    linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
-    return loss_sum(L), G
-
-
-@jit
 def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1, T):
     """Unnormalised (weighted) gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
     grads = (dW1, db1, dW2, db2), which is overwritten, using scratch slot s. W2T is W2ᵀ
@@ -406,7 +382,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
     Returns the (weighted) cost summed over the chunk's examples and outputs, in float64.
     """
     dW1, db1, dW2, db2 = grads
-    n_h = dW1.shape[0]
+    n_h, n_x = dW1.shape
+    n_y = dW2.shape[0]
     m = n_examples(X, cols)
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
     for grad in grads:
@@ -417,9 +394,16 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         j0 = t * T
         n = min(T, m - j0)
         Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, s)
+        Yt = view(ws[Y_TILE][s], (n_y, n))
+        L = view(ws[LOSS_TILE][s], (n_y, n))
+        G = view(ws[A2_TILE][s], (n_y, n))
         D = view(ws[DZ1_TILE][s], (n_h, n))
-        cost_t, G = output_backward_tile(dW2, db2, O, H, Y, SW, cols, j0, out, ws, s)
-        cost += cost_t
+        load_tile(Yt, Y, cols, j0)
+        stats = view(ws[STATS_TILE][s], (2, n))
+        output_loss_backward(L, G, O, Yt, out, stats)  # loss; dZ2 = A2 - Y
+        weigh_tile(L, G, SW, cols, j0, stats[:1])  # the softmax's stats are spent by now
+        cost += loss_sum(L)
+        linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
         first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
     first_layer_finish(dW1, ws, s, X)
@@ -526,9 +510,9 @@ def reduce_dW1_then(slabs, m, finite, update, args):
 @jit(inline="always")
 def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, plan, upcoming):
     """Every chunk's unnormalised gradient sums, each into its own slab (parallel over
-    chunks); returns the cost summed over all examples. `upcoming`: None, or the
-    columns of the next pass (a mini-batch), which each chunk prefetches when it is done
-    with this one. Inlined, as accumulate_gradients."""
+    chunks); returns the cost summed over all examples. `upcoming`: None, or the columns
+    of the next pass (a mini-batch), which each chunk prefetches when it is done with
+    this one. Inlined, as accumulate_gradients."""
     _, T, n_slots = plan
     costs = slabs[SLAB_COST]
     n_chunks = costs.shape[0]

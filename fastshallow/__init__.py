@@ -207,7 +207,7 @@ def train(
     n_h, n_x = p.work[0].shape
     work = num_iterations * n_h * (n_x + p.work[2].shape[0]) * n_columns(p.X)
     # Swapping the SIGINT handler in and out was a large share of a short call.
-    with deferred_interrupt() if work >= INTERRUPTIBLE_WORK else no_hold() as ctrl_c:
+    with deferred_interrupt() if work >= INTERRUPTIBLE_WORK else no_hold as ctrl_c:
         run = engine.descend(p.work, p.X, p.Y, costs, activation=p.activation, output=p.output,
                              rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads,
                              weights=p.weights)

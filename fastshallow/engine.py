@@ -20,14 +20,15 @@ Where to add things: an optimiser is a kind in kernels/descent.py (update_block)
 Rule constructor here; an activation or output layer is a row of kernels/codes.py.
 """
 
+import contextlib
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .threads import max_threads, thread_count, using_threads
+from .threads import max_threads, start_threading_layer, thread_count, using_threads
 from .validation import (
     activation_code,
-    check_params,
+    checked_params,
     check_scratch,
     check_weights,
     check_X,
@@ -93,7 +94,7 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     stay untouched until a result is copied back. costs: how many float64 costs the call
     will record, counted in its memory check."""
     code = activation_code(activation)
-    dtype, arrays = check_params(params, update=update, inputs={"X": X, "Y": Y})
+    dtype, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
     W1, _, W2, _ = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
@@ -105,10 +106,6 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     weights = check_weights(weights, m, dtype)
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
     check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs, sparse=isinstance(X, tuple))
-    if update:
-        work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
-    else:
-        work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
     return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
 
 
@@ -202,8 +199,8 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
         spare = tuple(np.empty_like(a) for a in params)
     velocity, moments = _state(params, velocity, moments, rule)
     m = n_columns(X) if order is None else min(batch, order.shape[0])
-    with using_threads(n_threads) as n:
-        kernel = _descent.descend_serial if _serial(n, the_plan, params, m) else _descent.descend_parallel
+    kernel, threads = _kernel(_descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m)
+    with threads:
         done, status, in_params = kernel(
             params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output), rule,
             losses, the_plan,
@@ -216,19 +213,25 @@ def _row(weights):
     return None if weights is None else weights.reshape(1, -1)
 
 
-def _pass_threads(n_threads, the_plan, params, m):
-    """The threads for one pass of the parallel kernels (outputs, mean_loss, gradients): 1
-    when _serial says the pass is too small to share. A parallel region with nothing to
-    share still wakes the pool, which cost more than a tiny problem's whole pass (the
-    flower problem's forward: 72 µs a call, 46 µs on one thread)."""
+# A serial kernel starts no threads and waits for none, so it needs no thread setting.
+_THIS_THREAD = contextlib.nullcontext()
+
+
+def _kernel(serial, parallel, n_threads, the_plan, params, m):
+    """(kernel, context) for steps or a pass of m examples: the serial kernel and nothing
+    to set up when _serial says so, else the parallel one and using_threads(n_threads).
+    A bad n_threads is an error either way."""
     n = thread_count(n_threads)
-    return 1 if _serial(n, the_plan, params, m) else n
+    if _serial(n, the_plan, params, m):
+        start_threading_layer()
+        return serial, _THIS_THREAD
+    return parallel, using_threads(n)
 
 
 def _serial(n_threads, the_plan, params, m):
-    """True when a step of m examples should run on the calling thread: one thread, or a
-    pass under SERIAL_WORK multiply-adds (launching a parallel region costs more than such
-    a step), or nothing to share (one chunk, and W1 too small for its update to be split:
+    """True when a step or a pass of m examples should run on the calling thread: one
+    thread, or a pass under SERIAL_WORK multiply-adds (launching a parallel region costs
+    more than such a step), or nothing to share (one chunk, and W1 too small for its update to be split:
     step.reduce_dW1_then), or one tile: its one chunk runs on one core whatever the update
     does, and W1 updated by two cores then crosses between them for the next tile (at
     784-128-10 in batches of 32, 0.87x as fast on 2 threads as on 1)."""
@@ -312,16 +315,18 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
     no_targets = np.empty((n_y, 0), params[0].dtype)
-    with using_threads(_pass_threads(n_threads, the_plan, params, m)):
-        _step.evaluate(A2, params, X, no_targets, cols, int(activation), int(output), the_plan)
+    kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m)
+    with threads:
+        kernel(A2, params, X, no_targets, cols, int(activation), int(output), the_plan)
     return A2
 
 
 def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
     no_outputs = np.empty((Y.shape[0], 0), params[0].dtype)
-    with using_threads(_pass_threads(n_threads, the_plan, params, Y.shape[1])):
-        return float(_step.evaluate(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
+    kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1])
+    with threads:
+        return float(kernel(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
 
 
 def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,
@@ -331,9 +336,10 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
     write the gradients to (views of one flat buffer, for L-BFGS), else new ones. weights:
     as descend's; the means are then over their sum."""
     grads = tuple(np.empty_like(a) for a in params) if into is None else into
-    kernel = _step.gradients if mean else _step.gradient_sums
+    pair = (_step.gradients_serial, _step.gradients) if mean else (_step.gradient_sums_serial, _step.gradient_sums)
     m = n_columns(X) if cols is None else cols.shape[0]
-    with using_threads(_pass_threads(n_threads, the_plan, params, m)):
+    kernel, threads = _kernel(*pair, n_threads, the_plan, params, m)
+    with threads:
         cost = kernel(grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
     return float(cost), grads
 

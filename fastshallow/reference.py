@@ -46,6 +46,11 @@ def value_range(a):
     return (np.nan, np.nan) if np.isnan(a).any() else (float(a.min()), float(a.max()))
 
 
+def first_not_finite(arrays):
+    """The twin of kernels/checks.py's: the index of the first array holding a NaN or inf, or -1."""
+    return next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
+
+
 def linear_backward_input(W, dZ):
     """Wᵀ·dZ. W (r, k), dZ (r, m) -> (k, m)."""
     return W.T @ dZ

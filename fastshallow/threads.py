@@ -69,6 +69,22 @@ def _one_at_a_time():
     return _WORKQUEUE_LOCK if layer == "workqueue" else contextlib.nullcontext()
 
 
+_started = False
+
+
+def start_threading_layer():
+    """Start Numba's threading layer, once per process, before a serial kernel runs.
+    Kernels link numba.get_thread_id (step.slot_of; in the serial ones that branch is
+    never taken), a symbol the started layer provides. Compiling it starts the layer, but
+    a process that compiles a kernel from callees another process cached finds no such
+    symbol, and LLVM aborts it (tests/test_threads.py has the case). using_threads starts
+    the layer for the parallel kernels."""
+    global _started
+    if not _started:
+        numba.get_num_threads()
+        _started = True
+
+
 def max_threads():
     """Every thread Numba's pool was started with (NUMBA_NUM_THREADS, by default the cores)."""
     return numba.config.NUMBA_NUM_THREADS
@@ -85,20 +101,30 @@ def thread_count(n_threads):
     return n
 
 
-@contextlib.contextmanager
-def using_threads(n_threads):
-    """Run the body with n_threads threads (None: all of them); restore the caller's setting."""
-    n = thread_count(n_threads)
-    previous = numba.get_num_threads()  # starts the threading layer
-    with _one_at_a_time():
-        if n == previous:  # the common case: nothing to set, or to restore
-            yield n
-            return
-        numba.set_num_threads(n)
+class using_threads:
+    """Run the body with n_threads threads (None: all of them); restore the caller's
+    setting. ``with using_threads(n) as n:`` gives the count. A class rather than a
+    generator-based context manager, which cost a microsecond a call."""
+
+    __slots__ = ("n", "previous", "lock")
+
+    def __init__(self, n_threads):
+        self.n = thread_count(n_threads)
+
+    def __enter__(self):
+        self.previous = numba.get_num_threads()  # starts the threading layer
+        self.lock = _one_at_a_time()
+        self.lock.__enter__()
+        if self.n != self.previous:  # the common case: nothing to set, or to restore
+            numba.set_num_threads(self.n)
+        return self.n
+
+    def __exit__(self, *exc):
         try:
-            yield n
+            if self.n != self.previous:
+                numba.set_num_threads(self.previous)
         finally:
-            numba.set_num_threads(previous)
+            self.lock.__exit__(*exc)
 
 
 class _Held:
@@ -122,11 +148,19 @@ class _Held:
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@contextlib.contextmanager
-def no_hold():
+class _NoHold:
     """deferred_interrupt's stand-in for a call too short to hold Ctrl-C back over: a
-    Ctrl-C is raised at once, and .deliver() has nothing to hand on."""
-    yield _Held(None)
+    Ctrl-C is raised at once, and .deliver() has nothing to hand on. Nothing changes when
+    it is entered, so one instance serves every call."""
+
+    def __enter__(self):
+        return _Held(None)
+
+    def __exit__(self, *exc):
+        return False
+
+
+no_hold = _NoHold()
 
 
 @contextlib.contextmanager

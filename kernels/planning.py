@@ -5,6 +5,7 @@ never of the thread count: that is what makes results identical bit for bit for 
 number of threads.
 """
 
+import functools
 from collections import namedtuple
 
 from .config import CACHE_LINE
@@ -84,6 +85,7 @@ def param_count(n_x, n_h, n_y):
 Plan = namedtuple("Plan", ["n_chunks", "tile", "n_slots"])
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of its ints, asked on every call
 def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     """The Plan (n_chunks, tile, n_slots) for a problem.
 

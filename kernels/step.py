@@ -565,10 +565,23 @@ def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
     return cost
 
 
+# Each pass comes as a parallel kernel and a serial one: the same inlined body, whose prange
+# loops run in order in the serial one, with one scratch slot (on_one_thread), as
+# descent.descend_parallel and descend_serial. A small pass takes the serial one
+# (engine._serial): a parallel region with one chunk to run still wakes the pool, which
+# cost more than the flower problem's whole forward pass.
+
+
 @jit(parallel=True)
 def gradients(grads, params, X, Y, SW, cols, code, out, plan):
     """Mean cost and gradients (into grads) of the network on X, Y (weighted by SW)."""
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, True)
+
+
+@jit
+def gradients_serial(grads, params, X, Y, SW, cols, code, out, plan):
+    """gradients on the calling thread."""
+    return _gradients(grads, params, X, Y, SW, cols, code, out, on_one_thread(plan), True)
 
 
 @jit(parallel=True)
@@ -578,15 +591,14 @@ def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, False)
 
 
-@jit(parallel=True)
-def evaluate(A2, params, X, Y, cols, code, out, plan):
-    """The forward pass over X, for predictions, the cost, or both.
+@jit
+def gradient_sums_serial(grads, params, X, Y, SW, cols, code, out, plan):
+    """gradient_sums on the calling thread."""
+    return _gradients(grads, params, X, Y, SW, cols, code, out, on_one_thread(plan), False)
 
-    A2 = output(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m), with output
-    the sigmoid, the softmax or the identity (out = loss.IDENTITY: the logits); the mean
-    loss against Y is returned when Y has columns (n_y, m), else 0.0. An empty (n_y, 0)
-    array of the same dtype skips that output: one compiled kernel for both.
-    """
+
+@jit(inline="always")
+def _evaluate(A2, params, X, Y, cols, code, out, plan):
     n_chunks, T, n_slots = plan
     params, X, Y = borrowed(params, X, Y)  # not A2, an output: see borrowed
     W1 = params[0]
@@ -622,3 +634,21 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
         total += sums[c]
     keep_alive(scratch)
     return total / m
+
+
+@jit(parallel=True)
+def evaluate(A2, params, X, Y, cols, code, out, plan):
+    """The forward pass over X, for predictions, the cost, or both.
+
+    A2 = output(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m), with output
+    the sigmoid, the softmax or the identity (out = loss.IDENTITY: the logits); the mean
+    loss against Y is returned when Y has columns (n_y, m), else 0.0. An empty (n_y, 0)
+    array of the same dtype skips that output: one compiled kernel for both.
+    """
+    return _evaluate(A2, params, X, Y, cols, code, out, plan)
+
+
+@jit
+def evaluate_serial(A2, params, X, Y, cols, code, out, plan):
+    """evaluate on the calling thread."""
+    return _evaluate(A2, params, X, Y, cols, code, out, on_one_thread(plan))

@@ -432,6 +432,25 @@ def test_tiles_fit_the_budget_unless_at_the_minimum_width():
         assert scratch <= TILE_BUDGET or T == MIN_TILE
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_first_not_finite_matches_reference(dtype):
+    # Its arrays are the engine's C-contiguous parameters (W1, b1, W2, b2), so C layout
+    # only; every array, and the first and last value of each, takes each bad value.
+    from fastshallow.kernels.checks import first_not_finite
+
+    rng = np.random.default_rng(4)
+    for n_x, n_h, n_y in [(1, 1, 1), (2, 4, 1), (33, 17, 3)]:
+        arrays = tuple(rng.standard_normal(s).astype(dtype) for s in ((n_h, n_x), (n_h, 1), (n_y, n_h), (n_y, 1)))
+        assert first_not_finite(arrays) == ref.first_not_finite(arrays) == -1
+        for i in range(4):
+            for where in (0, -1):
+                for bad in (np.nan, np.inf, -np.inf):
+                    broken = tuple(a.copy() for a in arrays)
+                    broken[i].flat[where] = bad
+                    broken[3].flat[0] = np.nan if i < 3 else broken[3].flat[0]  # a later one too
+                    assert first_not_finite(broken) == ref.first_not_finite(broken) == i, (n_x, n_h, n_y, i, bad)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_value_range_matches_reference(dtype, layout):

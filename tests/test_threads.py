@@ -166,8 +166,27 @@ def test_serial_kernel_needs_no_threading_layer():
         assert run.stdout.split() == ["True", "2", "True"]
 
 
+_PARALLEL_FORWARD = "import numpy as np, fastshallow as fs; X = np.random.default_rng(0).standard_normal((2, 20000)); " \
+    "fs.forward(fs.init_params(2, 64, 1, seed=0), X)"
+_SERIAL_FORWARD = "import fastshallow as fs; X, _ = fs.datasets.load_planar_dataset(); " \
+    "print(fs.forward(fs.init_params(2, 4, 1, seed=0), X).shape)"
+
+
+def test_serial_calls_after_another_process_filled_the_cache(tmp_path):
+    # One process runs a parallel forward pass, caching its kernels' callees (step.slot_of
+    # among them, which links numba.get_thread_id). The next process makes only a small
+    # call, whose serial kernel it compiles from those cached callees: without a started
+    # threading layer LLVM found no get_thread_id and aborted the process
+    # (threads.start_threading_layer).
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for script in (_PARALLEL_FORWARD, _SERIAL_FORWARD):
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-3000:]}"
+    assert run.stdout.split() == ["(1,", "400)"]
+
+
 def test_a_pass_too_small_to_share_still_checks_n_threads():
-    # A tiny pass runs on one thread whatever n_threads says (engine._pass_threads), but a
+    # A tiny pass runs on the calling thread whatever n_threads says (engine._kernel), but a
     # bad n_threads is still an error.
     import numpy as np
     import pytest

@@ -15,7 +15,17 @@ ValueError / TypeError as the core API.
 import numpy as np
 
 from . import engine
-from .validation import PARAM_NAMES, check_params, check_X, check_Y, finite_real, iteration_count, positive_int
+from .validation import (
+    PARAM_NAMES,
+    check_all_finite,
+    check_X,
+    check_Y,
+    checked_params,
+    finite_real,
+    iteration_count,
+    positive_int,
+    value_bounds,
+)
 
 __all__ = [
     "layer_sizes",
@@ -29,6 +39,7 @@ __all__ = [
 ]
 
 _F64 = np.dtype(np.float64)
+_GRAD_LABELS = tuple(f"grads['d{k}']" for k in PARAM_NAMES)
 
 
 def _as_2d(value, name):
@@ -61,8 +72,8 @@ def initialize_parameters(n_x, n_h, n_y, seed=2):
 
 def _network(parameters, X):
     """Validated float64 params tuple and X (C-contiguous) for the whole-matrix kernels."""
-    _, arrays = check_params(parameters)
-    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in arrays)
+    _, _, work = checked_params(parameters)
+    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in work)  # float32 parameters, too
     X = np.ascontiguousarray(check_X(X, work[0].shape[1], _F64))
     return work, X
 
@@ -84,8 +95,9 @@ def compute_cost(A2, Y, parameters=None):
             f"A2 must be a non-empty array of probabilities; got dtype {A2.dtype}, shape {A2.shape}"
         )
     A2 = np.ascontiguousarray(A2, dtype=_F64)
-    if not np.isfinite(A2).all() or A2.min() < 0 or A2.max() > 1:
-        raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {A2.min()} to {A2.max()}")
+    lo, hi = value_bounds(A2)
+    if not (0 <= lo and hi <= 1):  # NaN fails both
+        raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {lo} to {hi}")
     Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64)
     return engine.cross_entropy(A2, Y)
 
@@ -113,8 +125,8 @@ def _cached(cache, key, shape):
 def update_parameters(parameters, grads, learning_rate=1.2):
     """A new params dict, P - learning_rate·dP for each parameter; the inputs are not changed."""
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
-    _, arrays = check_params(parameters)
-    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in arrays)
+    _, _, work = checked_params(parameters)
+    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in work)
     gradients = []
     for k, a in zip(PARAM_NAMES, work):
         if not hasattr(grads, "keys") or "d" + k not in grads:
@@ -122,9 +134,8 @@ def update_parameters(parameters, grads, learning_rate=1.2):
         g = np.ascontiguousarray(grads["d" + k], dtype=_F64)
         if g.shape != a.shape:
             raise ValueError(f"grads['d{k}'] has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
-        if not np.isfinite(g).all():
-            raise ValueError(f"grads['d{k}'] contains NaN or inf")
         gradients.append(g)
+    check_all_finite(tuple(gradients), _GRAD_LABELS)
     new, _ = engine.update(work, tuple(gradients), engine.gradient_descent(learning_rate))
     return dict(zip(PARAM_NAMES, new))
 

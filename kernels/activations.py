@@ -17,7 +17,10 @@ from .intrinsics import wide_vectors
 # The codes and names are codes.Activation's (one table for the whole project). Each
 # ladder below has one branch per member; IDENTITY doubles as the linear layer's "no
 # activation", where products.linear_forward finishes its panels with the bias alone.
-TANH, SIGMOID, RELU, IDENTITY = Activation.TANH, Activation.SIGMOID, Activation.RELU, Activation.IDENTITY
+# Plain ints, as the engine passes codes: a kernel called with an IntEnum member is typed
+# apart, and compiled a second copy of all it calls (products._panels and _panel did).
+TANH, SIGMOID, RELU, IDENTITY = (int(a) for a in (Activation.TANH, Activation.SIGMOID, Activation.RELU,
+                                                  Activation.IDENTITY))
 
 
 @jit

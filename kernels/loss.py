@@ -39,8 +39,9 @@ from .activations import identity_forward, sigmoid_forward
 from .codes import Output
 from .products import row_sum
 
-# The output codes are codes.Output's (one table for the whole project).
-SIGMOID, SOFTMAX, IDENTITY, EXP = Output.SIGMOID, Output.SOFTMAX, Output.IDENTITY, Output.EXP
+# The output codes are codes.Output's (one table for the whole project), as plain ints
+# (see activations.py).
+SIGMOID, SOFTMAX, IDENTITY, EXP = (int(o) for o in (Output.SIGMOID, Output.SOFTMAX, Output.IDENTITY, Output.EXP))
 
 
 @jit

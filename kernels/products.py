@@ -393,7 +393,9 @@ def linear_forward(Z, W, X, b):
     """
     wide_vectors()
     if panels_suit(Z, W, True):
-        _panels(Z, W, X, b, IDENTITY)
+        # The code as an int64, not the literal 3: the same compiled _panels as
+        # dense_forward's, not a second copy specialised to the constant.
+        _panels(Z, W, X, b, np.int64(IDENTITY))
     else:
         _fill_bias(Z, b)
         _matmul_add_rows(Z, W, X)

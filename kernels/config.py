@@ -98,25 +98,27 @@ def vector_lanes(bitwidth):
     return VECTOR_BITS // bitwidth
 
 
-# Register panels (products._panel) hold panel_rows(bits) rows of accumulators, each
-# panel_vectors(bits) vectors wide: 8 × 2, 16 of AVX-512's 32 registers. AVX2 has 16
-# registers: float32 panels there are 8 rows of one vector (8 accumulators, no spills);
-# float64 ones 4 rows of two, in explicit vectors (intrinsics.vector_sweep): 8 rows of two
-# spilled, and LLVM unrolled plain loops of 4 or 8 float64 into scalar FMAs (a41ade7 and
-# the commit that brought vector_sweep have the numbers).
+# Register panels (products._panel) hold panel_rows(bits) rows of accumulators, each two
+# vectors wide. AVX-512 has 32 registers: 8 × 2, 16 accumulators. AVX2 has 16: 6 × 2, 12
+# accumulators beside the two loads of B and a broadcast of A, in explicit vectors
+# (intrinsics.vector_sweep). There, 8 rows of two spilled; LLVM unrolled plain loops of 4
+# or 8 float64 into scalar FMAs (a41ade7, 1549c95); and 4 rows of two (float64) or 8 of
+# one (float32) left the FMA units waiting (the commit that brought 6 × 2 has the numbers).
 # PANEL_ROWS is the tallest panel: products run in panels from that many rows of C.
 PANEL_ROWS = 8
+PANEL_VECTORS = 2
 
 
 def panel_vectors(bitwidth):
     """Vectors per row of a register panel of elements of `bitwidth` bits."""
-    return 2 if AVX512 or bitwidth == 64 else 1
+    return PANEL_VECTORS
 
 
 def panel_rows(bitwidth):
-    """Rows of a register panel of elements of `bitwidth` bits: PANEL_ROWS, or 4 for
-    float64 with AVX2. PANEL_ROWS is a multiple of it."""
-    return 4 if bitwidth == 64 and not AVX512 else PANEL_ROWS
+    """Rows of a register panel of elements of `bitwidth` bits: PANEL_ROWS, or 6 without
+    AVX-512."""
+    return PANEL_ROWS if AVX512 else 6
+
 
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to
 # 32 bytes only: scratch rows start on a line (intrinsics.aligned_empty; the measurement

@@ -38,8 +38,8 @@ def wide_vectors(typingctx):
 
 
 def panel_width(A):
-    """Columns of one register panel for A's dtype (16 float64, 32 float32 with AVX-512;
-    8 of either with AVX2)."""
+    """Columns of one register panel for A's dtype: two vectors (16 float64 and 32
+    float32 with AVX-512, 8 and 16 with AVX2)."""
 
 
 # A compile-time constant per dtype, so that loops of this many iterations vectorise and

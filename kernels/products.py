@@ -148,11 +148,11 @@ def matmul_nt_add(C, A, B):
 
 def _sweep(acc, A, B, i, j0):
     """acc[q] += A[i + q, k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for each row q
-    of acc (rows past A's last read its last row): a register panel's inner loop, with the
-    panel's rows unrolled by hand. Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
+    of acc (rows past A's last read its last row): a register panel's inner loop.
+    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
 
-    Resolved when compiling (the overload below), by A's dtype (panel_height): the 8-row
-    loop, or for 4 rows intrinsics.vector_sweep (C-ordered A and B) or the 4-row loop;
+    Resolved when compiling (the overload below), by the target (panel_height): with
+    AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered A and B) or a loop;
     inlined into _panel, where acc lives: accumulators must stay in the function that
     holds the loop to stay in registers (intrinsics.stack_panel)."""
 
@@ -181,21 +181,18 @@ def _sweep_8_rows(acc, A, B, i, j0):
             s7[j] += y7 * x
 
 
-def _sweep_4_rows(acc, A, B, i, j0):
-    w = acc.shape[1]
-    s0, s1, s2, s3 = acc[0], acc[1], acc[2], acc[3]
+def _sweep_rows(acc, A, B, i, j0):
+    # Any height, for operands vector_sweep does not take (the twin tests' F-ordered and
+    # strided layouts; the kernels' own tiles are C-ordered).
+    h, w = acc.shape
     last = A.shape[0] - 1
-    a0, a1, a2, a3 = A[i], A[min(i + 1, last)], A[min(i + 2, last)], A[min(i + 3, last)]
     j0u, wu = np.uint64(j0), np.uint64(w)  # see _sweep_8_rows
     for k in range(A.shape[1]):
         b = B[k]
-        y0, y1, y2, y3 = a0[k], a1[k], a2[k], a3[k]
-        for j in range(wu):
-            x = b[j0u + j]
-            s0[j] += y0 * x
-            s1[j] += y1 * x
-            s2[j] += y2 * x
-            s3[j] += y3 * x
+        for q in range(h):
+            y, s = A[min(i + q, last), k], acc[q]
+            for j in range(wu):
+                s[j] += y * b[j0u + j]
 
 
 @overload(_sweep, inline="always")
@@ -203,10 +200,10 @@ def _sweep_for(acc, A, B, i, j0):
     if panel_rows(A.dtype.bitwidth) == PANEL_ROWS:
         return _sweep_8_rows
     if A.layout == "C" and B.layout == "C":
-        # LLVM unrolled the plain 4-row loop (AVX2 float64) into 32 scalar FMAs on stack
-        # slots; the intrinsic writes its vectors out. The kernels' tiles are all C-ordered.
+        # LLVM left plain loops of these panels short of the FMA units (float64: scalar
+        # FMAs on stack slots); the intrinsic writes its vectors out.
         return lambda acc, A, B, i, j0: vector_sweep(acc, A, B, i, j0)
-    return _sweep_4_rows
+    return _sweep_rows
 
 
 @jit

@@ -166,6 +166,25 @@ def test_bad_input_gets_the_core_api_errors(flower, params):
         nn.nn_model(np.full((2, 4), np.nan), np.zeros((1, 4)), 4)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_probabilities_and_gradients_are_refused(flower, params, bad):
+    # compute_cost reads A2's range from one compiled scan, update_parameters checks the
+    # four gradients in one: a NaN compares false both ways and must still fail.
+    _, Y = flower
+    A2 = np.full((1, 400), 0.5)
+    A2[0, 123] = bad
+    with pytest.raises(ValueError, match=r"A2 must hold probabilities in \[0, 1\]"):
+        nn.compute_cost(A2, Y)
+    for k in ("dW1", "db1", "dW2", "db2"):
+        grads = {"d" + name: np.zeros_like(a) for name, a in params.items()}
+        grads[k].flat[-1] = bad
+        before = {name: a.copy() for name, a in params.items()}
+        with pytest.raises(ValueError, match=rf"grads\['{k}'\] contains NaN or inf"):
+            nn.update_parameters(params, grads)
+        for name, a in params.items():
+            np.testing.assert_array_equal(a, before[name])
+
+
 def test_extra_datasets_are_column_per_example():
     pytest.importorskip("sklearn")
     sets = fs.datasets.load_extra_datasets(seed=0)

@@ -231,10 +231,10 @@ def _kernel(serial, parallel, n_threads, the_plan, params, m):
 def _serial(n_threads, the_plan, params, m):
     """True when a step or a pass of m examples should run on the calling thread: one
     thread, or a pass under SERIAL_WORK multiply-adds (launching a parallel region costs
-    more than such a step), or nothing to share (one chunk, and W1 too small for its update to be split:
-    step.reduce_dW1_then), or one tile: its one chunk runs on one core whatever the update
-    does, and W1 updated by two cores then crosses between them for the next tile (at
-    784-128-10 in batches of 32, 0.87x as fast on 2 threads as on 1)."""
+    more than such a step), or nothing to share (one chunk, and W1 too small for its
+    update to be split: step.reduce_dW1_then), or one tile: its one chunk runs on one core
+    whatever the update does, and W1 updated by two cores then crosses between them for
+    the next tile (at 784-128-10 in batches of 32, 0.87x as fast on 2 threads as on 1)."""
     n_h, n_x = params[0].shape
     n_y = params[2].shape[0]
     if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:

@@ -75,10 +75,10 @@ _started = False
 def start_threading_layer():
     """Start Numba's threading layer, once per process, before a serial kernel runs.
     Kernels link numba.get_thread_id (step.slot_of; in the serial ones that branch is
-    never taken), a symbol the started layer provides. Compiling it starts the layer, but
-    a process that compiles a kernel from callees another process cached finds no such
-    symbol, and LLVM aborts it (tests/test_threads.py has the case). using_threads starts
-    the layer for the parallel kernels."""
+    never taken), a symbol the started layer provides. Compiling such a kernel starts the
+    layer, but a process that compiles one from callees another process cached finds no
+    such symbol, and LLVM aborts it (tests/test_threads.py has the case). using_threads
+    starts the layer for the parallel kernels."""
     global _started
     if not _started:
         numba.get_num_threads()

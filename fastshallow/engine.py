@@ -106,6 +106,8 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     weights = check_weights(weights, m, dtype)
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
     check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs, sparse=isinstance(X, tuple))
+    if update:  # after the memory check, which counts these copies
+        work = tuple(np.array(a, order="C", copy=True) for a in work)
     return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
 
 

@@ -150,9 +150,9 @@ def check_params(params, *, update=False, inputs=None):
 
 
 def checked_params(params, *, update=False, inputs=None):
-    """check_params, plus the kernels' copy of the parameters: (dtype, arrays, work), work
-    the four as C-contiguous arrays of dtype (private copies with update=True, else the
-    caller's arrays where they already are so)."""
+    """check_params, plus the parameters as the kernels take them: (dtype, arrays, work),
+    work the four as C-contiguous arrays of dtype, the caller's own where they already are
+    so (a caller that updates them copies them first)."""
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise TypeError(
             f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
@@ -202,10 +202,7 @@ def checked_params(params, *, update=False, inputs=None):
                 )
             dtype = a.dtype
     dtype = dtype or np.dtype(np.float64)
-    if update:
-        work = tuple(np.array(a, dtype=dtype, order="C", copy=True) for a in arrays)
-    else:
-        work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
+    work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
     check_all_finite(work, PARAM_LABELS)
     if update:
         check_separate(dict(zip(PARAM_LABELS, arrays)) | (inputs or {}))

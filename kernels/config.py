@@ -104,7 +104,8 @@ def vector_lanes(bitwidth):
 # (intrinsics.vector_sweep). There, 8 rows of two spilled; LLVM unrolled plain loops of 4
 # or 8 float64 into scalar FMAs (a41ade7, 1549c95); and 4 rows of two (float64) or 8 of
 # one (float32) left the FMA units waiting (the commit that brought 6 × 2 has the numbers).
-# PANEL_ROWS is the tallest panel: products run in panels from that many rows of C.
+# PANEL_ROWS is the tallest panel of any target (the stack panel is sized by it), and
+# products run in panels from that many rows of C.
 PANEL_ROWS = 8
 PANEL_VECTORS = 2
 

@@ -13,7 +13,7 @@ Two loop shapes do all the work:
 
 - matmul_add, C += A·B, in register panels: panel_height rows × panel_width columns of C
   (with AVX-512, 8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators; with AVX2,
-  8 × 8 in float32 and 4 × 8 in float64: 8) stay in registers over the whole inner
+  6 × 8 in float64 and 6 × 16 in float32: 12) stay in registers over the whole inner
   dimension. Each step loads the panel's vectors of a row of B and broadcasts a column of
   A's rows (AVX-512: two loads and 8 broadcasts for 16 FMAs), and nothing is summed
   across lanes. This is the hot path:

@@ -116,7 +116,7 @@ class Kernels:
 
         self.W1, self.b1, self.W2 = r(p.n_h, p.n_x), r(p.n_h, 1), r(p.n_y, p.n_h)
         self.Xp = r(p.n_x, T)
-        self.xt = np.empty(T * p.n_x, dtype)  # scratch for the transposed tile
+        self.xt = np.empty(products.weights_scratch_size(p.n_x, T, self.W1), dtype)  # the product's scratch
         self.Z, self.A, self.D = r(p.n_h, T), np.tanh(r(p.n_h, T)), r(p.n_h, T)
         self.out = np.empty((p.n_h, T), dtype)
         self.dW1, self.db1 = np.zeros((p.n_h, p.n_x), dtype), np.zeros((p.n_h, 1), dtype)
@@ -134,7 +134,7 @@ class Kernels:
         reference.linear_forward(self.W1, self.Xp, self.b1)
 
     def time_linear_backward_weights(self, size, dtype):
-        # the step's choice of product, with the tile's transpose when it takes one
+        # the step's choice of product, with the tile's transpose or packing when it takes one
         products.linear_backward_weights_tile(self.dW1, self.db1, self.D, self.Xp, self.xt)
 
     def time_linear_backward_weights_reference(self, size, dtype):

@@ -51,6 +51,13 @@ def first_not_finite(arrays):
     return next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
 
 
+def pack_transposed(X, w):
+    """Xᵀ (n, k)'s columns in blocks of w, the last block ending at column k:
+    (ceil(k / w), n, w). X (k, n), k >= w."""
+    k = X.shape[0]
+    return np.stack([X[c : c + w].T for c in np.minimum(np.arange(0, k, w), k - w)])
+
+
 def linear_backward_input(W, dZ):
     """Wᵀ·dZ. W (r, k), dZ (r, m) -> (k, m)."""
     return W.T @ dZ

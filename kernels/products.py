@@ -5,8 +5,8 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
     linear_forward              Z  = W·X + b      Z (r, T), W (r, k), X (k, T), b (r, 1)
     linear_backward_weights     dW += dZ·Xᵀ       dW (r, k), dZ (r, T), X (k, T)
                                 db += Σ_cols dZ   db (r, 1)
-    linear_backward_weights_xt  the same, given XT = Xᵀ (T, k)
-    linear_backward_weights_tile  either, whichever is faster for k
+    linear_backward_weights_tile  the same, by the faster product for k, over Xᵀ
+                                packed (pack_transposed) for register panels
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
 Two loop shapes do all the work:
@@ -36,8 +36,8 @@ from .intrinsics import panel_height, panel_width, stack_panel, vector_sweep, vi
 from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
-# (linear_backward_weights_xt); below it, a panel would be mostly padding and the dot
-# products over T win.
+# (linear_backward_weights_tile); below it, a panel would be mostly padding and the dot
+# products over T win. At least the widest panel (pack_transposed takes whole blocks).
 TRANSPOSE_MIN_K = 32
 
 # Register panels sweep C one block of columns at a time (every row panel, then the next
@@ -49,6 +49,7 @@ TRANSPOSE_MIN_K = 32
 # panel by row panel was faster at mnist and wide in both dtypes. Up to 32 KiB, A stays in
 # L1 in either order, and the first order was as fast or faster (d4374ab has the numbers).
 ROW_PANELS_FIRST_BYTES = 2**15
+
 
 
 @reduction_jit
@@ -146,18 +147,20 @@ def matmul_nt_add(C, A, B):
             C[i, q] += dot(A[i], B[q])
 
 
-def _sweep(acc, A, B, i, j0):
+def _sweep(acc, A, B, i, j0, skip):
     """acc[q] += A[i + q, k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for each row q
     of acc (rows past A's last read its last row): a register panel's inner loop.
-    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
+    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n). Or B packed (pack_transposed;
+    3-D): the same sums from its block (j0 + skip) // w, skip being the panel's columns
+    that belong to the block before it (see _panels).
 
-    Resolved when compiling (the overload below), by the target (panel_height): with
-    AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered A and B) or a loop;
-    inlined into _panel, where acc lives: accumulators must stay in the function that
-    holds the loop to stay in registers (intrinsics.stack_panel)."""
+    Resolved when compiling (the overload below), by B's form and the target
+    (panel_height): with AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered
+    A and B) or a loop; inlined into _panel, where acc lives: accumulators must stay in
+    the function that holds the loop to stay in registers (intrinsics.stack_panel)."""
 
 
-def _sweep_8_rows(acc, A, B, i, j0):
+def _sweep_8_rows(acc, A, B, i, j0, skip):
     w = acc.shape[1]
     s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
     last = A.shape[0] - 1
@@ -181,7 +184,7 @@ def _sweep_8_rows(acc, A, B, i, j0):
             s7[j] += y7 * x
 
 
-def _sweep_rows(acc, A, B, i, j0):
+def _sweep_rows(acc, A, B, i, j0, skip):
     # Any height, for operands vector_sweep does not take (the twin tests' F-ordered and
     # strided layouts; the kernels' own tiles are C-ordered).
     h, w = acc.shape
@@ -196,13 +199,16 @@ def _sweep_rows(acc, A, B, i, j0):
 
 
 @overload(_sweep, inline="always")
-def _sweep_for(acc, A, B, i, j0):
+def _sweep_for(acc, A, B, i, j0, skip):
+    if B.ndim == 3:
+        # The panel's block of B, which holds exactly its columns.
+        return lambda acc, A, B, i, j0, skip: _sweep(acc, A, B[(j0 + skip) // acc.shape[1]], i, 0, 0)
     if panel_rows(A.dtype.bitwidth) == PANEL_ROWS:
         return _sweep_8_rows
     if A.layout == "C" and B.layout == "C":
         # LLVM left plain loops of these panels short of the FMA units (float64: scalar
         # FMAs on stack slots); the intrinsic writes its vectors out.
-        return lambda acc, A, B, i, j0: vector_sweep(acc, A, B, i, j0)
+        return lambda acc, A, B, i, j0, skip: vector_sweep(acc, A, B, i, j0)
     return _sweep_rows
 
 
@@ -216,7 +222,8 @@ def _panel(C, A, B, i, j0, skip, bias, code):
     C[i:i+h, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward), or no
     activation for code IDENTITY (linear_forward).
 
-    Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n.
+    Shapes: C (r, n), A (r, p), B (p, n), with j0 + w <= n; or B packed (pack_transposed),
+    (ceil(n / w), p, w).
     """
     wide_vectors()
     w = panel_width(A)
@@ -226,7 +233,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
         s = acc[q]
         for j in range(w):
             s[j] = 0
-    _sweep(acc, A, B, i, j0)
+    _sweep(acc, A, B, i, j0, skip)
     last = C.shape[0] - 1
     if bias is not None:
         # Overwriting the previous panel's `skip` columns writes the values it wrote: the
@@ -285,7 +292,8 @@ def panels_suit(C, A, finished=False):
 @jit
 def _panels(C, A, B, bias, code):
     """Register panels over all of C (see matmul_add), in the order ROW_PANELS_FIRST_BYTES
-    picks; bias and code as in _panel. Shapes: C (r, n), A (r, p), B (p, n).
+    picks; bias and code as in _panel. Shapes: C (r, n), A (r, p), B (p, n), or B packed
+    as _panel takes it.
 
     Every panel computes its own elements from A and B alone, so the order changes no
     bits. A row's last block of columns (moved left to end at column n) still follows the
@@ -428,32 +436,44 @@ def linear_backward_weights(dW, db, dZ, X):
 
 
 @jit
-def linear_backward_weights_xt(dW, db, dZ, XT):
-    """linear_backward_weights given XT = Xᵀ (T, k), in register panels: dW's rows are
-    wide, and with Xᵀ the sum over T is the panels' inner dimension, not a dot product.
+def linear_backward_weights_tile(dW, db, dZ, X, xt):
+    """linear_backward_weights on one tile, by the faster product for its shape. From
+    TRANSPOSE_MIN_K inputs, the sum over T is the inner dimension: register panels run
+    over Xᵀ packed into the scratch xt (pack_transposed), or, where panels do not suit
+    (panels_suit), the row loop over Xᵀ transposed into it. Narrower, dot products over T.
 
-    Shapes: dW (r, k), db (r, 1), dZ (r, T), XT (T, k).
+    Packed, each step of a panel's sum reads one run of w values of Xᵀ, where over Xᵀ
+    itself it read w values from each of its rows, k values apart; the packing copy
+    replaces the transpose. The panels sum each element as matmul_add(dW, dZ, Xᵀ) would.
+
+    Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt
+    (>= weights_scratch_size(k, T, dW),) flat scratch, overwritten.
     """
-    matmul_add(dW, dZ, XT)
+    k, n = X.shape
+    if k < TRANSPOSE_MIN_K:
+        linear_backward_weights(dW, db, dZ, X)
+        return
+    if panels_suit(dW, dZ):
+        w = panel_width(dW)
+        Bp = view(xt, (-(-k // w), n, w))
+        pack_transposed(Bp, X)
+        _panels(dW, dZ, Bp, None, 0)
+    else:
+        XT = view(xt, (n, k))
+        transpose(XT, X)
+        _matmul_add_rows(dW, dZ, XT)
     row_sums_add(db, dZ)
 
 
 @jit
-def linear_backward_weights_tile(dW, db, dZ, X, xt):
-    """linear_backward_weights on one tile, by the faster product for its width: from
-    TRANSPOSE_MIN_K inputs, X is transposed into the scratch xt and the panels run over
-    it; narrower, dot products over T.
-
-    Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt (>= T·k,) flat
-    scratch, overwritten (may be empty when k < TRANSPOSE_MIN_K).
-    """
-    k, n = X.shape
-    if k >= TRANSPOSE_MIN_K:
-        XT = view(xt, (n, k))
-        transpose(XT, X)
-        linear_backward_weights_xt(dW, db, dZ, XT)
-    else:
-        linear_backward_weights(dW, db, dZ, X)
+def weights_scratch_size(k, n, like):
+    """The flat scratch linear_backward_weights_tile needs for X (k, n), in values of
+    like's dtype: none below TRANSPOSE_MIN_K inputs; else Xᵀ in whole blocks of
+    panel_width columns (pack_transposed)."""
+    if k < TRANSPOSE_MIN_K:
+        return 0
+    w = panel_width(like)
+    return n * -(-k // w) * w
 
 
 @jit
@@ -491,6 +511,29 @@ def hidden_backward(dZ, WT, dY, A, code):
             for j in range(c.shape[0]):
                 c[j] = c[j] + a0 * b0[j]
         activation_derivative_times(c, A[i], code)
+
+
+@jit
+def pack_transposed(Bp, X):
+    """Bp[J, t, c] = X[min(J·w, k − w) + c, t]: Xᵀ's columns in blocks of w =
+    panel_width, each block stored t-major (w contiguous values per row), the last block
+    moved left to end at column k as _panels moves it. Shapes: Bp (ceil(k / w), n, w),
+    X (k, n) with k >= w; w a multiple of 8.
+
+    Eight rows of X at a time, as transpose writes them: its column t is 8 consecutive
+    values of row t of the block.
+    """
+    k = X.shape[0]
+    w = Bp.shape[2]
+    for J in range(Bp.shape[0]):
+        block, c0 = Bp[J], min(J * w, k - w)
+        for c in range(0, w, 8):
+            i = c0 + c
+            a0, a1, a2, a3, a4, a5, a6, a7 = X[i], X[i + 1], X[i + 2], X[i + 3], X[i + 4], X[i + 5], X[i + 6], X[i + 7]
+            for t in range(X.shape[1]):
+                o = block[t]
+                o[c], o[c + 1], o[c + 2], o[c + 3] = a0[t], a1[t], a2[t], a3[t]
+                o[c + 4], o[c + 5], o[c + 6], o[c + 7] = a4[t], a5[t], a6[t], a7[t]
 
 
 @jit

@@ -46,7 +46,6 @@ from .activations import activation_forward, identity_forward
 from .columns import example_index, is_sparse, n_examples
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
 from .products import (
-    TRANSPOSE_MIN_K,
     dense_forward,
     hidden_backward,
     linear_backward_weights,
@@ -54,6 +53,7 @@ from .products import (
     linear_forward,
     row_sums_add,
     transpose,
+    weights_scratch_size,
 )
 from .sparse import add_bias, sparse_forward_rows, sparse_weight_sums
 
@@ -164,8 +164,8 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     """
     # A sparse X has no dense tile; its transposed buffer holds Z1ᵀ and dZ1ᵀ instead.
     xp = aligned_slots(n_slots, 0 if sparse else n_x * T, dtype_like)  # X tile   (n_x, T)
-    xt_size = T * n_h if sparse else (T * n_x if n_x >= TRANSPOSE_MIN_K else 0)
-    xt = aligned_slots(n_slots, xt_size, dtype_like)  # X tile, transposed (T, n_x); sparse: (T, n_h)
+    xt_size = T * n_h if sparse else weights_scratch_size(n_x, T, dtype_like)
+    xt = aligned_slots(n_slots, xt_size, dtype_like)  # the X tile transposed, packed or not; sparse: (T, n_h)
     yp = aligned_slots(n_slots, n_y * T, dtype_like)  # Y tile              (n_y, T)
     z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1 (dense_forward)    (n_h, T)
     h = aligned_slots(n_slots, n_h * T, dtype_like)  # A1                   (n_h, T)

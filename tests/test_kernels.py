@@ -29,10 +29,13 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 # finishes a layer (linear_forward, dense_forward): (12, 10, 40) in float64, (10, 20, 61)
 # in float32. (21, 400, 50) has an A of 8,400 values, over products.ROW_PANELS_FIRST_BYTES
 # in both dtypes, so its panels go row panel by row panel, with a last block moved left
-# and a last row panel of 5 rows (W·X and Wᵀ·dZ both have such an A).
+# and a last row panel of 5 rows (W·X and Wᵀ·dZ both have such an A). dW = dZ·Xᵀ
+# (linear_backward_weights_tile) runs in panels over Xᵀ packed at (8, 40, 33), (19, 70,
+# 150) and (21, 400, 50), each with a last block of columns moved left but the last in
+# float64; at (5, 40, 20), too few rows for a panel, in the row loop over Xᵀ transposed.
 SHAPES = [
     (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (12, 10, 40),
-    (19, 70, 150), (21, 400, 50),
+    (19, 70, 150), (21, 400, 50), (5, 40, 20),
 ]
 
 
@@ -75,21 +78,29 @@ def _linear_backward_weights(rng, r, k, n, dt, lay):
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
 
 
-def _linear_backward_weights_xt(rng, r, k, n, dt, lay):
-    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt)
-    dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
-    products.linear_backward_weights_xt(dW, db, dZ, in_layout(X.T, lay))
-    return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
-
-
 def _linear_backward_weights_tile(rng, r, k, n, dt, lay):
-    # Both of its paths: the table's shapes have inner dimensions k on both sides of
-    # TRANSPOSE_MIN_K. The scratch starts as NaN, so a read before the write would show.
+    # All three of its paths: the table's shapes have inner dimensions k on both sides of
+    # TRANSPOSE_MIN_K, and in panels or not. The scratch starts as NaN, so a read before
+    # the write would show.
     dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
     dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
-    xt = np.full(n * k if k >= products.TRANSPOSE_MIN_K else 0, np.nan, dt)
+    xt = np.full(products.weights_scratch_size(k, n, dZ), np.nan, dt)
     products.linear_backward_weights_tile(dW, db, dZ, X, xt)
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
+
+
+def _panel_width(dt):
+    bits = 8 * np.dtype(dt).itemsize
+    return panel_vectors(bits) * vector_lanes(bits)
+
+
+def _pack_transposed(rng, r, k, n, dt, lay):
+    # k + w rows: pack_transposed takes at least a block's width.
+    w = _panel_width(dt)
+    X = _rand(rng, (k + w, n), dt, lay)
+    Bp = np.full((-(-(k + w) // w), n, w), np.nan, dt)
+    products.pack_transposed(Bp, X)
+    return Bp, ref.pack_transposed(X, w)
 
 
 def _matmul_add(rng, r, k, n, dt, lay):
@@ -246,11 +257,11 @@ KERNELS = {
     "linear_forward": _linear_forward,
     "dense_forward": _dense_forward,
     "linear_backward_weights": _linear_backward_weights,
-    "linear_backward_weights_xt": _linear_backward_weights_xt,
     "linear_backward_weights_tile": _linear_backward_weights_tile,
     "matmul_add": _matmul_add,
     "matmul_nt_add": _matmul_nt_add,
     "transpose": _transpose,
+    "pack_transposed": _pack_transposed,
     "linear_backward_input": _linear_backward_input,
     "row_sums_add": _row_sums,
     "sparse_forward_rows": _sparse_forward_rows,
@@ -274,6 +285,25 @@ def test_kernel_matches_reference(name, dtype, layout):
         comp, expected = KERNELS[name](rng, r, k, n, dtype, layout)
         assert comp.dtype == dtype, f"{name} returned {comp.dtype} for {np.dtype(dtype).name} input"
         assert_close(comp, expected, dtype, f"{name} (r, k, n) = {(r, k, n)}, {layout}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_packed_weight_product_sums_as_the_transposed_one(dtype):
+    # Packing moves operands, never sums: dW = dZ·Xᵀ over Xᵀ packed has the bits of the
+    # panels over Xᵀ itself (matmul_add), so the step's results did not change with it.
+    # The scratch afterwards holds Xᵀ packed: that path ran.
+    rng = np.random.default_rng(3)
+    w = _panel_width(dtype)
+    for r, k, n in [(9, 530, 33), (16, 784, w), (21, 777, 130)]:
+        dZ, X = _rand(rng, (r, n), dtype), _rand(rng, (k, n), dtype)
+        dW, db = np.ones((r, k), dtype), np.ones((r, 1), dtype)
+        xt = np.full(products.weights_scratch_size(k, n, dZ), np.nan, dtype)
+        products.linear_backward_weights_tile(dW, db, dZ, X, xt)
+        packed = ref.pack_transposed(X, w)
+        np.testing.assert_array_equal(xt.reshape(packed.shape), packed)
+        dW2 = np.ones((r, k), dtype)
+        products.matmul_add(dW2, dZ, np.ascontiguousarray(X.T))
+        np.testing.assert_array_equal(dW, dW2, err_msg=f"(r, k, n) = {(r, k, n)}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -37,7 +37,7 @@ from .activations import IDENTITY, activation_derivative_times, activation_forwa
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
 # (linear_backward_weights_tile); below it, a panel would be mostly padding and the dot
-# products over T win. At least the widest panel (pack_transposed takes whole blocks).
+# products over T win.
 TRANSPOSE_MIN_K = 32
 
 # Register panels sweep C one block of columns at a time (every row panel, then the next
@@ -49,7 +49,6 @@ TRANSPOSE_MIN_K = 32
 # panel by row panel was faster at mnist and wide in both dtypes. Up to 32 KiB, A stays in
 # L1 in either order, and the first order was as fast or faster (d4374ab has the numbers).
 ROW_PANELS_FIRST_BYTES = 2**15
-
 
 
 @reduction_jit

@@ -98,27 +98,18 @@ def vector_lanes(bitwidth):
     return VECTOR_BITS // bitwidth
 
 
-# Register panels (products._panel) hold panel_rows(bits) rows of accumulators, each two
-# vectors wide. AVX-512 has 32 registers: 8 × 2, 16 accumulators. AVX2 has 16: 6 × 2, 12
-# accumulators beside the two loads of B and a broadcast of A, in explicit vectors
-# (intrinsics.vector_sweep). There, 8 rows of two spilled; LLVM unrolled plain loops of 4
-# or 8 float64 into scalar FMAs (a41ade7, 1549c95); and 4 rows of two (float64) or 8 of
-# one (float32) left the FMA units waiting (the commit that brought 6 × 2 has the numbers).
-# PANEL_ROWS is the tallest panel of any target (the stack panel is sized by it), and
-# products run in panels from that many rows of C.
-PANEL_ROWS = 8
+# Register panels (products._panel) hold PANEL_HEIGHT rows of accumulators, each
+# PANEL_VECTORS vectors wide, in both dtypes. AVX-512 has 32 registers: 8 × 2, 16
+# accumulators. AVX2 has 16: 6 × 2, 12 accumulators beside the two loads of B and a
+# broadcast of A, in explicit vectors (intrinsics.vector_sweep). There, 8 rows of two
+# spilled; LLVM unrolled plain loops of 4 or 8 float64 into scalar FMAs (a41ade7,
+# 1549c95); and 4 rows of two (float64) or 8 of one (float32) left the FMA units waiting
+# (d28f1b0 has the numbers).
+PANEL_HEIGHT = 8 if AVX512 else 6
 PANEL_VECTORS = 2
-
-
-def panel_vectors(bitwidth):
-    """Vectors per row of a register panel of elements of `bitwidth` bits."""
-    return PANEL_VECTORS
-
-
-def panel_rows(bitwidth):
-    """Rows of a register panel of elements of `bitwidth` bits: PANEL_ROWS, or 6 without
-    AVX-512."""
-    return PANEL_ROWS if AVX512 else 6
+# The tallest panel of any target: the stack panel is sized by it, and products run in
+# panels from that many rows of C on every target.
+PANEL_ROWS = 8
 
 
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to

@@ -15,7 +15,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
-from .config import CACHE_LINE, PANEL_ROWS, VECTOR_BITS, jit, panel_rows, panel_vectors, vector_lanes
+from .config import CACHE_LINE, PANEL_HEIGHT, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, vector_lanes
 
 
 @intrinsic
@@ -46,34 +46,23 @@ def panel_width(A):
 # unroll completely (see products._panel).
 @overload(panel_width, inline="always")
 def _panel_width(A):
-    width = panel_vectors(A.dtype.bitwidth) * vector_lanes(A.dtype.bitwidth)
+    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
     return lambda A: width
-
-
-def panel_height(A):
-    """Rows of one register panel for A's dtype (config.panel_rows), a compile-time
-    constant like panel_width."""
-
-
-@overload(panel_height, inline="always")
-def _panel_height(A):
-    rows = panel_rows(A.dtype.bitwidth)
-    return lambda A: rows
 
 
 @intrinsic
 def vector_sweep(typingctx, acc, A, B, i, j0):
     """acc[q] += A[min(i + q, last), k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for
-    each of acc's panel_rows rows, in explicit vectors of vector_lanes elements, each sum
+    each of acc's PANEL_HEIGHT rows, in explicit vectors of vector_lanes elements, each sum
     one FMA: products._sweep for a panel whose plain loop LLVM does not vectorise (with
     AVX2, float64 rows of 8 became 32 scalar FMAs on stack slots). The accumulators are
     vector registers for the whole loop. Shapes: acc (rows, w) C-contiguous, A (r, p) and
-    B (p, n) C-contiguous, w = panel_vectors · vector_lanes, j0 + w <= n."""
+    B (p, n) C-contiguous, w = PANEL_VECTORS · vector_lanes, j0 + w <= n."""
     if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 2 for a in (acc, A, B)):
         return None
     dtype = A.dtype
     bits = dtype.bitwidth
-    rows, n_vec, lanes = panel_rows(bits), panel_vectors(bits), vector_lanes(bits)
+    rows, n_vec, lanes = PANEL_HEIGHT, PANEL_VECTORS, vector_lanes(bits)
 
     def codegen(context, builder, sig, args):
         acc_a, a_a, b_a = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3]))
@@ -141,7 +130,7 @@ def stack_panel(typingctx, like):
     dtype = like.dtype
 
     def codegen(context, builder, sig, args):
-        size = PANEL_ROWS * panel_vectors(dtype.bitwidth) * vector_lanes(dtype.bitwidth)
+        size = PANEL_ROWS * PANEL_VECTORS * vector_lanes(dtype.bitwidth)
         return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
 
     return types.CPointer(dtype)(like), codegen

@@ -11,7 +11,7 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
 
 Two loop shapes do all the work:
 
-- matmul_add, C += A·B, in register panels: panel_height rows × panel_width columns of C
+- matmul_add, C += A·B, in register panels: PANEL_HEIGHT rows × panel_width columns of C
   (with AVX-512, 8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators; with AVX2,
   6 × 8 in float64 and 6 × 16 in float32: 12) stay in registers over the whole inner
   dimension. Each step loads the panel's vectors of a row of B and broadcasts a column of
@@ -31,8 +31,8 @@ import numpy as np
 from numba import carray
 from numba.extending import overload
 
-from .config import PANEL_ROWS, jit, panel_rows, reduction_jit
-from .intrinsics import panel_height, panel_width, stack_panel, vector_sweep, view, wide_vectors
+from .config import PANEL_HEIGHT, PANEL_ROWS, jit, reduction_jit
+from .intrinsics import panel_width, stack_panel, vector_sweep, view, wide_vectors
 from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
@@ -154,7 +154,7 @@ def _sweep(acc, A, B, i, j0, skip):
     that belong to the block before it (see _panels).
 
     Resolved when compiling (the overload below), by B's form and the target
-    (panel_height): with AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered
+    (PANEL_HEIGHT): with AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered
     A and B) or a loop; inlined into _panel, where acc lives: accumulators must stay in
     the function that holds the loop to stay in registers (intrinsics.stack_panel)."""
 
@@ -202,7 +202,7 @@ def _sweep_for(acc, A, B, i, j0, skip):
     if B.ndim == 3:
         # The panel's block of B, which holds exactly its columns.
         return lambda acc, A, B, i, j0, skip: _sweep(acc, A, B[(j0 + skip) // acc.shape[1]], i, 0, 0)
-    if panel_rows(A.dtype.bitwidth) == PANEL_ROWS:
+    if PANEL_HEIGHT == 8:
         return _sweep_8_rows
     if A.layout == "C" and B.layout == "C":
         # LLVM left plain loops of these panels short of the FMA units (float64: scalar
@@ -213,7 +213,7 @@ def _sweep_for(acc, A, B, i, j0, skip):
 
 @jit
 def _panel(C, A, B, i, j0, skip, bias, code):
-    """C[i:i+h, j0+skip:j0+w] += (A[i:i+h]·B[:, j0:j0+w])[:, skip:], h = panel_height(A)
+    """C[i:i+h, j0+skip:j0+w] += (A[i:i+h]·B[:, j0:j0+w])[:, skip:], h = PANEL_HEIGHT
     rows and w = panel_width(A) columns: one register panel. Rows past C's last are
     computed from its last row and dropped.
 
@@ -226,7 +226,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
     """
     wide_vectors()
     w = panel_width(A)
-    h = panel_height(A)
+    h = PANEL_HEIGHT
     acc = carray(stack_panel(A), (h, w))
     for q in range(h):
         s = acc[q]
@@ -300,7 +300,7 @@ def _panels(C, A, B, bias, code):
     """
     r, n = C.shape
     w = panel_width(A)
-    h = panel_height(A)
+    h = PANEL_HEIGHT
     if A.size * A.itemsize <= ROW_PANELS_FIRST_BYTES:
         for j_from in range(0, n, w):
             j0 = min(j_from, n - w)

@@ -13,7 +13,7 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products, sparse
-from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, panel_vectors, vector_lanes
+from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, vector_lanes
 from fastshallow.kernels.intrinsics import borrowed, keep_alive
 from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.codes import Activation
@@ -90,8 +90,7 @@ def _linear_backward_weights_tile(rng, r, k, n, dt, lay):
 
 
 def _panel_width(dt):
-    bits = 8 * np.dtype(dt).itemsize
-    return panel_vectors(bits) * vector_lanes(bits)
+    return PANEL_VECTORS * vector_lanes(8 * np.dtype(dt).itemsize)
 
 
 def _pack_transposed(rng, r, k, n, dt, lay):
@@ -311,7 +310,7 @@ def test_shapes_reach_both_panel_orders(dtype):
     # products._panels sweeps C in one of two orders, chosen by A's size in bytes. The
     # table must reach both with products that run in panels (matmul_add's rule).
     itemsize = np.dtype(dtype).itemsize
-    w = panel_vectors(8 * itemsize) * vector_lanes(8 * itemsize)
+    w = _panel_width(dtype)
     in_panels = [r * k * itemsize for r, k, n in SHAPES if r >= PANEL_ROWS and k >= w and n >= w]
     assert min(in_panels) <= products.ROW_PANELS_FIRST_BYTES < max(in_panels), in_panels
 

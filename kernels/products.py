@@ -146,20 +146,32 @@ def matmul_nt_add(C, A, B):
             C[i, q] += dot(A[i], B[q])
 
 
-def _sweep(acc, A, B, i, j0, skip):
+def _sweep(acc, A, B, i, j0):
     """acc[q] += A[i + q, k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for each row q
     of acc (rows past A's last read its last row): a register panel's inner loop.
-    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n). Or B packed (pack_transposed;
-    3-D): the same sums from its block (j0 + skip) // w, skip being the panel's columns
-    that belong to the block before it (see _panels).
+    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
 
-    Resolved when compiling (the overload below), by B's form and the target
-    (PANEL_HEIGHT): with AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered
-    A and B) or a loop; inlined into _panel, where acc lives: accumulators must stay in
-    the function that holds the loop to stay in registers (intrinsics.stack_panel)."""
+    Resolved when compiling (the overload below), by the target (PANEL_HEIGHT): with
+    AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered A and B) or a loop;
+    inlined into _panel, where acc lives: accumulators must stay in the function that
+    holds the loop to stay in registers (intrinsics.stack_panel)."""
 
 
-def _sweep_8_rows(acc, A, B, i, j0, skip):
+def _panel_columns(B, j0, skip, w):
+    """The (B', j) that _sweep reads a panel's w columns from, starting at j0: B and j0
+    themselves, or, for B packed (pack_transposed; 3-D), the panel's block (j0 + skip) // w
+    and 0, skip being the panel's columns that belong to the block before it (_panels)."""
+
+
+@overload(_panel_columns, inline="always")
+def _panel_columns_for(B, j0, skip, w):
+    if B.ndim == 3:
+        # An int64 zero, not a literal one: the same compiled sweep as unpacked operands'.
+        return lambda B, j0, skip, w: (B[(j0 + skip) // w], np.int64(0))
+    return lambda B, j0, skip, w: (B, j0)
+
+
+def _sweep_8_rows(acc, A, B, i, j0):
     w = acc.shape[1]
     s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
     last = A.shape[0] - 1
@@ -183,7 +195,7 @@ def _sweep_8_rows(acc, A, B, i, j0, skip):
             s7[j] += y7 * x
 
 
-def _sweep_rows(acc, A, B, i, j0, skip):
+def _sweep_rows(acc, A, B, i, j0):
     # Any height, for operands vector_sweep does not take (the twin tests' F-ordered and
     # strided layouts; the kernels' own tiles are C-ordered).
     h, w = acc.shape
@@ -198,16 +210,13 @@ def _sweep_rows(acc, A, B, i, j0, skip):
 
 
 @overload(_sweep, inline="always")
-def _sweep_for(acc, A, B, i, j0, skip):
-    if B.ndim == 3:
-        # The panel's block of B, which holds exactly its columns.
-        return lambda acc, A, B, i, j0, skip: _sweep(acc, A, B[(j0 + skip) // acc.shape[1]], i, 0, 0)
+def _sweep_for(acc, A, B, i, j0):
     if PANEL_HEIGHT == 8:
         return _sweep_8_rows
     if A.layout == "C" and B.layout == "C":
         # LLVM left plain loops of these panels short of the FMA units (float64: scalar
         # FMAs on stack slots); the intrinsic writes its vectors out.
-        return lambda acc, A, B, i, j0, skip: vector_sweep(acc, A, B, i, j0)
+        return lambda acc, A, B, i, j0: vector_sweep(acc, A, B, i, j0)
     return _sweep_rows
 
 
@@ -232,7 +241,8 @@ def _panel(C, A, B, i, j0, skip, bias, code):
         s = acc[q]
         for j in range(w):
             s[j] = 0
-    _sweep(acc, A, B, i, j0, skip)
+    Bw, jw = _panel_columns(B, j0, skip, w)
+    _sweep(acc, A, Bw, i, jw)
     last = C.shape[0] - 1
     if bias is not None:
         # Overwriting the previous panel's `skip` columns writes the values it wrote: the

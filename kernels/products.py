@@ -527,22 +527,15 @@ def pack_transposed(Bp, X):
     """Bp[J, t, c] = X[min(J·w, k − w) + c, t]: Xᵀ's columns in blocks of w =
     panel_width, each block stored t-major (w contiguous values per row), the last block
     moved left to end at column k as _panels moves it. Shapes: Bp (ceil(k / w), n, w),
-    X (k, n) with k >= w; w a multiple of 8.
+    X (k, n) with k >= w.
 
-    Eight rows of X at a time, as transpose writes them: its column t is 8 consecutive
-    values of row t of the block.
+    Block J is the transpose of w rows of X: transpose writes it.
     """
     k = X.shape[0]
     w = Bp.shape[2]
     for J in range(Bp.shape[0]):
-        block, c0 = Bp[J], min(J * w, k - w)
-        for c in range(0, w, 8):
-            i = c0 + c
-            a0, a1, a2, a3, a4, a5, a6, a7 = X[i], X[i + 1], X[i + 2], X[i + 3], X[i + 4], X[i + 5], X[i + 6], X[i + 7]
-            for t in range(X.shape[1]):
-                o = block[t]
-                o[c], o[c + 1], o[c + 2], o[c + 3] = a0[t], a1[t], a2[t], a3[t]
-                o[c + 4], o[c + 5], o[c + 6], o[c + 7] = a4[t], a5[t], a6[t], a7[t]
+        c0 = min(J * w, k - w)
+        transpose(Bp[J], X[c0 : c0 + w])
 
 
 @jit

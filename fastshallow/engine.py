@@ -159,15 +159,17 @@ def _state(params, velocity, moments, rule):
     shapes where the rule keeps that state (a first step's), else no_state(params). The
     kernels index a rule's state like the parameters, unchecked: a zero-size stand-in for
     state a rule keeps was read and written out of bounds."""
-    keeps = (rule.kind != _descent.SGD, rule.kind == _descent.ADAM)
-    return tuple(
-        s if s is not None else tuple(np.zeros_like(a) for a in params) if kept else no_state(params)
-        for s, kept in zip((velocity, moments), keeps)
-    )
+    if velocity is None:
+        velocity = no_state(params) if rule.kind == _descent.SGD else tuple(np.zeros_like(a) for a in params)
+    if moments is None:
+        moments = tuple(np.zeros_like(a) for a in params) if rule.kind == _descent.ADAM else no_state(params)
+    return velocity, moments
 
 
-# Zero-size arrays hold nothing to write: one set per dtype serves every call.
-_NO_STATE = {dt: (np.empty((0, 0), dt),) * 4 for dt in (np.dtype(np.float32), np.dtype(np.float64))}
+# Zero-size arrays hold nothing to write or read: one per dtype serves every call, as
+# the outputs or targets a pass skips and as the state of a rule that keeps none.
+_NOTHING = {dt: np.empty((0, 0), dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
+_NO_STATE = {dt: (empty,) * 4 for dt, empty in _NOTHING.items()}
 
 
 def no_state(params):
@@ -316,19 +318,17 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     n_y = params[2].shape[0]
     m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
-    no_targets = np.empty((n_y, 0), params[0].dtype)
     kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m)
     with threads:
-        kernel(A2, params, X, no_targets, cols, int(activation), int(output), the_plan)
+        kernel(A2, params, X, _NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
     return A2
 
 
 def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
-    no_outputs = np.empty((Y.shape[0], 0), params[0].dtype)
     kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1])
     with threads:
-        return float(kernel(no_outputs, params, X, Y, None, int(activation), int(output), the_plan))
+        return float(kernel(_NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
 
 
 def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,

@@ -157,27 +157,81 @@ def checked_params(params, *, update=False, inputs=None):
         raise TypeError(
             f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
         )
-    missing = [k for k in PARAM_NAMES if k not in params]
-    if missing:
+    try:
+        arrays = tuple(params[k] for k in PARAM_NAMES)
+    except KeyError:
+        missing = [k for k in PARAM_NAMES if k not in params]
         raise ValueError(
             f"params is missing {', '.join(map(repr, missing))}; expected keys "
             f"{', '.join(PARAM_NAMES)} (got {', '.join(map(repr, params.keys()))})"
-        )
-    arrays = []
-    for k, name in zip(PARAM_NAMES, PARAM_LABELS):
-        if update:
-            a = params[k]
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"{name} must be a numpy array to be updated in place; got {type(a).__name__}")
-            if a.dtype not in FLOAT_DTYPES:
-                raise TypeError(f"{name} must be float32 or float64 to be updated in place; got dtype {a.dtype}")
-            if not a.flags.writeable:
-                raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
-        else:
-            a = _numeric_array(params[k], name)
-        if a.ndim != 2:
-            raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
-        arrays.append(a)
+        ) from None
+    dtype = _kernel_form(arrays)
+    if dtype is None:
+        arrays = tuple(_param_array(a, name, update) for a, name in zip(arrays, PARAM_LABELS))
+    elif update:
+        for a, name in zip(arrays, PARAM_LABELS):
+            _check_writeable(a, name)
+    _check_param_shapes(arrays)
+    if dtype is None:
+        dtype = _common_dtype(arrays)
+        work = tuple(_kernel_copy(a, dtype) for a in arrays)
+    else:
+        work = arrays
+    check_all_finite(work, PARAM_LABELS)
+    if update:
+        check_separate(dict(zip(PARAM_LABELS, arrays)) | (inputs or {}))
+    return dtype, arrays, work
+
+
+def _kernel_form(arrays):
+    """The dtype of four arrays that the kernels can take as they are (writeable,
+    C-contiguous 2-D ndarrays of one float dtype), else None. Most calls pass such arrays,
+    and testing for them first spares each its conversion (a third of a small call's
+    checks)."""
+    dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    if dtype not in FLOAT_DTYPES:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != 2:
+            return None
+        flags = a.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return None
+    return dtype
+
+
+def _kernel_copy(a, dtype):
+    """a as a writeable C-contiguous array of dtype, copied only if it is not one. Numba
+    types a read-only array apart from a writeable one: four parameters of both kinds made
+    a tuple the kernels could not index (a TypingError), and all four read-only compiled
+    every kernel again."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
+def _param_array(a, name, update):
+    """One parameter as an array, 2-D; with update, as an array that can be written in place."""
+    if update:
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array to be updated in place; got {type(a).__name__}")
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64 to be updated in place; got dtype {a.dtype}")
+        _check_writeable(a, name)
+    else:
+        a = _numeric_array(a, name)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
+    return a
+
+
+def _check_writeable(a, name):
+    if not a.flags.writeable:
+        raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
+
+
+def _check_param_shapes(arrays):
+    """ValueError unless the four 2-D arrays are W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h)
+    and b2 (n_y, 1) with no size 0."""
     W1, b1, W2, b2 = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
@@ -186,13 +240,20 @@ def checked_params(params, *, update=False, inputs=None):
                            (n_y, "n_y (rows of params['W2'])")):
             if size == 0:
                 raise ValueError(f"{name} is 0; every layer needs at least one unit (W1 {W1.shape}, W2 {W2.shape})")
+    if b1.shape == (n_h, 1) and W2.shape == (n_y, n_h) and b2.shape == (n_y, 1):
+        return
     for k, a, shape in zip(PARAM_NAMES, arrays, ((n_h, n_x), (n_h, 1), (n_y, n_h), (n_y, 1))):
         if a.shape != shape:
             raise ValueError(
                 f"params[{k!r}] has shape {a.shape}; expected {shape} given "
                 f"W1 {W1.shape} and W2 {W2.shape} (W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1))"
             )
-    dtype = W1.dtype if W1.dtype.kind == "f" else None
+
+
+def _common_dtype(arrays):
+    """The parameters' one float dtype (float64 if none is a float array); TypeError if
+    two differ."""
+    dtype = None
     for a in arrays:
         if a.dtype.kind == "f" and a.dtype != dtype:
             if dtype is not None:
@@ -201,12 +262,7 @@ def checked_params(params, *, update=False, inputs=None):
                     + ", ".join(f"{k} {a.dtype}" for k, a in zip(PARAM_NAMES, arrays))
                 )
             dtype = a.dtype
-    dtype = dtype or np.dtype(np.float64)
-    work = tuple(np.ascontiguousarray(a, dtype=dtype) for a in arrays)
-    check_all_finite(work, PARAM_LABELS)
-    if update:
-        check_separate(dict(zip(PARAM_LABELS, arrays)) | (inputs or {}))
-    return dtype, tuple(arrays), work
+    return dtype or np.dtype(np.float64)
 
 
 def check_separate(arrays):
@@ -262,9 +318,12 @@ def check_X(X, n_x, dtype):
     A SciPy sparse X (any format) becomes the kernels' sparse tuple (data, indices,
     indptr) of its CSC form (kernels/columns.py), never a dense array: a CSC X, or the
     transpose of a CSR one, is used as it is when its dtype matches."""
-    if is_sparse(X):
-        return _check_sparse_X(X, n_x, dtype)
-    X = _numeric_array(X, "X")
+    if type(X) is not np.ndarray:  # tested first: most calls pass an ndarray
+        if is_sparse(X):
+            return _check_sparse_X(X, n_x, dtype)
+        X = _numeric_array(X, "X")
+    elif X.dtype != dtype:
+        X = _numeric_array(X, "X")
     _check_X_shape(X.shape, n_x)
     if X.dtype != dtype:
         X = X.astype(dtype)

@@ -642,8 +642,9 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
 
     A2 = output(W2·g(W1·X + b1) + b2) is written when A2 has columns (n_y, m), with output
     the sigmoid, the softmax or the identity (out = loss.IDENTITY: the logits); the mean
-    loss against Y is returned when Y has columns (n_y, m), else 0.0. An empty (n_y, 0)
-    array of the same dtype skips that output: one compiled kernel for both.
+    loss against Y is returned when Y has columns (n_y, m), else 0.0. An array of the
+    same dtype with no columns, such as (0, 0), skips that output: one compiled kernel
+    for both.
     """
     return _evaluate(A2, params, X, Y, cols, code, out, plan)
 

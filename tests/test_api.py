@@ -109,6 +109,46 @@ def test_train_updates_the_callers_arrays_in_place():
         assert not np.array_equal(params[k], before[k])
 
 
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+PARAM_FORMS = {
+    "F": np.asfortranarray,
+    "strided": lambda a: np.repeat(a, 2, axis=1)[:, ::2],
+    "list": lambda a: a.tolist(),
+    "read-only": _read_only,
+    "subclass": np.asmatrix,
+}
+
+
+@pytest.mark.parametrize("form", PARAM_FORMS)
+def test_params_in_any_form_give_the_bits_of_c_contiguous_ones(form):
+    # C-contiguous arrays of one float dtype go to the kernels as they are; every other
+    # form is converted first (validation.checked_params). Both paths must agree.
+    params, X, Y = network(3, 5, 2, 150)
+    other = dict(params, W1=PARAM_FORMS[form](params["W1"]), b2=PARAM_FORMS[form](params["b2"]))
+    assert np.array_equal(fs.forward(other, X), fs.forward(params, X))
+    J, grads = fs.gradients(other, X, Y)
+    J_c, grads_c = fs.gradients(params, X, Y)
+    assert J == J_c and all(np.array_equal(grads[k], grads_c[k]) for k in grads_c)
+
+
+def test_train_updates_arrays_that_are_not_c_contiguous_in_place():
+    params, X, Y = network(3, 5, 2, 150)
+    strided = {k: np.repeat(v, 2, axis=1)[:, ::2] for k, v in params.items()}
+    fortran = {k: np.asfortranarray(v) if k[0] == "W" else np.repeat(v, 2, axis=1)[:, ::2] for k, v in params.items()}
+    assert not any(fortran[k].flags.c_contiguous or strided[k].flags.c_contiguous for k in params)
+    costs = fs.train(params, X, Y, learning_rate=0.5, num_iterations=3)
+    for other in (fortran, strided):
+        W1 = other["W1"]
+        assert np.array_equal(fs.train(other, X, Y, learning_rate=0.5, num_iterations=3), costs)
+        assert other["W1"] is W1
+        assert all(np.array_equal(other[k], params[k]) for k in params)
+
+
 def test_serial_and_parallel_paths_give_identical_bits():
     # n_threads=1 takes the serial loop; the default takes the parallel one when the
     # problem is large enough. The arithmetic is the same source, in the same order.

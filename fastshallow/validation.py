@@ -203,8 +203,10 @@ def _kernel_form(arrays):
 def _kernel_copy(a, dtype):
     """a as a writeable C-contiguous array of dtype, copied only if it is not one. Numba
     types a read-only array apart from a writeable one: four parameters of both kinds made
-    a tuple the kernels could not index (a TypingError), and all four read-only compiled
-    every kernel again."""
+    a tuple the kernels could not index (a TypingError), and a read-only parameter, Y or
+    weight array compiled the kernels that take it again (seconds, on a first call).
+    X is not copied (it can be the largest array of all): a read-only X compiles its own
+    kernels once, then loads them from the cache."""
     a = np.ascontiguousarray(a, dtype=dtype)
     return a if a.flags.writeable else a.copy()
 
@@ -404,7 +406,7 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
                 f"Y's columns must each sum to 1 for output='softmax' (one-hot or class "
                 f"probabilities); column {worst} sums to {sums[worst]}"
             )
-    return np.ascontiguousarray(Y, dtype=dtype)
+    return _kernel_copy(Y, dtype)
 
 
 def check_weights(weights, m, dtype, name="sample_weight"):
@@ -425,7 +427,7 @@ def check_weights(weights, m, dtype, name="sample_weight"):
         raise ValueError(f"{name} is all zero: at least one example must have a positive weight")
     if float(hi) > FLOAT_MAX[dtype] / m:
         raise ValueError(f"{name} holds values up to {hi:g}: their sum would overflow {np.dtype(dtype).name}")
-    return np.ascontiguousarray(w, dtype=dtype)
+    return _kernel_copy(w, dtype)
 
 
 def available_memory():

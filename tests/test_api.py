@@ -149,6 +149,22 @@ def test_train_updates_arrays_that_are_not_c_contiguous_in_place():
         assert all(np.array_equal(other[k], params[k]) for k in params)
 
 
+def test_read_only_targets_and_weights_reuse_the_compiled_kernels():
+    # Numba types a read-only array apart from a writeable one; Y and the weights are
+    # copied when read-only, rather than compiling every kernel that takes them again.
+    from numba.core import event
+
+    params, X, Y = network(3, 5, 2, 150)
+    Y = Y.astype(np.float64)
+    weights = np.linspace(0.5, 1.5, 150)
+    J, grads = fs.gradients(params, X, Y, sample_weight=weights)
+    Y_ro, weights_ro = _read_only(Y), _read_only(weights)
+    with event.install_recorder("numba:compile") as compiles:
+        J_ro, grads_ro = fs.gradients(params, X, Y_ro, sample_weight=weights_ro)
+    assert not compiles.buffer
+    assert J_ro == J and all(np.array_equal(grads_ro[k], grads[k]) for k in grads)
+
+
 def test_serial_and_parallel_paths_give_identical_bits():
     # n_threads=1 takes the serial loop; the default takes the parallel one when the
     # problem is large enough. The arithmetic is the same source, in the same order.

@@ -41,13 +41,13 @@ from .kernels import probe as _probe
 from .kernels import step as _step
 from .kernels import whole as _whole
 from .kernels.codes import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output, activation_name
-from .kernels.planning import PARALLEL_UPDATE_MIN, SERIAL_WORK, Plan, param_count
+from .kernels.planning import PARALLEL_UPDATE_MIN, SERIAL_WORK, param_count
 from .kernels.planning import plan as _plan
 
 __all__ = [
     "ACTIVATION_NAMES", "OUTPUT_NAMES", "Activation", "Output", "activation_name",
     "OK", "COST_NOT_FINITE", "UPDATE_NOT_FINITE",
-    "Problem", "Outcome", "Plan", "Rule",
+    "Problem", "Outcome", "Rule",
     "prepare", "plan", "check_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
     "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
@@ -69,7 +69,7 @@ class Problem(NamedTuple):
     weights: Optional[np.ndarray]  # (m,) in dtype (validation.check_weights), or None
     activation: int  # the hidden activation's code (codes.Activation)
     output: int  # the output layer's code (codes.Output)
-    plan: Plan  # how a pass over the m examples is cut
+    plan: tuple  # (n_chunks, tile, n_slots): how a pass over the m examples is cut (plan)
 
 
 class Outcome(NamedTuple):
@@ -81,7 +81,8 @@ class Outcome(NamedTuple):
 
 
 def plan(m, params, pool_size=None):
-    """The Plan for a pass over m examples of the network whose (W1, b1, W2, b2) is params."""
+    """How a pass over m examples of the network whose (W1, b1, W2, b2) is params is cut:
+    (n_chunks, tile, n_slots), from kernels.planning.plan."""
     W1, W2 = params[0], params[2]
     return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, pool_size or max_threads())
 
@@ -118,12 +119,13 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
     each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py)."""
     n_params = param_count(n_x, n_h, n_y)
+    n_chunks, tile, n_slots = the_plan
     if sparse:
-        per_tile = (4 * n_h + 4 * n_y + 2) * the_plan.tile + n_x * n_h
+        per_tile = (4 * n_h + 4 * n_y + 2) * tile + n_x * n_h
         shared = n_x * n_h
     else:
-        per_tile, shared = (2 * n_x + 3 * n_h + 4 * n_y + 2) * the_plan.tile, 0
-    values = 2 * n_params + shared + the_plan.n_chunks * n_params + the_plan.n_slots * per_tile + n_y * m
+        per_tile, shared = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile, 0
+    values = 2 * n_params + shared + n_chunks * n_params + n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
     over = f" over {costs} iterations" if costs else ""
     check_scratch(n_bytes, lambda: f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
@@ -243,7 +245,8 @@ def _serial(n_threads, the_plan, params, m):
     n_y = params[2].shape[0]
     if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
         return True
-    return the_plan.n_chunks == 1 and (params[0].size < PARALLEL_UPDATE_MIN or m <= the_plan.tile)
+    n_chunks, tile, _ = the_plan
+    return n_chunks == 1 and (params[0].size < PARALLEL_UPDATE_MIN or m <= tile)
 
 
 def lbfgs(params, X, Y, *, activation, output, the_plan, max_iter, max_fun, tol, alpha=0.0, weights=None,

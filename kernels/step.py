@@ -41,7 +41,7 @@ from .intrinsics import (
     view,
     wide_vectors,
 )
-from .planning import BLOCK, PARALLEL_UPDATE_MIN, Plan
+from .planning import BLOCK, PARALLEL_UPDATE_MIN
 from .activations import activation_forward, identity_forward
 from .columns import example_index, is_sparse, n_examples
 from .loss import loss_sum, output_forward, output_loss, output_loss_backward
@@ -195,7 +195,7 @@ def gradient_slabs(n_chunks, params):
 
 @jit
 def pass_scratch(params, X, plan):
-    """Fresh scratch for passes over X's examples under plan (planning.Plan): the
+    """Fresh scratch for passes over X's examples under plan (planning.plan): the
     workspace of every slot and the gradient slab of every chunk. Callers borrow from it
     and keep it alive until their last use (intrinsics.borrowed, keep_alive)."""
     W1, _, W2, _ = params
@@ -222,7 +222,8 @@ def on_one_thread(plan):
     thread. slot_of then never asks for a thread id, which crashes the process when Numba's
     threading layer has not started (a serial kernel loaded from the cache starts nothing).
     Scratch is overwritten before it is read, so the slots change memory, never results."""
-    return Plan(plan.n_chunks, plan.tile, 1)
+    n_chunks, T, _ = plan
+    return n_chunks, T, 1
 
 
 @jit

@@ -112,9 +112,11 @@ def value_bounds(a):
 
     A small 2-D array takes one compiled call (a small call's checks were a large share of
     its cost); a large one, NumPy's two vectorised passes with no temporary."""
-    # Float arrays in C or F order only: each dtype and layout compiles its own kernel.
-    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind == "f" and (
-        a.flags.c_contiguous or a.flags.f_contiguous
+    # Writeable float arrays in C or F order only: each dtype, layout and read-only flag
+    # compiles its own kernel.
+    flags = a.flags
+    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind == "f" and flags.writeable and (
+        flags.c_contiguous or flags.f_contiguous
     ):
         return value_range(a)
     return a.min(), a.max()

@@ -150,12 +150,27 @@ def aligned_empty(size, like):
 
 
 @jit
+def line_stride(size, like):
+    """size elements of like's dtype rounded up to whole cache lines."""
+    per_line = CACHE_LINE // like.itemsize
+    return -(-size // per_line) * per_line
+
+
+@jit
+def carve_slots(buf, at, n_slots, size):
+    """(rows, end): rows the (n_slots, line_stride(size)) view of the 1-D C-contiguous buf
+    from element `at`, end the element after it. In a buf from aligned_empty, with `at`
+    the end of an earlier carve (or 0), every row starts on a cache line."""
+    stride = line_stride(size, buf)
+    end = at + n_slots * stride
+    return buf[at:end].reshape(n_slots, stride), end
+
+
+@jit
 def aligned_slots(n_slots, size, like):
     """An uninitialised (n_slots, ≥ size) array of like's dtype whose every row starts on
     a cache line (each row padded to whole lines)."""
-    per_line = CACHE_LINE // like.itemsize
-    stride = -(-size // per_line) * per_line
-    return aligned_empty(n_slots * stride, like).reshape(n_slots, stride)
+    return carve_slots(aligned_empty(n_slots * line_stride(size, like), like), 0, n_slots, size)[0]
 
 
 # ---------------------------------------------------------------------------------------

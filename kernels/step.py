@@ -32,10 +32,11 @@ from numba.extending import overload
 from .config import CACHE_LINE, jit
 from .intrinsics import (
     aligned_empty,
-    aligned_slots,
     borrowed,
+    carve_slots,
     enter_flush_to_zero,
     keep_alive,
+    line_stride,
     prefetch,
     restore_fp_mode,
     view,
@@ -154,7 +155,7 @@ SLAB_DW1, SLAB_DB1, SLAB_DW2, SLAB_DB2, SLAB_COST = range(5)
 def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
     one may be narrower) is a C-contiguous (rows, n) view of a slot (intrinsics.view), never a
-    strided slice. Each slot starts on a cache line (intrinsics.aligned_slots), and so, T
+    strided slice. Each slot starts on a cache line (intrinsics.carve_slots), and so, T
     being whole lines wide (planning.tile_width), does every row of a full tile.
 
     No kernel call below writes an array it also reads through another argument (Z1 and
@@ -163,20 +164,30 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     down its scalar path, several times slower (c56902d has the numbers).
     """
     # A sparse X has no dense tile; its transposed buffer holds Z1ᵀ and dZ1ᵀ instead.
-    xp = aligned_slots(n_slots, 0 if sparse else n_x * T, dtype_like)  # X tile   (n_x, T)
+    S = n_slots
+    x_size = 0 if sparse else n_x * T
     xt_size = T * n_h if sparse else weights_scratch_size(n_x, T, dtype_like)
-    xt = aligned_slots(n_slots, xt_size, dtype_like)  # the X tile transposed, packed or not; sparse: (T, n_h)
-    yp = aligned_slots(n_slots, n_y * T, dtype_like)  # Y tile              (n_y, T)
-    z = aligned_slots(n_slots, n_h * T, dtype_like)  # Z1 (dense_forward)    (n_h, T)
-    h = aligned_slots(n_slots, n_h * T, dtype_like)  # A1                   (n_h, T)
-    d = aligned_slots(n_slots, n_h * T, dtype_like)  # dZ1                  (n_h, T)
-    o = aligned_slots(n_slots, n_y * T, dtype_like)  # Z2                   (n_y, T)
-    g = aligned_slots(n_slots, n_y * T, dtype_like)  # A2 or dZ2            (n_y, T)
-    lo = aligned_slots(n_slots, n_y * T, dtype_like)  # loss per element    (n_y, T)
-    cs = aligned_slots(n_slots, 2 * T, dtype_like)  # softmax column stats (2, T)
-    wt = np.empty((n_h, n_y), dtype_like.dtype)  # W2ᵀ, shared by every slot (chunk_sums)
-    wt1 = np.empty((n_x if sparse else 0, n_h), dtype_like.dtype)  # W1ᵀ, shared (prepare_first_layer)
-    gt1 = aligned_slots(n_slots, n_x * n_h if sparse else 0, dtype_like)  # a chunk's dW1ᵀ  (n_x, n_h)
+    wt1_rows = n_x if sparse else 0
+    # One allocation, carved: thirteen cost a tiny problem's pass a fifth of its time.
+    total = S * (line_stride(x_size, dtype_like) + line_stride(xt_size, dtype_like)
+                 + 4 * line_stride(n_y * T, dtype_like) + 3 * line_stride(n_h * T, dtype_like)
+                 + line_stride(2 * T, dtype_like) + line_stride(wt1_rows * n_h, dtype_like))
+    total += line_stride(n_h * n_y, dtype_like) + line_stride(wt1_rows * n_h, dtype_like)
+    buf = aligned_empty(total, dtype_like)
+    xp, at = carve_slots(buf, 0, S, x_size)  # X tile                            (n_x, T)
+    xt, at = carve_slots(buf, at, S, xt_size)  # the X tile transposed, packed or not; sparse: (T, n_h)
+    yp, at = carve_slots(buf, at, S, n_y * T)  # Y tile                          (n_y, T)
+    z, at = carve_slots(buf, at, S, n_h * T)  # Z1 (dense_forward)               (n_h, T)
+    h, at = carve_slots(buf, at, S, n_h * T)  # A1                               (n_h, T)
+    d, at = carve_slots(buf, at, S, n_h * T)  # dZ1                              (n_h, T)
+    o, at = carve_slots(buf, at, S, n_y * T)  # Z2                               (n_y, T)
+    g, at = carve_slots(buf, at, S, n_y * T)  # A2 or dZ2                        (n_y, T)
+    lo, at = carve_slots(buf, at, S, n_y * T)  # loss per element               (n_y, T)
+    cs, at = carve_slots(buf, at, S, 2 * T)  # softmax column stats              (2, T)
+    gt1, at = carve_slots(buf, at, S, wt1_rows * n_h)  # a chunk's dW1ᵀ, sparse  (n_x, n_h)
+    wt, at = carve_slots(buf, at, 1, n_h * n_y)  # W2ᵀ, shared by every slot (chunk_sums)
+    wt1, _ = carve_slots(buf, at, 1, wt1_rows * n_h)  # W1ᵀ, shared, sparse (prepare_first_layer)
+    wt, wt1 = view(wt[0], (n_h, n_y)), view(wt1[0], (wt1_rows, n_h))
     return xp, xt, yp, z, h, d, o, g, lo, cs, wt, wt1, gt1  # in the order of X_TILE ... DW1T_SUMS
 
 

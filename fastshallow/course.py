@@ -72,10 +72,16 @@ def initialize_parameters(n_x, n_h, n_y, seed=2):
 
 def _network(parameters, X):
     """Validated float64 params tuple and X (C-contiguous) for the whole-matrix kernels."""
-    _, _, work = checked_params(parameters)
-    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in work)  # float32 parameters, too
+    work = _float64_params(parameters)
     X = np.ascontiguousarray(check_X(X, work[0].shape[1], _F64))
     return work, X
+
+
+def _float64_params(parameters):
+    """The validated parameters as the kernels' C-contiguous float64 tuple (the course
+    computes in float64 whatever the parameters' dtype)."""
+    dtype, _, work = checked_params(parameters)
+    return work if dtype == _F64 else tuple(a.astype(_F64) for a in work)
 
 
 def forward_propagation(X, parameters):
@@ -125,8 +131,7 @@ def _cached(cache, key, shape):
 def update_parameters(parameters, grads, learning_rate=1.2):
     """A new params dict, P - learning_rate·dP for each parameter; the inputs are not changed."""
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
-    _, _, work = checked_params(parameters)
-    work = tuple(np.ascontiguousarray(a, dtype=_F64) for a in work)
+    work = _float64_params(parameters)
     gradients = []
     for k, a in zip(PARAM_NAMES, work):
         if not hasattr(grads, "keys") or "d" + k not in grads:

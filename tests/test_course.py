@@ -150,6 +150,22 @@ def test_inputs_may_be_lists_and_labels_bool(flower):
     assert nn.compute_cost(A2, Y[:, :5].astype(bool)) == nn.compute_cost(A2, Y[:, :5].astype(float))
 
 
+def test_float32_parameters_compute_in_float64(flower, params):
+    # The course works in float64: float32 parameters are widened (exactly) first, so
+    # every function gives what the widened parameters give.
+    X, Y = flower
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    p64 = {k: v.astype(np.float64) for k, v in p32.items()}
+    A2, cache = nn.forward_propagation(X, p32)
+    A2_64, cache_64 = nn.forward_propagation(X, p64)
+    assert A2.dtype == np.float64 and np.array_equal(A2, A2_64)
+    grads = nn.backward_propagation(p32, cache, X, Y)
+    grads_64 = nn.backward_propagation(p64, cache_64, X, Y)
+    assert all(grads[k].dtype == np.float64 and np.array_equal(grads[k], grads_64[k]) for k in grads_64)
+    new, new_64 = nn.update_parameters(p32, grads), nn.update_parameters(p64, grads_64)
+    assert all(new[k].dtype == np.float64 and np.array_equal(new[k], new_64[k]) for k in new_64)
+
+
 def test_bad_input_gets_the_core_api_errors(flower, params):
     X, Y = flower
     with pytest.raises(ValueError, match=r"X has 3 rows \(features\) but params\['W1'\] expects n_x = 2"):

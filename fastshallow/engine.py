@@ -208,8 +208,8 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     kernel, threads = _kernel(_descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m)
     with threads:
         done, status, in_params = kernel(
-            params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output), rule,
-            losses, the_plan,
+            params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
+            tuple(rule), losses, the_plan,
         )
     return Outcome(done, status, params if in_params else spare)
 
@@ -355,7 +355,7 @@ def update(params, grads, rule, *, b=1, velocity=None, moments=None):
     not changed, the state (velocity, moments) is. Returns (new params, True if all are
     finite)."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update(new, params, *_state(params, velocity, moments, rule), grads, rule, b)
+    ok = _descent.update(new, params, *_state(params, velocity, moments, rule), grads, tuple(rule), b)
     return new, bool(ok)
 
 
@@ -363,7 +363,7 @@ def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
     """update() from the gradient's sums over b examples (which become their mean in
     place): Dask's client, whose workers return sums."""
     new = tuple(np.empty_like(a) for a in params)
-    ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments, rule), sums, b, rule)
+    ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments, rule), sums, b, tuple(rule))
     return new, bool(ok)
 
 

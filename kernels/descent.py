@@ -2,8 +2,9 @@
 
 Legend as in step.py. `params` and `spare` are tuples (W1, b1, W2, b2) of C-contiguous
 arrays of the network's shapes, and so is each buffer of optimiser state (`velocity`:
-zero-size arrays when the rule keeps none). `rule` is a Rule: the optimiser's kind and
-hyperparameters.
+zero-size arrays when the rule keeps none). `rule` holds the optimiser's kind and
+hyperparameters in Rule's order; the kernels unpack it, and engine passes it as a plain
+tuple, which Numba's dispatcher types 0.6 µs faster than the namedtuple.
 
 The update family. With g the mean gradient of a step's b examples and decay = alpha/b
 on the weights (0 on the biases), the L2 penalty's gradient (scikit-learn's MLP
@@ -83,10 +84,11 @@ Rule = namedtuple("Rule", ["kind", "lr", "momentum", "alpha", "beta_1", "beta_2"
 def hyper(rule, dt, t):
     """The rule's step hyperparameters in the params' dtype dt, for its t-th update (t
     from 1): (lr, μ or β1, β2, ε); Adam's lr is bias-corrected in float64 first."""
-    if rule.kind == ADAM:
-        lr = rule.lr * np.sqrt(1.0 - rule.beta_2**t) / (1.0 - rule.beta_1**t)
-        return dt(lr), dt(rule.beta_1), dt(rule.beta_2), dt(rule.epsilon)
-    return dt(rule.lr), dt(rule.momentum), dt(0), dt(0)
+    kind, lr, momentum, _, beta_1, beta_2, epsilon, _ = rule
+    if kind == ADAM:
+        lr_t = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
+        return dt(lr_t), dt(beta_1), dt(beta_2), dt(epsilon)
+    return dt(lr), dt(momentum), dt(0), dt(0)
 
 
 # The finiteness test below is an AND of comparisons, one test at the end instead of a
@@ -166,8 +168,9 @@ def update(new, params, velocity, moments, grads, rule, b):
     the mean gradients `grads` of b examples (b scales the L2 penalty). Tuples as in the
     legend. True if every new parameter is finite."""
     dt = params[0].dtype.type
-    h = hyper(rule, dt, rule.t + 1)
-    decay, zero, kind = dt(rule.alpha / b), dt(0), rule.kind
+    kind, _, _, alpha, _, _, _, t = rule
+    h = hyper(rule, dt, t + 1)
+    decay, zero = dt(alpha / b), dt(0)
     ok = update_array(new[0], params[0], velocity[0], moments[0], grads[0], kind, h, decay)
     ok &= update_array(new[1], params[1], velocity[1], moments[1], grads[1], kind, h, zero)
     ok &= update_array(new[2], params[2], velocity[2], moments[2], grads[2], kind, h, decay)
@@ -255,7 +258,7 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     params, spare, velocity, moments, X, Y, SW = borrowed(params, spare, velocity, moments, X, Y, SW)
     W1 = params[0]
     dt = W1.dtype.type
-    kind, alpha = rule.kind, rule.alpha
+    kind, _, _, alpha, _, _, _, t = rule
     zero = dt(0)
     scratch = pass_scratch(params, X, plan)
     ws, slabs = borrowed(scratch)
@@ -277,7 +280,7 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
         losses[k] = loss
         if not np.isfinite(loss):
             return k, COST_NOT_FINITE, cur_is_params if not updated else not cur_is_params
-        h = hyper(rule, dt, rule.t + k + 1)
+        h = hyper(rule, dt, t + k + 1)
         decay = dt(alpha / b)
         # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
         # reduced in the loop that updates it: one parallel loop, not two.

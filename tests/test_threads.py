@@ -144,7 +144,7 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     Y = (rng.random((1, m)) < 0.5).astype(np.float64)
     plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
-    rule = descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    rule = tuple(descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0))  # as engine passes it
     done, status, _ = descent.descend_serial(params, spare, no_velocity, no_velocity, X, Y, None, None, 0, int(Activation.TANH),
                                              int(Output.SIGMOID), rule, costs, plan)
     print(plan[0] > plan[2], done, status == descent.OK)

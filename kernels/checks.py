@@ -15,10 +15,12 @@ from .intrinsics import wide_vectors
 
 
 @reduction_jit
-def _row_range(a, lo, hi, nan):
-    """(lo, hi, nan) updated with the 1-D array a: its minimum and maximum, and whether it
-    holds a NaN (v != v), kept apart so that min and max can be vector reductions."""
+def _row_range(a, lo, hi):
+    """(lo, hi, nan): lo and hi updated with the 1-D array a's minimum and maximum, and
+    whether a holds a NaN (v != v), kept apart so that min and max can be vector
+    reductions. No flag comes in: a literal False passed in compiled a copy of its own."""
     wide_vectors()
+    nan = False
     for j in range(a.shape[0]):
         v = np.float64(a[j])
         lo = min(lo, v)
@@ -34,11 +36,13 @@ def value_range(a):
     lo, hi, nan = np.inf, -np.inf, False
     if a.strides[0] >= a.strides[1]:
         for i in range(a.shape[0]):
-            lo, hi, nan = _row_range(a[i], lo, hi, nan)
+            lo, hi, row_nan = _row_range(a[i], lo, hi)
+            nan |= row_nan
     else:
         t = a.T
         for i in range(t.shape[0]):
-            lo, hi, nan = _row_range(t[i], lo, hi, nan)
+            lo, hi, row_nan = _row_range(t[i], lo, hi)
+            nan |= row_nan
     if nan:
         return np.nan, np.nan
     return lo, hi
@@ -50,7 +54,7 @@ def first_not_finite(arrays):
     rank) that holds a NaN or an inf, or -1: a network's four parameters in one call,
     where one call per array cost more than the scan."""
     for i in range(len(arrays)):
-        lo, hi, nan = _row_range(arrays[i].reshape(arrays[i].size), np.inf, -np.inf, False)
+        lo, hi, nan = _row_range(arrays[i].reshape(arrays[i].size), np.inf, -np.inf)
         if nan or lo == -np.inf or hi == np.inf:
             return i
     return -1

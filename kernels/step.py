@@ -149,6 +149,9 @@ def prefetch_column(A, j):
  W1T_SCRATCH, DW1T_SUMS) = range(13)
 # dW1 (C, n_h, n_x), db1 (C, n_h, 1), dW2 (C, n_y, n_h), db2 (C, n_y, 1), cost sums (C,).
 SLAB_DW1, SLAB_DB1, SLAB_DW2, SLAB_DB2, SLAB_COST = range(5)
+# The rows of a tile's softmax column statistics (see loss.py). A NumPy int: a literal 2
+# in a view's shape is a type of its own, and compiled intrinsics.view once more.
+STATS_ROWS = np.int64(2)
 
 
 @jit
@@ -411,7 +414,7 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         G = view(ws[A2_TILE][s], (n_y, n))
         D = view(ws[DZ1_TILE][s], (n_h, n))
         load_tile(Yt, Y, cols, j0)
-        stats = view(ws[STATS_TILE][s], (2, n))
+        stats = view(ws[STATS_TILE][s], (STATS_ROWS, n))
         output_loss_backward(L, G, O, Yt, out, stats)  # loss; dZ2 = A2 - Y
         weigh_tile(L, G, SW, cols, j0, stats[:1])  # the softmax's stats are spent by now
         cost += loss_sum(L)
@@ -629,7 +632,7 @@ def _evaluate(A2, params, X, Y, cols, code, out, plan):
             j0 = t * T
             n = min(T, m - j0)
             Xp, Z, H, O = forward_tile(params, X, cols, j0, n, code, ws, slot)
-            stats = view(ws[STATS_TILE][slot], (2, n))
+            stats = view(ws[STATS_TILE][slot], (STATS_ROWS, n))
             if want_a2:
                 G = view(ws[A2_TILE][slot], (n_y, n))
                 output_forward(G, O, out, stats)

@@ -377,6 +377,10 @@ def test_scratch_rows_start_on_cache_lines(dtype):
         for k, buf in enumerate(ws):
             if k not in (W2T_SCRATCH, W1T_SCRATCH):
                 assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
+        # The buffers are carved from one allocation (step.workspace): none may overlap.
+        for k, a in enumerate(ws):
+            for b in ws[k + 1 :]:
+                assert not np.shares_memory(a, b)
     params = (np.zeros((70, 19), dtype), np.zeros((70, 1), dtype), np.zeros((3, 70), dtype), np.zeros((3, 1), dtype))
     assert gradient_slabs(2, params)[0].ctypes.data % CACHE_LINE == 0
 

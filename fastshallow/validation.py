@@ -167,12 +167,9 @@ def checked_params(params, *, update=False, inputs=None):
             f"params is missing {', '.join(map(repr, missing))}; expected keys "
             f"{', '.join(PARAM_NAMES)} (got {', '.join(map(repr, params.keys()))})"
         ) from None
-    dtype = _kernel_form(arrays)
+    dtype = _kernel_form(arrays)  # arrays in kernel form are writeable: updatable as they are
     if dtype is None:
         arrays = tuple(_param_array(a, name, update) for a, name in zip(arrays, PARAM_LABELS))
-    elif update:
-        for a, name in zip(arrays, PARAM_LABELS):
-            _check_writeable(a, name)
     _check_param_shapes(arrays)
     if dtype is None:
         dtype = _common_dtype(arrays)
@@ -220,17 +217,13 @@ def _param_array(a, name, update):
             raise TypeError(f"{name} must be a numpy array to be updated in place; got {type(a).__name__}")
         if a.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name} must be float32 or float64 to be updated in place; got dtype {a.dtype}")
-        _check_writeable(a, name)
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
     else:
         a = _numeric_array(a, name)
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
     return a
-
-
-def _check_writeable(a, name):
-    if not a.flags.writeable:
-        raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
 
 
 def _check_param_shapes(arrays):

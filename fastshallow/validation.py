@@ -185,8 +185,7 @@ def checked_params(params, *, update=False, inputs=None):
 def _kernel_form(arrays):
     """The dtype of four arrays that the kernels can take as they are (writeable,
     C-contiguous 2-D ndarrays of one float dtype), else None. Most calls pass such arrays,
-    and testing for them first spares each its conversion (a third of a small call's
-    checks)."""
+    and testing for them first spares each its conversion (5aea16c has the numbers)."""
     dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
     if dtype not in FLOAT_DTYPES:
         return None

@@ -139,6 +139,7 @@ def test_params_in_any_form_give_the_bits_of_c_contiguous_ones(form):
 def test_train_updates_arrays_that_are_not_c_contiguous_in_place():
     params, X, Y = network(3, 5, 2, 150)
     strided = {k: np.repeat(v, 2, axis=1)[:, ::2] for k, v in params.items()}
+    # F-ordered weights; a contiguous (n, 1) bias is C-ordered too, so the biases are strided.
     fortran = {k: np.asfortranarray(v) if k[0] == "W" else np.repeat(v, 2, axis=1)[:, ::2] for k, v in params.items()}
     assert not any(fortran[k].flags.c_contiguous or strided[k].flags.c_contiguous for k in params)
     costs = fs.train(params, X, Y, learning_rate=0.5, num_iterations=3)

@@ -314,11 +314,9 @@ def check_X(X, n_x, dtype):
     A SciPy sparse X (any format) becomes the kernels' sparse tuple (data, indices,
     indptr) of its CSC form (kernels/columns.py), never a dense array: a CSC X, or the
     transpose of a CSR one, is used as it is when its dtype matches."""
-    if type(X) is not np.ndarray:  # tested first: most calls pass an ndarray
+    if type(X) is not np.ndarray or X.dtype != dtype:  # most calls pass X ready, and skip this
         if is_sparse(X):
             return _check_sparse_X(X, n_x, dtype)
-        X = _numeric_array(X, "X")
-    elif X.dtype != dtype:
         X = _numeric_array(X, "X")
     _check_X_shape(X.shape, n_x)
     if X.dtype != dtype:

@@ -207,11 +207,12 @@ def gradient_slabs(n_chunks, params):
     return dW1s, db1s, dW2s, db2s, costs  # in the order of SLAB_DW1 ... SLAB_COST
 
 
-@jit
+@jit(inline="always")
 def pass_scratch(params, X, plan):
     """Fresh scratch for passes over X's examples under plan (planning.plan): the
     workspace of every slot and the gradient slab of every chunk. Callers borrow from it
-    and keep it alive until their last use (intrinsics.borrowed, keep_alive)."""
+    and keep it alive until their last use (intrinsics.borrowed, keep_alive). Inlined
+    (config's note on compile time): one call site per pass."""
     W1, _, W2, _ = params
     n_chunks, T, n_slots = plan
     ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1, is_sparse(X))
@@ -276,13 +277,14 @@ def store_tile(X, Xt, j0):
             x[j0u + j] = xq[j]
 
 
-@jit
+@jit(inline="always")
 def forward_tile(params, X, cols, j0, n, code, ws, s):
     """Forward pass of the n examples from column j0, in scratch slot s.
 
     Returns the views (Xp, Z, H, O): Xp the X tile (n_x, n) (empty for a sparse X), Z a
     free (n_h, n) buffer (scratch for dense_forward), H = A1 (n_h, n) and O the logits Z2
-    (n_y, n).
+    (n_y, n). Inlined (config's note on compile time), also into evaluate's prange body:
+    no variable here may be set to a constant and then updated.
     """
     W1, b1, W2, b2 = params
     n_h = W1.shape[0]

@@ -80,6 +80,92 @@ def jit(fn=None, **overrides):
 reduction_jit = jit(fastmath=REDUCTION_FASTMATH)
 
 
+def entry(reads, any_layout=""):
+    """For a kernel that Python calls (the engine's passes and drivers): compile it once
+    for every layout and writability of the arrays it only reads. ``@entry("params X Y",
+    any_layout="X Y")`` above ``@jit``.
+
+    Numba compiles a kernel afresh for each combination of its arguments' types, and an
+    array's type holds its layout (C, F or strided) and whether it is read-only. So X in
+    C order, X in F order, a strided view of X and a read-only X each cost a whole compile
+    of a parallel pass, several seconds apiece. Here the arrays named in `reads` are typed
+    read-only, and the 2-D ones named in `any_layout` also strided ("A"), whatever the
+    caller passes: the kernel compiles once, and Numba's dispatcher converts the argument
+    types to that signature at each call, at no cost (the data is not touched). Arrays in
+    tuples (params, a sparse X's three) keep their layout. A kernel reads an `any_layout`
+    array only through step.load_tile, which takes a unit-stride row's fast path at run
+    time.
+    """
+    reads, any_layout = set(reads.split()), set(any_layout.split())
+    return lambda dispatcher: Entry(dispatcher, reads, any_layout)
+
+
+class Entry:
+    """A dispatcher that compiles only signatures with the read-only and strided types of
+    `entry`; any other attribute is the dispatcher's."""
+
+    def __init__(self, dispatcher, reads, any_layout):
+        import inspect
+        import threading
+
+        names = list(inspect.signature(dispatcher.py_func).parameters)
+        unknown = (reads | any_layout) - set(names)
+        if unknown:
+            raise TypeError(f"entry: {dispatcher.py_func.__name__} has no argument {sorted(unknown)[0]!r}")
+        self._dispatcher = dispatcher
+        self._roles = [(name in reads, name in any_layout) for name in names]
+        self._lock = threading.Lock()
+        self._compiled_any = False
+        self.__doc__ = dispatcher.__doc__
+
+    def __call__(self, *args):
+        if not self._compiled_any:  # Numba would compile these exact types: give it ours first
+            self._compile_for(args)
+        try:
+            return self._dispatcher(*args)
+        except (TypeError, RuntimeError):
+            # No compiled signature the arguments convert to (another dtype, a sparse X):
+            # TypeError; or another thread was compiling one (_compile_for): RuntimeError.
+            # Both come before the kernel runs (the kernels raise only ValueError), so
+            # calling again is safe; if the signature was there, the error comes again.
+            self._compile_for(args)
+        return self._dispatcher(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._dispatcher, name)
+
+    def _compile_for(self, args):
+        """Compile the signature that args convert to, unless it is compiled already."""
+        sig = tuple(_general_type(numba.typeof(a), *role) for a, role in zip(args, self._roles))
+        with self._lock:
+            if sig in self._dispatcher.overloads:
+                return
+            # Numba's compile() refuses while compiling at call time is disabled.
+            self._dispatcher.disable_compile(False)
+            try:
+                self._dispatcher.compile(sig)
+                self._compiled_any = True
+            finally:
+                if self._dispatcher.signatures:
+                    self._dispatcher.disable_compile()  # from now on, calls convert to what is compiled
+
+
+def _general_type(t, read_only, any_layout):
+    """t made read-only (read_only) and strided (any_layout, 2-D arrays), the most general
+    type the dispatcher converts an argument of type t to; arrays in tuples keep their
+    layout."""
+    from numba import types
+
+    if not read_only:
+        return t
+    if isinstance(t, types.Array):
+        strided = any_layout and t.ndim == 2
+        return t.copy(layout="A" if strided else t.layout, readonly=True)
+    if isinstance(t, types.BaseTuple):
+        return types.Tuple([_general_type(e, True, False) for e in t])
+    return t
+
+
 def target_features():
     """The CPU features Numba compiles for: NUMBA_CPU_FEATURES when set, else this
     machine's (NUMBA_CPU_NAME alone changes the tuning, not the instruction set)."""

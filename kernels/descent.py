@@ -46,7 +46,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .config import jit, reduction_jit
+from .config import entry, jit, reduction_jit
 from .activations import identity_forward
 from .intrinsics import borrowed, keep_alive, wide_vectors
 from .products import divide
@@ -300,12 +300,14 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     return losses.shape[0], OK, cur_is_params
 
 
+@entry("X Y SW order", any_layout="X Y SW")
 @jit(parallel=True)
 def descend_parallel(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend with its chunk and block loops spread over Numba's threads."""
     return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan)
 
 
+@entry("X Y SW order", any_layout="X Y SW")
 @jit
 def descend_serial(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend on the calling thread: the same arithmetic, with no parallel region to

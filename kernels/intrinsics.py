@@ -224,6 +224,21 @@ def view(a, shape):
     return _view(a, shape)
 
 
+@intrinsic
+def unit_stride(typingctx, a):
+    """The 1-D array a typed C-contiguous: the same data, length and stride. Unchecked:
+    only for an a whose stride is its itemsize (a strided view's row that happens to be
+    contiguous), so that loops over it compile to vector loads."""
+    if not (isinstance(a, types.Array) and a.ndim == 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        # Every layout has the same data model: only the type changes.
+        return impl_ret_borrowed(context, builder, sig.return_type, args[0])
+
+    return a.copy(layout="C")(a), codegen
+
+
 def _borrowable(t):
     """True for an array, None (an optional array left out, passed through), or a tuple
     (nested or not) of those."""

@@ -29,7 +29,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from .config import CACHE_LINE, jit
+from .config import CACHE_LINE, entry, jit
 from .intrinsics import (
     aligned_empty,
     borrowed,
@@ -39,6 +39,7 @@ from .intrinsics import (
     line_stride,
     prefetch,
     restore_fp_mode,
+    unit_stride,
     view,
     wide_vectors,
 )
@@ -257,13 +258,25 @@ def load_tile(Xt, X, cols, j0):
     view); a tile is small next to the n_h·n_x·n multiply-adds that read it.
     """
     wide_vectors()
+    # X arrives strided-typed from the entry kernels (config.entry): a row with unit
+    # stride (X in C order) is retyped so that its copy compiles to vector loads.
+    contiguous_rows = X.strides[1] == X.itemsize
+    for q in range(Xt.shape[0]):
+        if contiguous_rows:
+            copy_columns(Xt[q], unit_stride(X[q]), cols, j0)
+        else:
+            copy_columns(Xt[q], X[q], cols, j0)
+
+
+@jit
+def copy_columns(xq, x, cols, j0):
+    """xq[j] = x[j0 + j] (through cols) for xq (n,): one row of load_tile."""
+    wide_vectors()
     # Unsigned column indices into a row view: with signed ones, Numba's select for
     # negative indices turned the loads into gathers (cedbaee; see products._panel).
     j0u = np.uint64(j0)
-    for q in range(Xt.shape[0]):
-        xq, x = Xt[q], X[q]
-        for j in range(np.uint64(Xt.shape[1])):
-            xq[j] = x[example_index(cols, j0u + j)]
+    for j in range(np.uint64(xq.shape[0])):
+        xq[j] = x[example_index(cols, j0u + j)]
 
 
 @jit
@@ -589,18 +602,21 @@ def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
 # cost more than the flower problem's whole forward pass.
 
 
+@entry("X Y SW cols", any_layout="X Y SW")
 @jit(parallel=True)
 def gradients(grads, params, X, Y, SW, cols, code, out, plan):
     """Mean cost and gradients (into grads) of the network on X, Y (weighted by SW)."""
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, True)
 
 
+@entry("X Y SW cols", any_layout="X Y SW")
 @jit
 def gradients_serial(grads, params, X, Y, SW, cols, code, out, plan):
     """gradients on the calling thread."""
     return _gradients(grads, params, X, Y, SW, cols, code, out, on_one_thread(plan), True)
 
 
+@entry("X Y SW cols", any_layout="X Y SW")
 @jit(parallel=True)
 def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     """Unnormalised gradient sums over the examples (into grads) and the summed cost: one
@@ -608,6 +624,7 @@ def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, False)
 
 
+@entry("X Y SW cols", any_layout="X Y SW")
 @jit
 def gradient_sums_serial(grads, params, X, Y, SW, cols, code, out, plan):
     """gradient_sums on the calling thread."""
@@ -653,6 +670,7 @@ def _evaluate(A2, params, X, Y, cols, code, out, plan):
     return total / m
 
 
+@entry("X Y cols", any_layout="X Y")
 @jit(parallel=True)
 def evaluate(A2, params, X, Y, cols, code, out, plan):
     """The forward pass over X, for predictions, the cost, or both.
@@ -666,6 +684,7 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     return _evaluate(A2, params, X, Y, cols, code, out, plan)
 
 
+@entry("X Y cols", any_layout="X Y")
 @jit
 def evaluate_serial(A2, params, X, Y, cols, code, out, plan):
     """evaluate on the calling thread."""

@@ -182,6 +182,33 @@ def test_regression_outputs_match_the_reference(output, dtype, layout):
         assert_close(grads[k], g_ref[k], dtype, k)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_every_layout_of_x_and_y_shares_one_compiled_kernel_and_gives_the_same_bits(n_threads):
+    # kernels/config.entry: X and Y in C or F order, strided or read-only all convert to
+    # the one read-only strided signature each pass compiles; a unit-stride row still takes
+    # load_tile's vector copy. n_threads 2 on 9000 examples takes the parallel kernels.
+    from fastshallow.kernels import descent, step
+
+    params, X, Y = network(6, 16, 2, 9000, seed=9)
+    Y = Y.astype(np.float64)
+    kernels = (descent.descend_serial, descent.descend_parallel, step.evaluate_serial, step.evaluate,
+               step.gradients_serial, step.gradients)
+    results, counts = [], []
+    for layout in ("C", "F", "strided", "read-only"):
+        x, y = in_layout(X, layout.replace("read-only", "C")), in_layout(Y, layout.replace("read-only", "C"))
+        if layout == "read-only":
+            x.flags.writeable = y.flags.writeable = False
+        p = {k: v.copy() for k, v in params.items()}
+        costs = fs.train(p, x, y, learning_rate=0.5, num_iterations=3, n_threads=n_threads)
+        J, grads = fs.gradients(p, x, y, n_threads=n_threads)
+        results.append([costs, fs.forward(p, x, n_threads=n_threads), J, *grads.values(), *p.values()])
+        counts.append([len(k.overloads) for k in kernels])
+    for layout, result in zip(("F", "strided", "read-only"), results[1:]):
+        for a, b in zip(results[0], result):
+            np.testing.assert_array_equal(a, b, err_msg=f"X and Y {layout}")
+    assert counts[1:] == counts[:1] * 3, "a layout compiled a kernel again"
+
+
 @pytest.mark.parametrize("n_y", [1, 3])
 @pytest.mark.parametrize("output", ["identity", "exp"])
 def test_regression_gradients_match_finite_differences(output, n_y):

@@ -82,7 +82,7 @@ reduction_jit = jit(fastmath=REDUCTION_FASTMATH)
 
 def entry(reads, any_layout=""):
     """For a kernel that Python calls (the engine's passes and drivers): compile it once
-    for every layout and writability of the arrays it only reads. ``@entry("params X Y",
+    for every layout and writability of the arrays it only reads. ``@entry("X Y cols",
     any_layout="X Y")`` above ``@jit``.
 
     Numba compiles a kernel afresh for each combination of its arguments' types, and an
@@ -92,9 +92,10 @@ def entry(reads, any_layout=""):
     read-only, and the 2-D ones named in `any_layout` also strided ("A"), whatever the
     caller passes: the kernel compiles once, and Numba's dispatcher converts the argument
     types to that signature at each call, at no cost (the data is not touched). Arrays in
-    tuples (params, a sparse X's three) keep their layout. A kernel reads an `any_layout`
-    array only through step.load_tile, which takes a unit-stride row's fast path at run
-    time.
+    a tuple (a sparse X's three) keep their layout. A kernel reads an `any_layout` array
+    only through step.load_tile, which takes a unit-stride row's fast path at run time.
+    The parameters are not listed even where only read: typed read-only, every function
+    that takes them would compile once more beside the training kernels' copy.
     """
     reads, any_layout = set(reads.split()), set(any_layout.split())
     return lambda dispatcher: Entry(dispatcher, reads, any_layout)

@@ -9,11 +9,15 @@ checks them all; CI runs it (.ci/run):
     python tools/check_parallel_loops.py
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 import warnings
 
-os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastshallow-check-")  # before Numba is imported
+_CACHE = tempfile.mkdtemp(prefix="fastshallow-check-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["NUMBA_CACHE_DIR"] = _CACHE  # before Numba is imported
 
 import numpy as np  # noqa: E402
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402

@@ -13,7 +13,7 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products, sparse
-from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, vector_lanes
+from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, entry, vector_lanes
 from fastshallow.kernels.intrinsics import borrowed, keep_alive
 from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.codes import Activation
@@ -435,6 +435,53 @@ def test_keep_alive_keeps_the_memory_of_a_borrowed_array():
     n = 10_000
     total, junk = _read_borrowed_after_churn(n)
     assert junk == -4.0 and total == n
+
+
+def _entry_toy():
+    """A fresh entry kernel (no cache): out[0] = sum of X's column j (through load_tile)
+    times w."""
+    from fastshallow.kernels.step import load_tile
+
+    @entry("X cols", any_layout="X")
+    @njit(cache=False)
+    def toy(out, X, cols, w):
+        tile = np.empty((X.shape[0], 1), X.dtype)
+        load_tile(tile, X, cols, 0)
+        out[0] = tile.sum() * w
+
+    return toy
+
+
+def test_entry_compiles_once_for_every_layout_and_again_for_a_new_dtype():
+    toy = _entry_toy()
+    X = np.arange(12.0).reshape(3, 4)
+    cols = np.array([2])
+    out = np.zeros(1)
+    for layout in (*LAYOUTS, "read-only"):
+        x = in_layout(X, layout.replace("read-only", "C"))
+        x.flags.writeable = layout != "read-only"
+        toy(out, x, cols, 2.0)
+        assert out[0] == 2.0 * X[:, 2].sum(), layout
+    assert len(toy.overloads) == 1
+    (sig,) = toy.signatures
+    assert sig[1].layout == "A" and not sig[1].mutable and not sig[2].mutable and sig[0].mutable
+    out32 = np.zeros(1, np.float32)
+    toy(out32, X.astype(np.float32), cols, 2.0)  # no signature converts: compiles one
+    assert out32[0] == 2.0 * X[:, 2].sum() and len(toy.overloads) == 2
+
+
+def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():
+    from numba.core.errors import TypingError
+
+    toy = _entry_toy()
+    X, cols, out = np.ones((3, 4)), np.array([0]), np.zeros(1)
+    toy(out, X, cols, 1.0)
+    with pytest.raises(TypingError):
+        toy(out, np.ones(4), cols, 1.0)  # a 1-D X: its signature does not type
+    toy(out, np.asfortranarray(X), cols, 3.0)
+    assert out[0] == 9.0 and len(toy.overloads) == 1
+    with pytest.raises(TypeError, match="no argument 'Z'"):
+        entry("Z")(toy._dispatcher)
 
 
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])

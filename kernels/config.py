@@ -5,8 +5,11 @@ Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m exam
 T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
 """
 
+import inspect
+import threading
+
 import numba
-from numba import njit
+from numba import njit, types
 
 from .numba_cache import tolerate_damaged_cache
 
@@ -106,9 +109,6 @@ class Entry:
     `entry`; any other attribute is the dispatcher's."""
 
     def __init__(self, dispatcher, reads, any_layout):
-        import inspect
-        import threading
-
         names = list(inspect.signature(dispatcher.py_func).parameters)
         unknown = (reads | any_layout) - set(names)
         if unknown:
@@ -155,8 +155,6 @@ def _general_type(t, read_only, any_layout):
     """t made read-only (read_only) and strided (any_layout, 2-D arrays), the most general
     type the dispatcher converts an argument of type t to; arrays in tuples keep their
     layout."""
-    from numba import types
-
     if not read_only:
         return t
     if isinstance(t, types.Array):

@@ -300,14 +300,18 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     return losses.shape[0], OK, cur_is_params
 
 
-@entry("X Y SW order", any_layout="X Y SW")
+# What the drivers only read, compiled once for any layout of X, Y and SW (config.entry).
+descent_driver = entry("X Y SW order", any_layout="X Y SW")
+
+
+@descent_driver
 @jit(parallel=True)
 def descend_parallel(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend with its chunk and block loops spread over Numba's threads."""
     return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan)
 
 
-@entry("X Y SW order", any_layout="X Y SW")
+@descent_driver
 @jit
 def descend_serial(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend on the calling thread: the same arithmetic, with no parallel region to

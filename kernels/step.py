@@ -595,6 +595,10 @@ def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
     return cost
 
 
+# What the passes only read, compiled once for any layout of X, Y and SW (config.entry).
+gradient_pass = entry("X Y SW cols", any_layout="X Y SW")
+forward_pass = entry("X Y cols", any_layout="X Y")
+
 # Each pass comes as a parallel kernel and a serial one: the same inlined body, whose prange
 # loops run in order in the serial one, with one scratch slot (on_one_thread), as
 # descent.descend_parallel and descend_serial. A small pass takes the serial one
@@ -602,21 +606,21 @@ def _gradients(grads, params, X, Y, SW, cols, code, out, plan, mean):
 # cost more than the flower problem's whole forward pass.
 
 
-@entry("X Y SW cols", any_layout="X Y SW")
+@gradient_pass
 @jit(parallel=True)
 def gradients(grads, params, X, Y, SW, cols, code, out, plan):
     """Mean cost and gradients (into grads) of the network on X, Y (weighted by SW)."""
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, True)
 
 
-@entry("X Y SW cols", any_layout="X Y SW")
+@gradient_pass
 @jit
 def gradients_serial(grads, params, X, Y, SW, cols, code, out, plan):
     """gradients on the calling thread."""
     return _gradients(grads, params, X, Y, SW, cols, code, out, on_one_thread(plan), True)
 
 
-@entry("X Y SW cols", any_layout="X Y SW")
+@gradient_pass
 @jit(parallel=True)
 def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     """Unnormalised gradient sums over the examples (into grads) and the summed cost: one
@@ -624,7 +628,7 @@ def gradient_sums(grads, params, X, Y, SW, cols, code, out, plan):
     return _gradients(grads, params, X, Y, SW, cols, code, out, plan, False)
 
 
-@entry("X Y SW cols", any_layout="X Y SW")
+@gradient_pass
 @jit
 def gradient_sums_serial(grads, params, X, Y, SW, cols, code, out, plan):
     """gradient_sums on the calling thread."""
@@ -670,7 +674,7 @@ def _evaluate(A2, params, X, Y, cols, code, out, plan):
     return total / m
 
 
-@entry("X Y cols", any_layout="X Y")
+@forward_pass
 @jit(parallel=True)
 def evaluate(A2, params, X, Y, cols, code, out, plan):
     """The forward pass over X, for predictions, the cost, or both.
@@ -684,7 +688,7 @@ def evaluate(A2, params, X, Y, cols, code, out, plan):
     return _evaluate(A2, params, X, Y, cols, code, out, plan)
 
 
-@entry("X Y cols", any_layout="X Y")
+@forward_pass
 @jit
 def evaluate_serial(A2, params, X, Y, cols, code, out, plan):
     """evaluate on the calling thread."""

@@ -199,8 +199,9 @@ def train(
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
+    # One iteration only reads params and writes the spare buffer: no private copy needed.
     p = engine.prepare(params, X, Y, activation=activation, output=output, update=True, costs=num_iterations,
-                       weights=sample_weight)
+                       weights=sample_weight, private=num_iterations > 1)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs

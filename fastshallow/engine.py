@@ -26,16 +26,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .threads import max_threads, start_threading_layer, thread_count, using_threads
-from .validation import (
-    activation_code,
-    checked_params,
-    check_scratch,
-    check_weights,
-    check_X,
-    check_Y,
-    n_columns,
-    output_code,
-)
+from .validation import NOTHING, activation_code, check_scratch, check_weights, checked_data, n_columns
 from .kernels import descent as _descent
 from .kernels import probe as _probe
 from .kernels import step as _step
@@ -87,28 +78,27 @@ def plan(m, params, pool_size=None):
     return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, pool_size or max_threads())
 
 
-def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0, weights=None):
+def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=False, costs=0, weights=None,
+            private=True):
     """Validate a params dict, X and (optionally) Y and the examples' weights; return the
     Problem.
 
     With update=True the kernel-ready params are private copies, so the caller's arrays
-    stay untouched until a result is copied back. costs: how many float64 costs the call
+    stay untouched until a result is copied back; private=False leaves them the caller's
+    own where they need no conversion, for a caller that only reads them (one step of
+    descend writes its result to the spare buffer). costs: how many float64 costs the call
     will record, counted in its memory check."""
     code = activation_code(activation)
-    dtype, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
+    dtype, arrays, work, out, X, Y = checked_data(params, X, Y, output, update=update)
     W1, _, W2, _ = arrays
     n_h, n_x = W1.shape
     n_y = W2.shape[0]
-    out = output_code(output, n_y)
-    X = check_X(X, n_x, dtype)
     m = n_columns(X)
-    if Y is not None:
-        Y = check_Y(Y, n_y, m, dtype, out)
     weights = check_weights(weights, m, dtype)
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
     check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs, sparse=isinstance(X, tuple))
-    if update:  # after the memory check, which counts these copies
-        work = tuple(np.array(a, order="C", copy=True) for a in work)
+    if update and private:  # after the memory check, which counts these copies
+        work = tuple([np.array(w, order="C", copy=True) if w is a else w for w, a in zip(work, arrays)])
     return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
 
 
@@ -168,10 +158,7 @@ def _state(params, velocity, moments, rule):
     return velocity, moments
 
 
-# Zero-size arrays hold nothing to write or read: one per dtype serves every call, as
-# the outputs or targets a pass skips and as the state of a rule that keeps none.
-_NOTHING = {dt: np.empty((0, 0), dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
-_NO_STATE = {dt: (empty,) * 4 for dt, empty in _NOTHING.items()}
+_NO_STATE = {dt: (empty,) * 4 for dt, empty in NOTHING.items()}  # see validation.NOTHING
 
 
 def no_state(params):
@@ -202,7 +189,7 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     Runs on the calling thread when n_threads is 1 or the steps are too small to share
     (_serial); the bits are the same either way."""
     if spare is None:
-        spare = tuple(np.empty_like(a) for a in params)
+        spare = tuple([np.empty_like(a) for a in params])
     velocity, moments = _state(params, velocity, moments, rule)
     m = n_columns(X) if order is None else min(batch, order.shape[0])
     kernel, threads = _kernel(_descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m)
@@ -323,7 +310,7 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     A2 = np.empty((n_y, m), params[0].dtype)
     kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m)
     with threads:
-        kernel(A2, params, X, _NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
+        kernel(A2, params, X, NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
     return A2
 
 
@@ -331,7 +318,7 @@ def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
     kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1])
     with threads:
-        return float(kernel(_NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
+        return float(kernel(NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
 
 
 def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,

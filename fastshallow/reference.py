@@ -51,6 +51,23 @@ def first_not_finite(arrays):
     return next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
 
 
+def scan_problem(params, X, Y, limit):
+    """The twin of kernels/checks.py's: (verdict, (x_lo, x_hi), (y_lo, y_hi)) with verdict
+    -2 for shapes that do not fit, the first non-finite parameter's index, or -1; an
+    array over `limit` values (or a Y without values) gets the empty range (inf, -inf)."""
+    W1, b1, W2, b2 = params
+    (n_h, n_x), n_y, m = W1.shape, W2.shape[0], X.shape[1]
+    fits = (0 not in (n_h, n_x, n_y, m) and b1.shape == (n_h, 1) and W2.shape == (n_y, n_h)
+            and b2.shape == (n_y, 1) and X.shape[0] == n_x and (Y.size == 0 or Y.shape == (n_y, m)))
+    empty = (np.inf, -np.inf)
+    if not fits:
+        return -2, empty, empty
+    bad = first_not_finite(params)
+    x = value_range(X) if X.size <= limit else empty
+    y = value_range(Y) if 0 < Y.size <= limit else empty
+    return bad, x, y
+
+
 def pack_transposed(X, w):
     """Xᵀ (n, k)'s columns in blocks of w, the last block ending at column k:
     (ceil(k / w), n, w). X (k, n), k >= w."""

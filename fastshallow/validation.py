@@ -13,12 +13,17 @@ import numpy as np
 
 from .kernels.codes import ACTIVATION_NAMES as ACTIVATIONS
 from .kernels.codes import OUTPUT_NAMES as OUTPUTS
-from .kernels.checks import first_not_finite, value_range
+from .kernels.checks import COMPILED_RANGE_MAX, SHAPES_DIFFER, first_not_finite, scan_problem, value_range
 from .kernels.codes import Output
+
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PARAM_LABELS = tuple(f"params[{k!r}]" for k in PARAM_NAMES)  # as messages name them
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 FLOAT_MAX = {dt: float(np.finfo(dt).max) for dt in FLOAT_DTYPES}  # np.finfo costs a microsecond a call
+# Zero-size arrays hold nothing to write or read: one per dtype serves every call, as the
+# outputs or targets a pass skips (and a scan of a call without targets), and as the state
+# of an optimiser that keeps none.
+NOTHING = {dt: np.empty((0, 0), dt) for dt in FLOAT_DTYPES}
 
 
 def activation_code(activation):
@@ -52,7 +57,8 @@ def float_dtype(dtype, name="dtype"):
 
 
 def positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    # A plain int skips the abstract-class test below, a third of a microsecond a call.
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
     value = operator.index(value)
     if value < minimum:
@@ -77,7 +83,7 @@ def iteration_count(value, name="num_iterations"):
 
 
 def finite_real(value, name, *, positive=False, low=None, high=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):  # as positive_int
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     value = float(value)
     if not math.isfinite(value):
@@ -89,18 +95,18 @@ def finite_real(value, name, *, positive=False, low=None, high=None):
     return value
 
 
-# finite_range scans arrays of at most this many values in one compiled call
-# (kernels/checks.py), larger ones with NumPy's vectorised min and max.
-COMPILED_RANGE_MAX = 2**14
-
-
 def finite_range(a, name):
     """(min, max) of a non-empty array, or ValueError naming it if it holds NaN or inf.
 
     NaN and inf propagate into the minimum or the maximum, so the same numbers answer
     finiteness and range (labels in [0, 1], feature magnitude) for every array the API
     checks."""
-    lo, hi = value_bounds(a)
+    return finite_bounds(*value_bounds(a), name)
+
+
+def finite_bounds(lo, hi, name):
+    """(lo, hi), an array's (min, max) from value_bounds, or ValueError naming the array
+    if either is NaN or inf."""
     # math's test, not NumPy's: on a scalar, np.isfinite cost 0.45 µs, a third of this call.
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf")
@@ -201,10 +207,8 @@ def _kernel_form(arrays):
 def _kernel_copy(a, dtype):
     """a as a writeable C-contiguous array of dtype, copied only if it is not one. Numba
     types a read-only array apart from a writeable one: four parameters of both kinds made
-    a tuple the kernels could not index (a TypingError), and a read-only parameter, Y or
-    weight array compiled the kernels that take it again (seconds, on a first call).
-    X is not copied (it can be the largest array of all): a read-only X compiles its own
-    kernels once, then loads them from the cache."""
+    a tuple the kernels could not index (a TypingError). X, Y and the weights need no
+    such copy: the kernels take them typed read-only and strided (kernels/config.entry)."""
     a = np.ascontiguousarray(a, dtype=dtype)
     return a if a.flags.writeable else a.copy()
 
@@ -339,9 +343,13 @@ def _check_X_shape(shape, n_x):
 
 def _check_X_values(values):
     """Finiteness and magnitude of X's values (a sparse X's stored ones)."""
-    if values.size == 0:
-        return
-    lo, hi = finite_range(values, "X")
+    if values.size:
+        _check_X_range(*value_bounds(values))
+
+
+def _check_X_range(lo, hi):
+    """The rules for X's values, given their (min, max) from value_bounds."""
+    lo, hi = finite_bounds(lo, hi, "X")
     if max(-lo, hi) > MAX_FEATURE:
         raise ValueError(
             f"X has values up to {max(-lo, hi):.3g} in magnitude (at most {MAX_FEATURE:g} is accepted): "
@@ -381,7 +389,13 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
         )
     if Y.dtype.kind != "f":  # labels as bool or int: exact in dtype, and then a compiled scan
         Y = np.ascontiguousarray(Y, dtype=dtype)
-    lo, hi = finite_range(Y, "Y")
+    _check_Y_values(Y, *value_bounds(Y), dtype, output)
+    return _kernel_copy(Y, dtype)
+
+
+def _check_Y_values(Y, lo, hi, dtype, output):
+    """The rules for Y's values under `output`, given their (min, max) from value_bounds."""
+    lo, hi = finite_bounds(lo, hi, "Y")
     if output == Output.EXP:
         if lo < 0:
             raise ValueError(f"Y must be >= 0 for output='exp' (the Poisson loss); got values down to {lo}")
@@ -398,7 +412,66 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
                 f"Y's columns must each sum to 1 for output='softmax' (one-hot or class "
                 f"probabilities); column {worst} sums to {sums[worst]}"
             )
-    return _kernel_copy(Y, dtype)
+
+
+def checked_data(params, X, Y, output, *, update=False):
+    """checked_params, output_code, check_X and (unless Y is None) check_Y, in that order,
+    in one: (dtype, arrays, work, out, X, Y), out the output layer's code.
+
+    Most calls pass the parameters in kernel form (_kernel_form), X as an array of their
+    dtype and Y as one too or as integer labels. Then one compiled call
+    (kernels/checks.scan_problem) checks every shape and scans every value, and only the
+    rules on its results run here. Anything else, or shapes that do not fit, takes the
+    checks one by one, which say what is wrong."""
+    scan = _scan(params, X, Y)
+    if scan is None:
+        dtype, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
+        W1, _, W2, _ = arrays
+        out = output_code(output, W2.shape[0])
+        X = check_X(X, W1.shape[1], dtype)
+        if Y is not None:
+            Y = check_Y(Y, W2.shape[0], n_columns(X), dtype, out)
+        return dtype, arrays, work, out, X, Y
+    arrays, targets, (verdict, x_range, y_range) = scan
+    if verdict >= 0:
+        raise ValueError(f"{PARAM_LABELS[verdict]} contains NaN or inf")
+    if update:
+        check_separate(dict(zip(PARAM_LABELS, arrays)) | {"X": X, "Y": Y})
+    dtype = arrays[0].dtype
+    out = output_code(output, arrays[2].shape[0])
+    _check_X_range(*_bounds(x_range, X))
+    if Y is not None:
+        _check_Y_values(targets, *_bounds(y_range, targets), dtype, out)
+        Y = targets
+    return dtype, arrays, arrays, out, X, Y
+
+
+def _scan(params, X, Y):
+    """(arrays, Y in params' dtype, scan_problem's result) for checked_data's common case,
+    else None."""
+    if type(params) is not dict or type(X) is not np.ndarray or X.ndim != 2:
+        return None
+    arrays = (params.get("W1"), params.get("b1"), params.get("W2"), params.get("b2"))
+    dtype = _kernel_form(arrays)
+    if dtype is None or X.dtype != dtype:
+        return None
+    if Y is None:
+        targets = NOTHING[dtype]  # scan_problem skips a Y without values
+    elif type(Y) is not np.ndarray or Y.ndim != 2 or Y.size == 0:
+        return None
+    elif Y.dtype == dtype:
+        targets = Y
+    elif Y.dtype.kind in "biu":  # labels: exact in dtype, as check_Y converts them
+        targets = np.ascontiguousarray(Y, dtype=dtype)
+    else:
+        return None
+    verdict = scan_problem(arrays, X, targets)
+    return None if verdict[0] == SHAPES_DIFFER else (arrays, targets, verdict)
+
+
+def _bounds(scanned, a):
+    """a's (min, max): scan_problem's, or value_bounds' where it left the range empty."""
+    return scanned if not scanned[0] > scanned[1] else value_bounds(a)
 
 
 def check_weights(weights, m, dtype, name="sample_weight"):

@@ -3,6 +3,8 @@ float16, bool, ...), layouts, NaN/inf patterns and random params dicts, either r
 finite, correct result or raises ValueError or TypeError. Nothing else, and never NaN in
 returned params. Also: a call whose scratch cannot fit fails up front with MemoryError."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import event, given, settings
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 import fastshallow as fs
 from fastshallow import reference as ref
+from fastshallow import validation
 from helpers import ACTIVATIONS, API_CASES, in_layout
 
 HOSTILE_DTYPES = [np.int8, np.uint64, np.float16, np.bool_, np.complex64, object]
@@ -152,3 +155,62 @@ def test_small_calls_do_not_read_the_free_memory(monkeypatch):
     params, X, Y = fs.init_params(3, 4, 1, seed=0), np.zeros((3, 10)), np.zeros((1, 10))
     fs.train(params, X, Y, num_iterations=2)
     fs.forward(params, X)
+
+
+def _checked(params, X, Y, output, update):
+    """checked_data's verdict in a comparable form: the error, or the dtype, the output's
+    code and every array returned (values and shapes; layouts may differ)."""
+    try:
+        dtype, arrays, work, out, Xc, Yc = validation.checked_data(params, X, Y, output, update=update)
+    except (ValueError, TypeError) as exc:
+        return type(exc), str(exc)
+    return dtype, out, [(a.shape, a.tobytes()) for a in (*arrays, *work, np.ascontiguousarray(Xc))], (
+        None if Yc is None else (Yc.dtype, Yc.shape, np.ascontiguousarray(Yc).tobytes()))
+
+
+@settings(max_examples=300)
+@given(calls(), st.sampled_from(["sigmoid", "softmax", "identity", "exp"]), st.booleans(), st.booleans())
+def test_the_one_scan_accepts_and_rejects_as_the_checks_one_by_one(call, output, with_Y, update):
+    # validation.checked_data takes one compiled scan (kernels/checks.scan_problem) for
+    # the common case, and the checks one by one otherwise: the verdicts must not differ.
+    _, params, X, Y, _, _ = call
+    Y = Y if with_Y else None
+    fast = _checked(params, X, Y, output, update)
+    event("one scan" if validation._scan(params, X, Y) is not None else "one by one")
+    with mock.patch.object(validation, "_scan", lambda *args: None):
+        assert fast == _checked(params, X, Y, output, update)
+
+
+def test_a_call_in_kernel_form_takes_the_one_scan():
+    # So that the test above compares the two paths, not one with itself.
+    rng = np.random.default_rng(0)
+    for dtype, layout in API_CASES:
+        params = fs.init_params(3, 4, 2, seed=0, dtype=dtype)
+        X = in_layout(rng.standard_normal((3, 50)).astype(dtype), layout)
+        Y = (rng.random((2, 50)) < 0.5).astype(np.uint8)
+        assert validation._scan(params, X, Y) is not None, (dtype, layout)
+        assert validation._scan(params, X, None) is not None, (dtype, layout)
+
+
+def test_the_one_scan_leaves_large_arrays_to_numpy_and_their_rules_still_hold():
+    # Over kernels/checks.COMPILED_RANGE_MAX values, scan_problem leaves a range empty for
+    # value_bounds (NumPy) to find; the rules on it are the same.
+    from fastshallow.kernels.checks import COMPILED_RANGE_MAX
+
+    m = COMPILED_RANGE_MAX  # X (2, m) and Y (2, m) are each twice the limit
+    params = fs.init_params(2, 3, 2, seed=0)
+    X = np.zeros((2, m))
+    Y = np.zeros((2, m))
+    _, _, (verdict, x_range, y_range) = validation._scan(params, X, Y)
+    assert verdict == -1 and x_range[0] > x_range[1] and y_range[0] > y_range[1]
+    X[1, -1] = np.nan
+    with pytest.raises(ValueError, match="^X contains NaN or inf$"):
+        validation.checked_data(params, X, Y, "sigmoid")
+    X[1, -1] = 2e15
+    with pytest.raises(ValueError, match="^X has values up to 2e"):
+        validation.checked_data(params, X, Y, "sigmoid")
+    X[1, -1] = 1.0
+    Y[0, 5] = 3.0
+    with pytest.raises(ValueError, match=r"^Y must hold labels in \[0, 1\]; got values from 0.0 to 3.0$"):
+        validation.checked_data(params, X, Y, "sigmoid")
+    assert validation.checked_data(params, X, Y, "identity")[5] is Y

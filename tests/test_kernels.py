@@ -532,6 +532,41 @@ def test_first_not_finite_matches_reference(dtype):
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_scan_problem_matches_reference(dtype, layout):
+    # X and Y in every layout (read-only too, through config.entry); the parameters in
+    # kernel form. Shapes that fit and that do not, bad values in each array, and arrays
+    # on both sides of COMPILED_RANGE_MAX.
+    from fastshallow.kernels.checks import COMPILED_RANGE_MAX, scan_problem
+
+    def same(params, X, Y):
+        got, expected = scan_problem(params, X, Y), ref.scan_problem(params, X, Y, COMPILED_RANGE_MAX)
+        assert got[0] == expected[0]
+        np.testing.assert_array_equal(np.array(got[1:]), np.array(expected[1:]))
+        return got[0]
+
+    rng = np.random.default_rng(5)
+    nothing = np.empty((0, 0), dtype)
+    for n_x, n_h, n_y, m in [(1, 1, 1, 1), (3, 4, 2, 9), (2, 5, 3, COMPILED_RANGE_MAX // 2 + 1)]:
+        shapes = ((n_h, n_x), (n_h, 1), (n_y, n_h), (n_y, 1))
+        params = tuple(rng.standard_normal(s).astype(dtype) for s in shapes)
+        X = in_layout((rng.standard_normal((n_x, m)) * 9).astype(dtype), layout)
+        Y = in_layout(rng.random((n_y, m)).astype(dtype), layout)
+        assert same(params, X, Y) == same(params, X, nothing) == -1
+        assert same(params, in_layout(rng.standard_normal((n_x + 1, m)).astype(dtype), layout), Y) == -2
+        assert same(params, X, Y[:, : m - 1] if m > 1 else np.ones((n_y + 1, 1), dtype)) == -2
+        assert same(params[:1] + (np.zeros((n_h, 2), dtype),) + params[2:], X, Y) == -2
+        for bad in (np.nan, np.inf):
+            for i in range(4):
+                broken = tuple(a.copy() for a in params)
+                broken[i].flat[-1] = bad
+                assert same(broken, X, Y) == i
+            Xb, Yb = np.array(X, order="K"), np.array(Y, order="K")
+            Xb[-1, -1], Yb[0, 0] = bad, -bad
+            same(params, in_layout(Xb, layout), in_layout(Yb, layout))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_value_range_matches_reference(dtype, layout):
     from fastshallow.kernels.checks import value_range

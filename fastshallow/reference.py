@@ -41,8 +41,11 @@ def sparse_weight_sums(G, Dt, X, cols):
 
 
 def value_range(a):
-    """The twin of kernels/checks.py's: (min, max) of a in float64, (NaN, NaN) if it holds a NaN."""
+    """The twin of kernels/checks.py's: (min, max) of a in float64, (NaN, NaN) if it holds a
+    NaN, (inf, -inf) if it holds nothing."""
     a = np.asarray(a, np.float64)
+    if a.size == 0:
+        return np.inf, -np.inf
     return (np.nan, np.nan) if np.isnan(a).any() else (float(a.min()), float(a.max()))
 
 
@@ -51,10 +54,9 @@ def first_not_finite(arrays):
     return next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), -1)
 
 
-def scan_problem(params, X, Y, limit):
+def scan_problem(params, X, Y):
     """The twin of kernels/checks.py's: (verdict, (x_lo, x_hi), (y_lo, y_hi)) with verdict
-    -2 for shapes that do not fit, the first non-finite parameter's index, or -1; an
-    array over `limit` values (or a Y without values) gets the empty range (inf, -inf)."""
+    -2 for shapes that do not fit, the first non-finite parameter's index, or -1."""
     W1, b1, W2, b2 = params
     (n_h, n_x), n_y, m = W1.shape, W2.shape[0], X.shape[1]
     fits = (0 not in (n_h, n_x, n_y, m) and b1.shape == (n_h, 1) and W2.shape == (n_y, n_h)
@@ -62,10 +64,7 @@ def scan_problem(params, X, Y, limit):
     empty = (np.inf, -np.inf)
     if not fits:
         return -2, empty, empty
-    bad = first_not_finite(params)
-    x = value_range(X) if X.size <= limit else empty
-    y = value_range(Y) if 0 < Y.size <= limit else empty
-    return bad, x, y
+    return first_not_finite(params), value_range(X), value_range(Y)
 
 
 def pack_transposed(X, w):

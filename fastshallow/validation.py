@@ -13,7 +13,7 @@ import numpy as np
 
 from .kernels.codes import ACTIVATION_NAMES as ACTIVATIONS
 from .kernels.codes import OUTPUT_NAMES as OUTPUTS
-from .kernels.checks import COMPILED_RANGE_MAX, SHAPES_DIFFER, first_not_finite, scan_problem, value_range
+from .kernels.checks import SHAPES_DIFFER, first_not_finite, scan_problem, value_range
 from .kernels.codes import Output
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -116,15 +116,11 @@ def finite_bounds(lo, hi, name):
 def value_bounds(a):
     """(min, max) of a non-empty array; NaN in either if it holds a NaN, an inf shows.
 
-    A small 2-D array takes one compiled call (a small call's checks were a large share of
-    its cost); a large one, NumPy's two vectorised passes with no temporary."""
-    # Writeable float arrays in C or F order only: each dtype, layout and read-only flag
-    # compiles its own kernel.
-    flags = a.flags
-    if a.ndim == 2 and a.size <= COMPILED_RANGE_MAX and a.dtype.kind == "f" and flags.writeable and (
-        flags.c_contiguous or flags.f_contiguous
-    ):
-        return value_range(a)
+    A float32 or float64 array of one or two dimensions, in any layout, takes one compiled
+    pass (kernels/checks.value_range), faster than NumPy's two at every size; other
+    arrays, NumPy's min and max."""
+    if a.dtype in FLOAT_DTYPES and 0 < a.ndim <= 2:
+        return value_range(a if a.ndim == 2 else a.reshape(1, -1))
     return a.min(), a.max()
 
 
@@ -439,9 +435,9 @@ def checked_data(params, X, Y, output, *, update=False):
         check_separate(dict(zip(PARAM_LABELS, arrays)) | {"X": X, "Y": Y})
     dtype = arrays[0].dtype
     out = output_code(output, arrays[2].shape[0])
-    _check_X_range(*_bounds(x_range, X))
+    _check_X_range(*x_range)
     if Y is not None:
-        _check_Y_values(targets, *_bounds(y_range, targets), dtype, out)
+        _check_Y_values(targets, *y_range, dtype, out)
         Y = targets
     return dtype, arrays, arrays, out, X, Y
 
@@ -467,11 +463,6 @@ def _scan(params, X, Y):
         return None
     verdict = scan_problem(arrays, X, targets)
     return None if verdict[0] == SHAPES_DIFFER else (arrays, targets, verdict)
-
-
-def _bounds(scanned, a):
-    """a's (min, max): scan_problem's, or value_bounds' where it left the range empty."""
-    return scanned if not scanned[0] > scanned[1] else value_bounds(a)
 
 
 def check_weights(weights, m, dtype, name="sample_weight"):

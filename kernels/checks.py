@@ -1,93 +1,100 @@
-"""Input checks that scan data, compiled: for a small array, one call instead of NumPy's
-two reductions (min, then max) and the Python around them.
+"""Input checks that scan data, compiled, each array in one pass at memory speed.
 
-value_range(a) returns (lo, hi) of a 2-D array of any real dtype and layout, in float64;
-NaN anywhere makes both NaN, and inf shows in lo or hi, so one call answers finiteness
-and range (fastshallow.validation.finite_range, which sends large arrays to NumPy: these
-loops keep Python's NaN-aware min and max, which do not vectorise, so they run at a
-quarter of NumPy's speed over a large array, and at four times it over a small one).
+value_range(a) returns (lo, hi) of a float array (2-D, any layout) in float64; NaN
+anywhere makes both NaN, and inf shows in lo or hi, so one call answers finiteness and
+range (fastshallow.validation.finite_range). first_not_finite finds a network's first
+non-finite parameter. scan_problem checks a whole call's data in one call: the
+parameters' shapes and finiteness, X's and Y's shapes, and their ranges.
 
-scan_problem checks a whole call's data in one compiled call: the parameters' shapes and
-finiteness, X's and Y's shapes, and their ranges where they are small.
+Floats are compared as integers. A float's bit pattern read as a signed integer of its
+width orders like the float for values >= 0 and in reverse for negative ones; flipping
+every bit but the sign of a negative one makes it a key that orders like the float for
+every value but NaN, -0 just before +0 (intrinsics.float_key). LLVM kept float minimum
+and maximum reductions scalar (with NaN checks or without, even under "nnan") and turns
+integer ones into vector instructions, so that one pass is faster than NumPy's min and
+max at every size (the commit that brought the keys has the numbers). NaN is the one
+pattern whose magnitude (the bits but the sign) exceeds inf's, so the largest magnitude
+answers finiteness.
 """
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
-from .config import entry, reduction_jit
-from .intrinsics import unit_stride, wide_vectors
-
-# Arrays of up to this many values are scanned here; larger ones by NumPy's vectorised min
-# and max (see above), which scan_problem leaves to its caller.
-COMPILED_RANGE_MAX = 2**14
+from .config import entry, jit
+from .intrinsics import float_key, key_float, unit_stride, wide_vectors
 
 
-@reduction_jit
-def _row_range(a, lo, hi):
-    """(lo, hi, nan): lo and hi updated with the 1-D array a's minimum and maximum, and
-    whether a holds a NaN (v != v), kept apart so that min and max can be vector
-    reductions. No flag comes in: a literal False passed in compiled a copy of its own."""
-    wide_vectors()
-    nan = False
-    for j in range(a.shape[0]):
-        v = np.float64(a[j])
-        lo = min(lo, v)
-        hi = max(hi, v)
-        nan |= v != v
-    return lo, hi, nan
+def _bit_constants(a):
+    """(inf, least, greatest) for the float dtype of the array a, as integers of its width:
+    inf's bit pattern, and the least and the greatest integer."""
 
 
-@reduction_jit
-def value_range(a):
-    """(lo, hi) of the non-empty 2-D array a in float64, walked in memory order; (NaN, NaN)
-    if it holds a NaN."""
-    lo, hi, nan = np.inf, -np.inf, False
-    if a.strides[0] >= a.strides[1]:
-        for i in range(a.shape[0]):
-            lo, hi, row_nan = _row_range(a[i], lo, hi)
-            nan |= row_nan
+@overload(_bit_constants, inline="always")
+def _bit_constants_for(a):
+    if a.dtype == types.float64:
+        c = (np.int64(0x7FF0000000000000), np.int64(-(2**63)), np.int64(2**63 - 1))
+    elif a.dtype == types.float32:
+        c = (np.int32(0x7F800000), np.int32(-(2**31)), np.int32(2**31 - 1))
     else:
-        t = a.T
-        for i in range(t.shape[0]):
-            lo, hi, row_nan = _row_range(t[i], lo, hi)
-            nan |= row_nan
-    if nan:
+        return None
+    return lambda a: c
+
+
+@jit
+def _row_keys(row, lo, hi, top):
+    """(lo, hi, top) updated over the 1-D float array row: the least and greatest key and
+    the largest magnitude. A row typed C-contiguous vectorises; others run element by
+    element."""
+    wide_vectors()
+    for j in range(row.shape[0]):
+        key, magnitude = float_key(row[j])
+        lo = min(lo, key)
+        hi = max(hi, key)
+        top = max(top, magnitude)
+    return lo, hi, top
+
+
+@jit
+def _range(a):
+    """value_range of the 2-D float array a, any layout: rows (or, for a column-ordered
+    a, columns) in memory order, each retyped unit-stride when it is."""
+    inf, least, greatest = _bit_constants(a)
+    if a.size == 0:
+        return np.inf, -np.inf
+    lo, hi, top = greatest, least, least  # every magnitude is >= 0 > least
+    lines = a if abs(a.strides[0]) >= abs(a.strides[1]) else a.T
+    for i in range(lines.shape[0]):
+        line = lines[i]
+        if line.strides[0] == line.itemsize:
+            lo, hi, top = _row_keys(unit_stride(line), lo, hi, top)
+        else:
+            lo, hi, top = _row_keys(line, lo, hi, top)
+    if top > inf:
         return np.nan, np.nan
-    return lo, hi
+    return np.float64(key_float(lo, a)), np.float64(key_float(hi, a))
 
 
-@reduction_jit
+@entry("a", any_layout="a")
+@jit
+def value_range(a):
+    """(lo, hi) of the 2-D float32 or float64 array a (any layout) in float64; (NaN, NaN)
+    if it holds a NaN; (inf, -inf), the empty range, if it holds nothing."""
+    return _range(a)
+
+
+@jit
 def first_not_finite(arrays):
-    """The index of the first of `arrays` (a tuple of C-contiguous arrays of one dtype and
-    rank) that holds a NaN or an inf, or -1: a network's four parameters in one call,
-    where one call per array cost more than the scan."""
+    """The index of the first of `arrays` (a tuple of C-contiguous float arrays of one
+    dtype and rank) that holds a NaN or an inf, or -1: a network's four parameters in one
+    call, where one call per array cost more than the scan."""
     for i in range(len(arrays)):
-        lo, hi, nan = _row_range(arrays[i].reshape(arrays[i].size), np.inf, -np.inf)
-        if nan or lo == -np.inf or hi == np.inf:
+        a = arrays[i].reshape(arrays[i].size)
+        inf, least, greatest = _bit_constants(a)
+        _, _, top = _row_keys(a, greatest, least, least)
+        if top >= inf:
             return i
     return -1
-
-
-@reduction_jit
-def _any_layout_range(a):
-    """value_range(a) for an a typed strided (scan_problem's X and Y), along unit-stride
-    rows when a is C- or F-ordered (retyped so that they vectorise), else as it is."""
-    lo, hi, nan = np.inf, -np.inf, False
-    if a.strides[1] == a.itemsize:
-        for i in range(a.shape[0]):
-            lo, hi, row_nan = _row_range(unit_stride(a[i]), lo, hi)
-            nan |= row_nan
-    elif a.strides[0] == a.itemsize:
-        t = a.T
-        for i in range(t.shape[0]):
-            lo, hi, row_nan = _row_range(unit_stride(t[i]), lo, hi)
-            nan |= row_nan
-    else:
-        for i in range(a.shape[0]):
-            lo, hi, row_nan = _row_range(a[i], lo, hi)
-            nan |= row_nan
-    if nan:
-        return np.nan, np.nan
-    return lo, hi
 
 
 # scan_problem's verdicts besides a parameter's index: shapes that do not fit (the Python
@@ -97,18 +104,17 @@ ALL_FINITE = -1
 
 
 @entry("X Y", any_layout="X Y")
-@reduction_jit
+@jit
 def scan_problem(params, X, Y):
     """One call's data checked in one pass: (verdict, (x_lo, x_hi), (y_lo, y_hi)).
 
     verdict: SHAPES_DIFFER unless W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1)
     with no size 0, X (n_x, m) with m >= 1, and Y (n_y, m) or with no values (a call
     without targets); else the index of the first parameter holding NaN or inf (as
-    first_not_finite), else ALL_FINITE. The ranges are value_range's, of X and of Y (in
-    any layout) when they hold at most COMPILED_RANGE_MAX values; a range left to the
-    caller (a larger array, or none) comes back empty: (inf, -inf).
+    first_not_finite), else ALL_FINITE. The ranges are value_range's, of X and Y; a Y
+    without values has the empty range.
 
-    Shapes: params C-contiguous arrays of one dtype; X, Y 2-D.
+    Shapes: params C-contiguous arrays of one float dtype; X, Y 2-D of that dtype.
     """
     W1, b1, W2, b2 = params
     n_h, n_x = W1.shape
@@ -116,10 +122,8 @@ def scan_problem(params, X, Y):
     fits = (n_h > 0 and n_x > 0 and n_y > 0 and b1.shape[0] == n_h and b1.shape[1] == 1
             and W2.shape[1] == n_h and b2.shape[0] == n_y and b2.shape[1] == 1
             and X.shape[0] == n_x and m > 0 and (Y.size == 0 or (Y.shape[0] == n_y and Y.shape[1] == m)))
-    empty = (np.inf, -np.inf)
     if not fits:
+        empty = (np.inf, -np.inf)
         return SHAPES_DIFFER, empty, empty
     bad = first_not_finite(params)
-    x = _any_layout_range(X) if X.size <= COMPILED_RANGE_MAX else empty
-    y = _any_layout_range(Y) if 0 < Y.size <= COMPILED_RANGE_MAX else empty
-    return bad if bad >= 0 else ALL_FINITE, x, y
+    return bad if bad >= 0 else ALL_FINITE, _range(X), _range(Y)

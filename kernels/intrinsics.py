@@ -1,5 +1,6 @@
 """LLVM-level helpers the kernels call: vector width, stack panels, aligned scratch,
-unchecked views, borrowed arrays, prefetching, and the flush-to-zero mode.
+unchecked views, borrowed arrays, floats read as integers, prefetching, and the
+flush-to-zero mode.
 
 Each is a small @intrinsic (or a jitted wrapper of one) that does what Numba's own
 lowering cannot: they are the only place in kernels/ that writes LLVM IR.
@@ -303,6 +304,58 @@ def keep_alive(typingctx, x):
         return context.get_dummy_value()
 
     return types.none(x), codegen
+
+
+# ---------------------------------------------------------------------------------------
+# Floats as integers (kernels/checks.py compares them so)
+# ---------------------------------------------------------------------------------------
+
+
+def _int_of(t):
+    """The signed integer type of the float type t's width."""
+    return types.int64 if t.bitwidth == 64 else types.int32
+
+
+def _flip_negative(builder, bits, width):
+    """bits (an integer of `width` bits) with every bit but the sign flipped when the sign
+    is set: a float's key from its bits, and its bits from its key."""
+    ity = ir.IntType(width)
+    sign = builder.ashr(bits, ir.Constant(ity, width - 1))  # all ones if negative, else zero
+    return builder.xor(bits, builder.and_(sign, ir.Constant(ity, (1 << (width - 1)) - 1)))
+
+
+@intrinsic
+def float_key(typingctx, x):
+    """(key, magnitude) of the float x, as signed integers of its width: its bit pattern
+    with every bit but the sign flipped when the sign is set, which orders like the floats
+    (NaN aside; see kernels/checks.py), and its bit pattern without the sign. In IR rather
+    than in Python's operators: Numba widens 32-bit integers to 64 bits at each operation,
+    which halved the vector lanes of a float32 scan."""
+    if not isinstance(x, types.Float):
+        return None
+    result = types.UniTuple(_int_of(x), 2)
+
+    def codegen(context, builder, sig, args):
+        width = x.bitwidth
+        bits = builder.bitcast(args[0], ir.IntType(width))
+        magnitude = builder.and_(bits, ir.Constant(ir.IntType(width), (1 << (width - 1)) - 1))
+        return context.make_tuple(builder, result, [_flip_negative(builder, bits, width), magnitude])
+
+    return result(x), codegen
+
+
+@intrinsic
+def key_float(typingctx, key, like):
+    """The float of like's dtype (like: an array) whose float_key is key: its inverse."""
+    if not (isinstance(like, types.Array) and isinstance(like.dtype, types.Float) and key == _int_of(like.dtype)):
+        return None
+    dtype = like.dtype
+
+    def codegen(context, builder, sig, args):
+        bits = _flip_negative(builder, args[0], dtype.bitwidth)
+        return builder.bitcast(bits, context.get_value_type(dtype))
+
+    return dtype(key, like), codegen
 
 
 # ---------------------------------------------------------------------------------------

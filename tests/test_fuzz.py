@@ -190,27 +190,3 @@ def test_a_call_in_kernel_form_takes_the_one_scan():
         Y = (rng.random((2, 50)) < 0.5).astype(np.uint8)
         assert validation._scan(params, X, Y) is not None, (dtype, layout)
         assert validation._scan(params, X, None) is not None, (dtype, layout)
-
-
-def test_the_one_scan_leaves_large_arrays_to_numpy_and_their_rules_still_hold():
-    # Over kernels/checks.COMPILED_RANGE_MAX values, scan_problem leaves a range empty for
-    # value_bounds (NumPy) to find; the rules on it are the same.
-    from fastshallow.kernels.checks import COMPILED_RANGE_MAX
-
-    m = COMPILED_RANGE_MAX  # X (2, m) and Y (2, m) are each twice the limit
-    params = fs.init_params(2, 3, 2, seed=0)
-    X = np.zeros((2, m))
-    Y = np.zeros((2, m))
-    _, _, (verdict, x_range, y_range) = validation._scan(params, X, Y)
-    assert verdict == -1 and x_range[0] > x_range[1] and y_range[0] > y_range[1]
-    X[1, -1] = np.nan
-    with pytest.raises(ValueError, match="^X contains NaN or inf$"):
-        validation.checked_data(params, X, Y, "sigmoid")
-    X[1, -1] = 2e15
-    with pytest.raises(ValueError, match="^X has values up to 2e"):
-        validation.checked_data(params, X, Y, "sigmoid")
-    X[1, -1] = 1.0
-    Y[0, 5] = 3.0
-    with pytest.raises(ValueError, match=r"^Y must hold labels in \[0, 1\]; got values from 0.0 to 3.0$"):
-        validation.checked_data(params, X, Y, "sigmoid")
-    assert validation.checked_data(params, X, Y, "identity")[5] is Y

@@ -535,19 +535,19 @@ def test_first_not_finite_matches_reference(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: np.dtype(d).name)
 def test_scan_problem_matches_reference(dtype, layout):
     # X and Y in every layout (read-only too, through config.entry); the parameters in
-    # kernel form. Shapes that fit and that do not, bad values in each array, and arrays
-    # on both sides of COMPILED_RANGE_MAX.
-    from fastshallow.kernels.checks import COMPILED_RANGE_MAX, scan_problem
+    # kernel form. Shapes that fit and that do not, bad values in each array, and rows
+    # longer than a few vectors' worth of lanes.
+    from fastshallow.kernels.checks import scan_problem
 
     def same(params, X, Y):
-        got, expected = scan_problem(params, X, Y), ref.scan_problem(params, X, Y, COMPILED_RANGE_MAX)
+        got, expected = scan_problem(params, X, Y), ref.scan_problem(params, X, Y)
         assert got[0] == expected[0]
         np.testing.assert_array_equal(np.array(got[1:]), np.array(expected[1:]))
         return got[0]
 
     rng = np.random.default_rng(5)
     nothing = np.empty((0, 0), dtype)
-    for n_x, n_h, n_y, m in [(1, 1, 1, 1), (3, 4, 2, 9), (2, 5, 3, COMPILED_RANGE_MAX // 2 + 1)]:
+    for n_x, n_h, n_y, m in [(1, 1, 1, 1), (3, 4, 2, 9), (2, 5, 3, 1001)]:
         shapes = ((n_h, n_x), (n_h, 1), (n_y, n_h), (n_y, 1))
         params = tuple(rng.standard_normal(s).astype(dtype) for s in shapes)
         X = in_layout((rng.standard_normal((n_x, m)) * 9).astype(dtype), layout)
@@ -569,15 +569,22 @@ def test_scan_problem_matches_reference(dtype, layout):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_value_range_matches_reference(dtype, layout):
+    # kernels/checks.py compares floats as integer keys: each value whose key is special
+    # (both zeros, both NaNs, both infinities, the extremes, subnormals) at the first,
+    # a middle and the last position, so in a vector body and in the loop's remainder.
     from fastshallow.kernels.checks import value_range
 
+    info = np.finfo(dtype)
+    special = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, info.max, -info.max, info.smallest_subnormal,
+               -info.smallest_subnormal, info.tiny]
     rng = np.random.default_rng(3)
-    for shape in [(1, 1), (3, 7), (40, 33)]:
+    for shape in [(1, 1), (3, 7), (40, 33), (2, 1001)]:
         a = in_layout((rng.standard_normal(shape) * 50).astype(dtype), layout)
         assert value_range(a) == ref.value_range(a), (shape, layout)
-        if a.dtype.kind == "f":
-            for bad in (np.nan, np.inf, -np.inf):
+        for value in special:
+            for where in ((0, 0), (shape[0] // 2, shape[1] // 2), (-1, -1)):
                 b = a.copy(order="K")
-                b[-1, 0] = bad
+                b[where] = value
                 got, expected = value_range(in_layout(b, layout)), ref.value_range(b)
-                np.testing.assert_array_equal(got, expected, err_msg=f"{shape} {layout} {bad}")
+                np.testing.assert_array_equal(got, expected, err_msg=f"{shape} {layout} {value} at {where}")
+    assert value_range(np.empty((3, 0), dtype)) == (np.inf, -np.inf)

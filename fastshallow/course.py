@@ -20,6 +20,7 @@ from .validation import (
     check_all_finite,
     check_X,
     check_Y,
+    checked_data,
     checked_params,
     finite_real,
     iteration_count,
@@ -70,11 +71,11 @@ def initialize_parameters(n_x, n_h, n_y, seed=2):
     return {"W1": W1, "b1": np.zeros((n_h, 1)), "W2": W2, "b2": np.zeros((n_y, 1))}
 
 
-def _network(parameters, X):
-    """Validated float64 params tuple and X (C-contiguous) for the whole-matrix kernels."""
-    work = _float64_params(parameters)
-    X = np.ascontiguousarray(check_X(X, work[0].shape[1], _F64))
-    return work, X
+def _network(parameters, X, Y=None):
+    """The validated parameters as the kernels' float64 tuple, and X and Y (or None) as
+    C-contiguous float64 arrays, for the whole-matrix kernels."""
+    _, _, work, _, X, Y = checked_data(parameters, X, Y, "sigmoid", dtype=_F64)
+    return work, np.ascontiguousarray(X), None if Y is None else np.ascontiguousarray(Y)
 
 
 def _float64_params(parameters):
@@ -86,7 +87,7 @@ def _float64_params(parameters):
 
 def forward_propagation(X, parameters):
     """(A2, cache): A2 (n_y, m) and cache with Z1, A1 (n_h, m), Z2, A2 (n_y, m)."""
-    work, X = _network(parameters, X)
+    work, X, _ = _network(parameters, X)
     Z1, A1, Z2, A2 = engine.layers(work, X, engine.Activation.TANH)
     return A2, {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": A2}
 
@@ -110,9 +111,8 @@ def compute_cost(A2, Y, parameters=None):
 
 def backward_propagation(parameters, cache, X, Y):
     """grads with dW1 (n_h, n_x), db1 (n_h, 1), dW2 (n_y, n_h), db2 (n_y, 1)."""
-    work, X = _network(parameters, X)
+    work, X, Y = _network(parameters, X, Y)
     n_h, n_y, m = work[0].shape[0], work[2].shape[0], X.shape[1]
-    Y = check_Y(Y, n_y, m, _F64)
     A1 = _cached(cache, "A1", (n_h, m))
     A2 = _cached(cache, "A2", (n_y, m))
     grads = engine.layers_backward(work, A1, A2, X, Y, engine.Activation.TANH)
@@ -140,8 +140,12 @@ def update_parameters(parameters, grads, learning_rate=1.2):
         if g.shape != a.shape:
             raise ValueError(f"grads['d{k}'] has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
         gradients.append(g)
-    check_all_finite(tuple(gradients), _GRAD_LABELS)
-    new, _ = engine.update(work, tuple(gradients), engine.gradient_descent(learning_rate))
+    gradients = tuple(gradients)
+    new, finite = engine.update(work, gradients, engine.gradient_descent(learning_rate))
+    # A NaN or inf in a gradient shows in the result, so only then are the gradients
+    # scanned, to name it. Finite gradients that overflow return inf, as NumPy's would.
+    if not finite:
+        check_all_finite(gradients, _GRAD_LABELS)
     return dict(zip(PARAM_NAMES, new))
 
 

@@ -410,18 +410,24 @@ def _check_Y_values(Y, lo, hi, dtype, output):
             )
 
 
-def checked_data(params, X, Y, output, *, update=False):
+def checked_data(params, X, Y, output, *, update=False, dtype=None):
     """checked_params, output_code, check_X and (unless Y is None) check_Y, in that order,
-    in one: (dtype, arrays, work, out, X, Y), out the output layer's code.
+    in one: (dtype, arrays, work, out, X, Y), out the output layer's code. dtype: what the
+    call computes in (work, X and Y come in it), the parameters' own if None; the course's
+    functions compute in float64 whatever theirs.
 
     Most calls pass the parameters in kernel form (_kernel_form), X as an array of their
     dtype and Y as one too or as integer labels. Then one compiled call
     (kernels/checks.scan_problem) checks every shape and scans every value, and only the
     rules on its results run here. Anything else, or shapes that do not fit, takes the
     checks one by one, which say what is wrong."""
-    scan = _scan(params, X, Y)
+    scan = _scan(params, X, Y, dtype)
     if scan is None:
-        dtype, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
+        own, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
+        if dtype is None:
+            dtype = own
+        elif dtype != own:
+            work = tuple(a.astype(dtype) for a in work)
         W1, _, W2, _ = arrays
         out = output_code(output, W2.shape[0])
         X = check_X(X, W1.shape[1], dtype)
@@ -442,15 +448,16 @@ def checked_data(params, X, Y, output, *, update=False):
     return dtype, arrays, arrays, out, X, Y
 
 
-def _scan(params, X, Y):
-    """(arrays, Y in params' dtype, scan_problem's result) for checked_data's common case,
-    else None."""
+def _scan(params, X, Y, dtype=None):
+    """(arrays, Y in params' dtype, scan_problem's result) for checked_data's common case
+    (params of `dtype` if given), else None."""
     if type(params) is not dict or type(X) is not np.ndarray or X.ndim != 2:
         return None
     arrays = (params.get("W1"), params.get("b1"), params.get("W2"), params.get("b2"))
-    dtype = _kernel_form(arrays)
-    if dtype is None or X.dtype != dtype:
+    own = _kernel_form(arrays)
+    if own is None or X.dtype != own or (dtype is not None and dtype != own):
         return None
+    dtype = own
     if Y is None:
         targets = NOTHING[dtype]  # scan_problem skips a Y without values
     elif type(Y) is not np.ndarray or Y.ndim != 2 or Y.size == 0:

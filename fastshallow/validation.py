@@ -269,12 +269,9 @@ def check_separate(arrays):
     compares bounds and is all that most pairs need; an exact check decides the rest
     (strided views that interleave without overlapping), and where it would be too slow,
     the overlap of bounds counts as sharing."""
-    named = [(k, a) for k, a in arrays.items() if isinstance(a, np.ndarray)]
-    # Distinct arrays that each own their data were allocated apart: nothing to compare.
-    # That is the common case, and comparing every pair cost a tenth of a small step.
-    owners = {id(a) for _, a in named if a.flags.owndata}
-    if len(owners) == len(named):
+    if _allocated_apart(arrays.values()):
         return
+    named = [(k, a) for k, a in arrays.items() if isinstance(a, np.ndarray)]
     for i, (name_a, a) in enumerate(named):
         for name_b, b in named[i + 1 :]:
             if not np.may_share_memory(a, b):
@@ -288,6 +285,19 @@ def check_separate(arrays):
                     f"{name_a} and {name_b} share memory; pass separate arrays (for example {name_b}.copy()), "
                     "since one is written while the other is used"
                 )
+
+
+def _allocated_apart(arrays):
+    """True if the arrays (None aside) are distinct ndarrays that each own their data:
+    allocated apart, they share no memory. That is the common case, and comparing every
+    pair cost a tenth of a small step."""
+    seen = set()
+    for a in arrays:
+        if a is not None:
+            if not (isinstance(a, np.ndarray) and a.flags.owndata) or id(a) in seen:
+                return False
+            seen.add(id(a))
+    return True
 
 
 # Features beyond this magnitude saturate every tanh or sigmoid unit at once, so the hidden
@@ -437,7 +447,7 @@ def checked_data(params, X, Y, output, *, update=False, dtype=None):
     arrays, targets, (verdict, x_range, y_range) = scan
     if verdict >= 0:
         raise ValueError(f"{PARAM_LABELS[verdict]} contains NaN or inf")
-    if update:
+    if update and not _allocated_apart((*arrays, X, Y)):  # before building check_separate's names
         check_separate(dict(zip(PARAM_LABELS, arrays)) | {"X": X, "Y": Y})
     dtype = arrays[0].dtype
     out = output_code(output, arrays[2].shape[0])

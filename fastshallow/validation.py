@@ -83,7 +83,8 @@ def iteration_count(value, name="num_iterations"):
 
 
 def finite_real(value, name, *, positive=False, low=None, high=None):
-    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):  # as positive_int
+    # A plain float skips the abstract-class test, as in positive_int.
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     value = float(value)
     if not math.isfinite(value):
@@ -203,8 +204,9 @@ def _kernel_form(arrays):
 def _kernel_copy(a, dtype):
     """a as a writeable C-contiguous array of dtype, copied only if it is not one. Numba
     types a read-only array apart from a writeable one: four parameters of both kinds made
-    a tuple the kernels could not index (a TypingError). X, Y and the weights need no
-    such copy: the kernels take them typed read-only and strided (kernels/config.entry)."""
+    a tuple the kernels could not index (a TypingError). X is never copied, and Y and the
+    weights need it only to be converted: the kernels take all three typed read-only and
+    strided (kernels/config.entry), so one-scan calls (checked_data) pass them as they are."""
     a = np.ascontiguousarray(a, dtype=dtype)
     return a if a.flags.writeable else a.copy()
 

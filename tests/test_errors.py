@@ -184,6 +184,23 @@ def test_divergence_stops_and_keeps_the_last_finite_state():
         np.testing.assert_array_equal(params[k], before[k])
 
 
+def test_a_diverging_step_leaves_the_callers_arrays_as_they_were():
+    # fs.step reads the caller's arrays in place (no private copy: engine.prepare's
+    # private=False) and writes its update to a spare buffer, copied back only whole.
+    params, X, Y = network(3, 4, 1, 50, scale=1.0)
+    params["W1"] *= 1e150
+    arrays = dict(params)
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(fs.DivergenceError, match=r"at iteration 0: the update made a parameter non-finite"):
+        fs.step(params, X, Y, 1e300, activation="relu")
+    for k in params:
+        assert params[k] is arrays[k]
+        np.testing.assert_array_equal(params[k], before[k])
+    fs.step(params, X, Y, 1e-160, activation="relu")
+    assert all(params[k] is arrays[k] for k in params)
+    assert not all(np.array_equal(params[k], before[k]) for k in params)
+
+
 def _replay(params, X, Y, n, **kw):
     """The params and costs after n plain iterations from the given start."""
     p = {k: v.copy() for k, v in params.items()}

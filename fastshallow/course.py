@@ -81,8 +81,7 @@ def _network(parameters, X, Y=None):
 def _float64_params(parameters):
     """The validated parameters as the kernels' C-contiguous float64 tuple (the course
     computes in float64 whatever the parameters' dtype)."""
-    dtype, _, work = checked_params(parameters)
-    return work if dtype == _F64 else tuple(a.astype(_F64) for a in work)
+    return checked_params(parameters, dtype=_F64)[2]
 
 
 def forward_propagation(X, parameters):

@@ -154,10 +154,18 @@ def check_params(params, *, update=False, inputs=None):
     return dtype, arrays
 
 
-def checked_params(params, *, update=False, inputs=None):
+def checked_params(params, *, update=False, inputs=None, dtype=None):
     """check_params, plus the parameters as the kernels take them: (dtype, arrays, work),
     work the four as C-contiguous arrays of dtype, the caller's own where they already are
-    so (a caller that updates them copies them first)."""
+    so (a caller that updates them copies them first). dtype: what the call computes in,
+    the parameters' own if None (the course computes in float64 whatever theirs)."""
+    own, arrays, work = _checked_params(params, update, inputs)
+    if dtype is None or dtype == own:
+        return own, arrays, work
+    return dtype, arrays, tuple(a.astype(dtype) for a in work)
+
+
+def _checked_params(params, update, inputs):
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise TypeError(
             f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
@@ -435,11 +443,7 @@ def checked_data(params, X, Y, output, *, update=False, dtype=None):
     checks one by one, which say what is wrong."""
     scan = _scan(params, X, Y, dtype)
     if scan is None:
-        own, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y})
-        if dtype is None:
-            dtype = own
-        elif dtype != own:
-            work = tuple(a.astype(dtype) for a in work)
+        dtype, arrays, work = checked_params(params, update=update, inputs={"X": X, "Y": Y}, dtype=dtype)
         W1, _, W2, _ = arrays
         out = output_code(output, W2.shape[0])
         X = check_X(X, W1.shape[1], dtype)

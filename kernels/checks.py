@@ -22,7 +22,7 @@ from numba import types
 from numba.extending import overload
 
 from .config import entry, jit
-from .intrinsics import float_key, key_float, unit_stride, wide_vectors
+from .intrinsics import float_key, key_float, unit_stride, view, wide_vectors
 
 
 def _bit_constants(a):
@@ -89,7 +89,7 @@ def first_not_finite(arrays):
     dtype and rank) that holds a NaN or an inf, or -1: a network's four parameters in one
     call, where one call per array cost more than the scan."""
     for i in range(len(arrays)):
-        a = arrays[i].reshape(arrays[i].size)
+        a = view(arrays[i], (arrays[i].size,))
         inf, least, greatest = _bit_constants(a)
         _, _, top = _row_keys(a, greatest, least, least)
         if top >= inf:

@@ -200,7 +200,7 @@ def gradient_slabs(n_chunks, params):
     """One unnormalised gradient accumulator per chunk, plus each chunk's cost sum."""
     W1, b1, W2, b2 = params
     # dW1's slabs are the panels' C in dW1 = dZ1·Xᵀ: on a cache line, like the scratch.
-    dW1s = aligned_empty(n_chunks * W1.size, W1).reshape((n_chunks,) + W1.shape)  # (C, n_h, n_x)
+    dW1s = view(aligned_empty(n_chunks * W1.size, W1), (n_chunks,) + W1.shape)  # (C, n_h, n_x)
     db1s = np.empty((n_chunks,) + b1.shape, W1.dtype)  # (C, n_h, 1)
     dW2s = np.empty((n_chunks,) + W2.shape, W1.dtype)  # (C, n_y, n_h)
     db2s = np.empty((n_chunks,) + b2.shape, W1.dtype)  # (C, n_y, 1)

@@ -10,6 +10,7 @@ import threading
 
 import numba
 from numba import njit, types
+from numba.core.cpu_options import ParallelOptions
 
 from .numba_cache import tolerate_damaged_cache
 
@@ -74,9 +75,24 @@ def _njit(fn, options):
 # commit that added this note.
 
 
+# parallel=True also turns NumPy calls, slice assignments and array expressions in a
+# kernel (and in all that is inlined into it) into parallel loops: each one a function of
+# its own to compile, and a parallel region to start at run time. A pass's np.zeros of its
+# C cost sums was one. The kernels want their prange loops only. (A ParallelOptions, not
+# a dict: Numba empties a dict as it reads it, and would read the next compile's as
+# "everything on".)
+PRANGE_ONLY = ParallelOptions({
+    "prange": True, "comprehension": False, "reduction": False, "inplace_binop": False,
+    "setitem": False, "numpy": False, "stencil": False, "fusion": False,
+})
+
+
 def jit(fn=None, **overrides):
-    """njit with the project's options; ``@jit`` or ``@jit(parallel=True)``."""
+    """njit with the project's options; ``@jit`` or ``@jit(parallel=True)`` (prange loops
+    only: PRANGE_ONLY)."""
     options = dict(JIT, **overrides)
+    if options.get("parallel") is True:
+        options["parallel"] = PRANGE_ONLY
     if fn is None:
         return lambda f: _njit(f, options)
     return _njit(fn, options)

@@ -288,9 +288,10 @@ def output_loss(L, Z, Y, out, cs):
         bce_forward(L, Z, Y)
 
 
-@jit
+@jit(inline="always")
 def output_loss_backward(L, dZ, Z, Y, out, cs):
-    """output_loss's L, and the delta at the logits dZ = A - Y."""
+    """output_loss's L, and the delta at the logits dZ = A - Y. Inlined (config's note on
+    compile time): its one call site is in step.chunk_gradients."""
     if out == SOFTMAX:
         ce_forward_backward(L, dZ, Z, Y, cs)
     elif out == IDENTITY:

@@ -444,7 +444,7 @@ def linear_backward_weights(dW, db, dZ, X):
     row_sums_add(db, dZ)
 
 
-@jit
+@jit(inline="always")
 def linear_backward_weights_tile(dW, db, dZ, X, xt):
     """linear_backward_weights on one tile, by the faster product for its shape. From
     TRANSPOSE_MIN_K inputs, the sum over T is the inner dimension: register panels run
@@ -457,6 +457,8 @@ def linear_backward_weights_tile(dW, db, dZ, X, xt):
 
     Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt
     (>= weights_scratch_size(k, T, dW),) flat scratch, overwritten.
+
+    Inlined (config's note on compile time): its one call site is in step.chunk_gradients.
     """
     k, n = X.shape
     if k < TRANSPOSE_MIN_K:
@@ -492,7 +494,7 @@ def linear_backward_input(dX, WT, dZ):
     matmul_add(dX, WT, dZ)
 
 
-@jit
+@jit(inline="always")
 def hidden_backward(dZ, WT, dY, A, code):
     """dZ = (Wᵀ·dY) ∘ g'(A), the hidden layer's delta, given WT = Wᵀ; g' is the derivative
     of the activation `code`, from its output A. Shapes: dZ, A (k, T), WT (k, r), dY (r, T).
@@ -501,6 +503,8 @@ def hidden_backward(dZ, WT, dY, A, code):
     being written whole and read back (linear_backward_input, then
     activations.activation_backward). Each element is the same expression: the products'
     sum in the order p = 0, 1, ..., as _matmul_add_rows forms it, times g'.
+
+    Inlined (config's note on compile time): its one call site is in step.chunk_gradients.
     """
     wide_vectors()
     p = WT.shape[1]

@@ -55,7 +55,13 @@ def select_threading_layer():
     """Choose tbb (or the safe fallback) unless the user or earlier code already chose."""
     from numba.np.ufunc import parallel
 
-    if os.environ.get("NUMBA_THREADING_LAYER") or parallel._is_initialized:
+    if parallel._is_initialized:
+        return
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        # The user's choice stands, but Numba could not load the tbb wheel's library by
+        # itself for "tbb" (or "safe", "threadsafe", "forksafe", which try tbb first):
+        # make it loadable, which is harmless for any other layer.
+        _tbb_loadable()
         return
     numba.config.THREADING_LAYER = "tbb" if _tbb_loadable() else "workqueue"
 

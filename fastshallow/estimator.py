@@ -1245,8 +1245,8 @@ def _examples_as_columns(X, n_x, dtype):
 
     check_X's one scan of X's values finds NaN and inf as well as magnitudes too large,
     so the estimators call validate_data with ensure_all_finite=False: scikit-learn's own
-    finiteness check was a second pass over X, as long as this one (8 ms at 16,000 x
-    784 float64)."""
+    finiteness check was a second pass over X, as long as this one (31ea2c0 has the
+    numbers)."""
     if is_sparse(X):
         return check_X(X.T, n_x, dtype)
     XT = X.T

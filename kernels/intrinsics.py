@@ -180,7 +180,7 @@ def aligned_slots(n_slots, size, like):
 
 # Numba's reshape validates the new shape through a general routine, and a tiny
 # problem's step makes some twenty of them, for its tile views and flat parameter views
-# (c56902d), and the workspace's thirteen buffers: about 35 ns each. `view` takes the view
+# (c56902d), and the workspace's thirteen buffers (c5591f3). `view` takes the view
 # directly.
 
 

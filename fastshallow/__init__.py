@@ -16,7 +16,7 @@ import numpy as np
 
 from . import datasets, engine, reference
 from .threads import deferred_interrupt, max_threads, no_hold, select_threading_layer
-from .validation import PARAM_NAMES, finite_real, float_dtype, iteration_count, n_columns, positive_int
+from .validation import GRAD_NAMES, finite_real, float_dtype, iteration_count, n_columns, positive_int
 from ._version import __version__
 from .errors import DivergenceError, iterations_diverged
 
@@ -138,9 +138,10 @@ def predict(params, X, threshold=0.5, *, activation="tanh", output="sigmoid", n_
     A2 = forward(params, X, activation=activation, output=output, n_threads=n_threads)
     if output in ("identity", "exp"):
         return A2
+    # A bool array viewed as uint8 is its 0s and 1s, without a copy.
     if output == "softmax":
-        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).astype(np.uint8)
-    return (A2 > threshold).astype(np.uint8)
+        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).view(np.uint8)
+    return (A2 > threshold).view(np.uint8)
 
 
 def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
@@ -163,7 +164,7 @@ def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=No
     p = engine.prepare(params, X, Y, activation=activation, output=output, weights=sample_weight)
     J, grads = engine.gradients(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
                                 n_threads=n_threads, weights=p.weights)
-    return J, {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
+    return J, dict(zip(GRAD_NAMES, grads))
 
 
 def train(

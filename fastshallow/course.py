@@ -16,6 +16,7 @@ import numpy as np
 
 from . import engine
 from .validation import (
+    GRAD_NAMES,
     PARAM_NAMES,
     check_all_finite,
     check_X,
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 _F64 = np.dtype(np.float64)
-_GRAD_LABELS = tuple(f"grads['d{k}']" for k in PARAM_NAMES)
+_GRAD_LABELS = tuple(f"grads[{k!r}]" for k in GRAD_NAMES)
 
 
 def _as_2d(value, name):
@@ -115,7 +116,7 @@ def backward_propagation(parameters, cache, X, Y):
     A1 = _cached(cache, "A1", (n_h, m))
     A2 = _cached(cache, "A2", (n_y, m))
     grads = engine.layers_backward(work, A1, A2, X, Y, engine.Activation.TANH)
-    return {"d" + k: g for k, g in zip(PARAM_NAMES, grads)}
+    return dict(zip(GRAD_NAMES, grads))
 
 
 def _cached(cache, key, shape):

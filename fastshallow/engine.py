@@ -108,17 +108,20 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
     of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
     each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py)."""
-    n_params = param_count(n_x, n_h, n_y)
     n_chunks, tile, n_slots = the_plan
     if sparse:
         per_tile = (4 * n_h + 4 * n_y + 2) * tile + n_x * n_h
         shared = n_x * n_h
     else:
         per_tile, shared = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile, 0
-    values = 2 * n_params + shared + n_chunks * n_params + n_slots * per_tile + n_y * m
+    values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
-    over = f" over {costs} iterations" if costs else ""
-    check_scratch(n_bytes, lambda: f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}", dtype)
+
+    def what():  # the message's words, formed only for the message
+        over = f" over {costs} iterations" if costs else ""
+        return f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}"
+
+    check_scratch(n_bytes, what, dtype)
 
 
 # -- rules: the optimisers of descend() --------------------------------------------------
@@ -327,13 +330,16 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
     mean=False the unnormalised sums over the examples (Dask's chunks). into: arrays to
     write the gradients to (views of one flat buffer, for L-BFGS), else new ones. weights:
     as descend's; the means are then over their sum."""
-    grads = tuple(np.empty_like(a) for a in params) if into is None else into
-    pair = (_step.gradients_serial, _step.gradients) if mean else (_step.gradient_sums_serial, _step.gradient_sums)
+    grads = tuple([np.empty_like(a) for a in params]) if into is None else into
+    if mean:
+        serial, parallel = _step.gradients_serial, _step.gradients
+    else:
+        serial, parallel = _step.gradient_sums_serial, _step.gradient_sums
     m = n_columns(X) if cols is None else cols.shape[0]
-    kernel, threads = _kernel(*pair, n_threads, the_plan, params, m)
+    kernel, threads = _kernel(serial, parallel, n_threads, the_plan, params, m)
     with threads:
         cost = kernel(grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
-    return float(cost), grads
+    return cost, grads
 
 
 def update(params, grads, rule, *, b=1, velocity=None, moments=None):

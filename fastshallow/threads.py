@@ -157,10 +157,13 @@ class _Held:
 class _NoHold:
     """deferred_interrupt's stand-in for a call too short to hold Ctrl-C back over: a
     Ctrl-C is raised at once, and .deliver() has nothing to hand on. Nothing changes when
-    it is entered, so one instance serves every call."""
+    it is entered, and nothing ever marks its _Held as arrived, so one instance of each
+    serves every call."""
+
+    _nothing_held = _Held(None)
 
     def __enter__(self):
-        return _Held(None)
+        return self._nothing_held
 
     def __exit__(self, *exc):
         return False

@@ -18,6 +18,7 @@ from .kernels.codes import Output
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PARAM_LABELS = tuple(f"params[{k!r}]" for k in PARAM_NAMES)  # as messages name them
+GRAD_NAMES = tuple("d" + k for k in PARAM_NAMES)  # the gradients' keys: dW1, db1, dW2, db2
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 FLOAT_MAX = {dt: float(np.finfo(dt).max) for dt in FLOAT_DTYPES}  # np.finfo costs a microsecond a call
 # Zero-size arrays hold nothing to write or read: one per dtype serves every call, as the
@@ -301,13 +302,13 @@ def _allocated_apart(arrays):
     """True if the arrays (None aside) are distinct ndarrays that each own their data:
     allocated apart, they share no memory. That is the common case, and comparing every
     pair cost a tenth of a small step."""
-    seen = set()
+    ids = []
     for a in arrays:
         if a is not None:
-            if not (isinstance(a, np.ndarray) and a.flags.owndata) or id(a) in seen:
+            if not (isinstance(a, np.ndarray) and a.flags.owndata):
                 return False
-            seen.add(id(a))
-    return True
+            ids.append(id(a))
+    return len(set(ids)) == len(ids)
 
 
 # Features beyond this magnitude saturate every tanh or sigmoid unit at once, so the hidden
@@ -387,6 +388,9 @@ def _check_sparse_X(X, n_x, dtype):
     return data, X.indices.astype(index, copy=False), X.indptr.astype(index, copy=False)
 
 
+# The outputs whose targets are values rather than labels in [0, 1].
+VALUE_OUTPUTS = frozenset((Output.IDENTITY, Output.EXP))
+
 # How far a softmax target's column sum may be from 1 (one-hot targets sum exactly).
 SUM_TOLERANCE = 1e-4
 
@@ -412,14 +416,15 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
 def _check_Y_values(Y, lo, hi, dtype, output):
     """The rules for Y's values under `output`, given their (min, max) from value_bounds."""
     lo, hi = finite_bounds(lo, hi, "Y")
-    if output == Output.EXP:
-        if lo < 0:
+    if output in VALUE_OUTPUTS:  # any finite values the dtype holds (counts >= 0 for EXP)
+        if output == Output.EXP and lo < 0:
             raise ValueError(f"Y must be >= 0 for output='exp' (the Poisson loss); got values down to {lo}")
-    elif output != Output.IDENTITY and (lo < 0 or hi > 1):
+        biggest = max(-lo, hi)
+        if biggest > FLOAT_MAX[dtype]:
+            raise ValueError(f"Y holds values up to {biggest:g} in magnitude, beyond {np.dtype(dtype).name}'s range")
+        return
+    if lo < 0 or hi > 1:  # labels, which every float dtype holds
         raise ValueError(f"Y must hold labels in [0, 1]; got values from {lo} to {hi}")
-    biggest = max(abs(float(lo)), abs(float(hi)))
-    if biggest > FLOAT_MAX[dtype]:
-        raise ValueError(f"Y holds values up to {biggest:g} in magnitude, beyond {np.dtype(dtype).name}'s range")
     if output == Output.SOFTMAX:
         sums = Y.sum(axis=0, dtype=np.float64)  # (m,)
         worst = int(np.argmax(np.abs(sums - 1)))

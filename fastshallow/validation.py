@@ -138,6 +138,8 @@ def _numeric_array(value, name):
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
+    if not a.dtype.isnative:  # such as '>f8' from a file: the same values, in this machine's byte order
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype.kind == "f" and a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be float32 or float64 (or bool/int); got dtype {a.dtype}")
     return a
@@ -226,7 +228,8 @@ def _param_array(a, name, update):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{name} must be a numpy array to be updated in place; got {type(a).__name__}")
         if a.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be float32 or float64 to be updated in place; got dtype {a.dtype}")
+            order = "" if a.dtype.isnative else " in this machine's byte order"
+            raise TypeError(f"{name} must be float32 or float64{order} to be updated in place; got dtype {a.dtype}")
         if not a.flags.writeable:
             raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
     else:

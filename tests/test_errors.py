@@ -129,6 +129,22 @@ def test_unsupported_param_dtype(net):
     _expect(TypeError, r"params\['W1'\] must be float32 or float64", fs.forward, params, X)
 
 
+def test_other_byte_order_is_converted(net):
+    """A float64 or float32 in the other byte order (as read from some files) is that
+    dtype: inputs that are only read are converted, with the same results; parameters to
+    be updated in place cannot be, and the error says why."""
+    params, X, Y = net
+    swapped = {k: v.astype(v.dtype.newbyteorder("S")) for k, v in params.items()}
+    X_swapped, Y_swapped = X.astype(swapped["W1"].dtype), Y.astype(swapped["W1"].dtype)
+    assert not X_swapped.dtype.isnative
+    np.testing.assert_array_equal(fs.forward(swapped, X_swapped), fs.forward(params, X))
+    assert fs.cost(params, X_swapped, Y_swapped) == fs.cost(params, X, Y)
+    weights = np.ones(X.shape[1], X_swapped.dtype)
+    assert fs.gradients(params, X, Y, sample_weight=weights)[0] == fs.gradients(params, X, Y)[0]
+    _expect(TypeError, r"params\['W1'\] must be float32 or float64 in this machine's byte order to be updated "
+            r"in place; got dtype [<>]f8", fs.train, swapped, X, Y, **TRAIN)
+
+
 def test_mixed_param_dtypes(net):
     params, X, Y = net
     params["W2"] = params["W2"].astype(np.float32)

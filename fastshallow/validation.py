@@ -116,14 +116,16 @@ def finite_bounds(lo, hi, name):
 
 
 def value_bounds(a):
-    """(min, max) of a non-empty array; NaN in either if it holds a NaN, an inf shows.
+    """(min, max) of a non-empty array as Python floats; NaN in either if it holds a NaN,
+    an inf shows.
 
     A float32 or float64 array of one or two dimensions, in any layout, takes one compiled
     pass (kernels/checks.value_range), faster than NumPy's two at every size; other
-    arrays, NumPy's min and max."""
+    arrays (bool and integer ones among them, whose NumPy scalars the rules could not
+    negate), NumPy's min and max."""
     if a.dtype in FLOAT_DTYPES and 0 < a.ndim <= 2:
         return value_range(a if a.ndim == 2 else a.reshape(1, -1))
-    return a.min(), a.max()
+    return float(a.min()), float(a.max())
 
 
 def check_all_finite(arrays, labels):
@@ -343,10 +345,8 @@ def check_X(X, n_x, dtype):
             return _check_sparse_X(X, n_x, dtype)
         X = _numeric_array(X, "X")
     _check_X_shape(X.shape, n_x)
-    if X.dtype != dtype:
-        X = X.astype(dtype)
-    _check_X_values(X)
-    return X
+    _check_X_values(X)  # before the cast: a float64 value beyond float32's range would become inf
+    return X if X.dtype == dtype else X.astype(dtype)
 
 
 def _check_X_shape(shape, n_x):
@@ -383,8 +383,8 @@ def _check_sparse_X(X, n_x, dtype):
     if X.dtype.kind not in "biuf" or (X.dtype.kind == "f" and X.dtype not in FLOAT_DTYPES):
         raise TypeError(f"X must hold float32 or float64 (or bool/int) values; got dtype {X.dtype}")
     X = X.tocsc()  # no copy when it is CSC already
+    _check_X_values(X.data)  # before the cast, as check_X
     data = X.data if X.data.dtype == dtype else X.data.astype(dtype)
-    _check_X_values(data)
     # One index type for the kernels (each type compiles its own): int32 while it can
     # count every stored value, as SciPy's own choice.
     index = np.int32 if max(X.nnz, X.shape[0]) < 2**31 else np.int64

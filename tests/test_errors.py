@@ -1,6 +1,8 @@
 """Bad input raises ValueError or TypeError naming the argument and what was expected,
 before any compiled code runs, and leaves params exactly as they were."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -263,6 +265,25 @@ def test_huge_features_are_rejected_with_advice_to_standardise(dtype):
                  lambda: fs.gradients(params, X, Y)):
         with pytest.raises(ValueError, match=r"X has values up to [0-9.]+e\+30 in magnitude .* standardise X"):
             call()
+
+
+def test_features_beyond_float32_are_judged_before_the_cast_to_float32():
+    """A float64 X for float32 parameters is checked before it is cast: 1e300 is a huge
+    feature, not the inf the cast makes of it (and the cast must not warn). Dense and
+    sparse X alike; bool and integer X keep working."""
+    sparse = pytest.importorskip("scipy.sparse")
+    params, X, _ = network(3, 4, 1, 20, dtype=np.float32)
+    X = X.astype(np.float64)
+    X[1, 2] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bad in (X, sparse.csr_matrix(X)):
+            with pytest.raises(ValueError, match=r"X has values up to 1e\+300 in magnitude .* standardise X"):
+                fs.forward(params, bad)
+        labels = X > 0
+        for good, same in ((labels, labels.astype(np.float32)), (labels.astype(np.int8) - 1, labels - np.float32(1)),
+                           (sparse.csr_matrix(labels), sparse.csr_matrix(labels.astype(np.float32)))):
+            np.testing.assert_array_equal(fs.forward(params, good), fs.forward(params, same))
 
 
 def test_softmax_needs_two_outputs_and_targets_whose_columns_sum_to_one():

@@ -220,7 +220,9 @@ def _read_csv(path):
         raise CLIError(f"{path}: empty file; expected a header line and rows of numbers")
     delimiter = _delimiter(sample)
     names = [n.strip() for n in next(csv.reader(sample.splitlines()[:1], delimiter=delimiter))]
-    read = dict(delimiter=delimiter, skiprows=1, ndmin=2, encoding="utf-8-sig")
+    # quotechar: fields in double quotes, as R and spreadsheets write them ("1","yes"),
+    # read as the header is (csv.reader's default quoting).
+    read = dict(delimiter=delimiter, skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"')
     try:
         with warnings.catch_warnings():  # a header without rows is reported by read_table
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastshallow as fs
-from fastshallow import model_file
+from fastshallow import cli, model_file
 from fastshallow.__main__ import main
 
 
@@ -111,6 +111,20 @@ def test_data_problems_are_one_line_errors(tmp_path, capsys, name, text, code, p
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert __import__("re").search(pattern, err), err
     assert not (tmp_path / "m.fsn").exists()
+
+
+def test_quoted_fields_are_read_as_their_contents(tmp_path, capsys):
+    """Fields in double quotes, as R's write.csv and spreadsheets write them: a number in
+    quotes is a number, and a quoted label may hold the delimiter."""
+    path = write(tmp_path, "quoted.csv",
+                 '"a","b","label"\n"1","2.5","yes, sir"\n"3",1,"no"\n"0","-1","yes, sir"\n"2","0","no"\n')
+    table = cli.read_table(str(path))
+    assert table.names == ["a", "b", "label"]
+    np.testing.assert_array_equal(table.values[:, :2], [[1, 2.5], [3, 1], [0, -1], [2, 0]])
+    assert list(table.text[2]) == ["yes, sir", "no", "yes, sir", "no"]
+    code, out, err = run(capsys, "train", path, "--iters", 50, "--out", tmp_path / "m.fsn", "--quiet")
+    assert code == 0, err
+    assert model_file.load_model(tmp_path / "m.fsn").classes == ["no", "yes, sir"]
 
 
 def test_missing_file_and_unknown_column(tmp_path, flower_csv, capsys):

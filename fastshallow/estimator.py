@@ -50,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import engine
 from .threads import max_threads
 from .validation import (
+    FLOAT_DTYPES,
     PARAM_NAMES,
     check_separate,
     check_weights,
@@ -662,7 +663,8 @@ class _ShallowNet(BaseEstimator):
     def _columns(self, X):
         check_is_fitted(self)
         dtype = self._params["W1"].dtype
-        X = validate_data(self, X, reset=False, dtype=dtype, accept_sparse=_SPARSE_FORMATS, ensure_all_finite=False)
+        X = validate_data(self, X, reset=False, dtype=_input_dtypes(dtype), accept_sparse=_SPARSE_FORMATS,
+                          ensure_all_finite=False)
         return _examples_as_columns(X, self.n_features_in_, dtype)
 
     # -- Dask (the subclasses give _dask_targets and _block_result) ----------------------
@@ -805,8 +807,8 @@ class ShallowNetClassifier(ClassifierMixin, _ShallowNet):
     # -- targets --------------------------------------------------------------------------
 
     def _validate(self, X, y, fresh, dtype):
-        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, accept_sparse=_SPARSE_FORMATS,
-                             ensure_all_finite=False)
+        X, y = validate_data(self, X, y, reset=fresh, dtype=_input_dtypes(dtype), multi_output=True,
+                             accept_sparse=_SPARSE_FORMATS, ensure_all_finite=False)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -1008,7 +1010,7 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         return super()._settings()
 
     def _validate(self, X, y, fresh, dtype):
-        X, y = validate_data(self, X, y, reset=fresh, dtype=dtype, multi_output=True, y_numeric=True,
+        X, y = validate_data(self, X, y, reset=fresh, dtype=_input_dtypes(dtype), multi_output=True, y_numeric=True,
                              accept_sparse=_SPARSE_FORMATS, ensure_all_finite=False)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -1132,6 +1134,14 @@ def _hidden_units(sizes):
     if sizes[0] <= 0:
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
     return int(sizes[0])
+
+
+def _input_dtypes(dtype):
+    """validate_data's dtype= for X when the network computes in `dtype`: a float32 or
+    float64 X stays as it is, anything else becomes dtype. check_X then judges X's values
+    before casting them (validation.check_X), so that a float64 value beyond float32's
+    range is reported as too large rather than as the inf a cast would make of it."""
+    return [dtype] + [dt for dt in FLOAT_DTYPES if dt != dtype]
 
 
 def _float_dtype_of(X):

@@ -267,6 +267,25 @@ def test_divergence_raises_and_keeps_the_state_before_the_epoch():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_float32_model_judges_float64_X_before_casting_it():
+    """X in float64 for a float32 network: the same bits as a float32 X, and a value
+    beyond float32's range is reported as too large (not as the inf a cast makes of it),
+    with no warning from the cast."""
+    X, y = binary_data()
+    fitted = quiet_fit(ShallowNetClassifier(max_iter=2, random_state=0, dtype="float32"), X, y)
+    twin = quiet_fit(ShallowNetClassifier(max_iter=2, random_state=0, dtype="float32"), X.astype(np.float32), y)
+    for a, b in zip(fitted.coefs_ + fitted.intercepts_, twin.coefs_ + twin.intercepts_):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    huge = X.copy()
+    huge[3, 1] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for call in (fitted.predict, fitted.predict_proba, lambda X: fitted.fit(X, y)):
+            with pytest.raises(ValueError, match=r"X has values up to 1e\+300 in magnitude"):
+                call(huge)
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

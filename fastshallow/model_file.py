@@ -99,7 +99,8 @@ class Model:
         """The network's output A2 (one per column of the prepared input X), (m,) float64."""
         import fastshallow as fs
 
-        X = np.asarray(X, dtype=self.params["W1"].dtype)
+        # fs.forward converts X to the parameters' dtype after checking it: a float64 value
+        # beyond float32's range is reported as too large, not cast to inf first.
         return fs.forward(self.params, X, activation=self.activation, output=self.output)[0].astype(np.float64)
 
 

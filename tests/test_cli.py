@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -160,6 +161,20 @@ def test_feature_count_must_match_the_model(tmp_path, flower_csv, capsys):
     other = write(tmp_path, "wide.csv", "p,q,r\n1,2,3\n4,5,6\n")
     code, _, err = run(capsys, "predict", model, other)
     assert code == 1 and "wide.csv: 3 feature column(s) but the model was trained on 2 (x1, x2)" in err
+
+
+def test_a_float32_model_judges_rows_before_casting_them():
+    """Model.predict_proba on a float32 model: rows beyond float32's range are too large
+    (the error says so), not cast to inf first; ordinary rows give the float32 result."""
+    model = model_file.Model(params=fs.init_params(3, 5, 1, seed=0, dtype=np.float32))
+    rows = np.random.default_rng(0).standard_normal((4, 3))
+    np.testing.assert_array_equal(model.predict_proba(rows),
+                                  fs.forward(model.params, rows.T.astype(np.float32))[0].astype(np.float64))
+    rows[2, 1] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"X has values up to 1e\+300 in magnitude"):
+            model.predict_proba(rows)
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

@@ -18,6 +18,7 @@ from . import engine
 from .validation import (
     GRAD_NAMES,
     PARAM_NAMES,
+    as_array,
     check_all_finite,
     check_X,
     check_Y,
@@ -25,6 +26,7 @@ from .validation import (
     checked_params,
     finite_real,
     iteration_count,
+    numeric_array,
     positive_int,
     value_bounds,
 )
@@ -45,7 +47,7 @@ _GRAD_LABELS = tuple(f"grads[{k!r}]" for k in GRAD_NAMES)
 
 
 def _as_2d(value, name):
-    a = np.asarray(value)
+    a = as_array(value, name)
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows, m); got shape {a.shape}")
     return a
@@ -122,7 +124,7 @@ def backward_propagation(parameters, cache, X, Y):
 def _cached(cache, key, shape):
     if not hasattr(cache, "keys") or key not in cache:
         raise ValueError(f"cache must be the dict forward_propagation returned, with {key!r}; got {type(cache).__name__}")
-    a = np.ascontiguousarray(cache[key], dtype=_F64)
+    a = np.ascontiguousarray(numeric_array(cache[key], f"cache[{key!r}]"), dtype=_F64)
     if a.shape != shape:
         raise ValueError(f"cache[{key!r}] has shape {a.shape}; expected {shape} for these parameters and X")
     return a
@@ -136,7 +138,7 @@ def update_parameters(parameters, grads, learning_rate=1.2):
     for k, a in zip(PARAM_NAMES, work):
         if not hasattr(grads, "keys") or "d" + k not in grads:
             raise ValueError(f"grads is missing 'd{k}'; expected keys dW1, db1, dW2, db2")
-        g = np.ascontiguousarray(grads["d" + k], dtype=_F64)
+        g = np.ascontiguousarray(numeric_array(grads["d" + k], f"grads['d{k}']"), dtype=_F64)
         if g.shape != a.shape:
             raise ValueError(f"grads['d{k}'] has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
         gradients.append(g)

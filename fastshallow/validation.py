@@ -136,8 +136,21 @@ def check_all_finite(arrays, labels):
         raise ValueError(f"{labels[bad]} contains NaN or inf")
 
 
-def _numeric_array(value, name):
-    a = np.asarray(value)
+def as_array(value, name):
+    """np.asarray(value), with a message that names the argument when nested lists have
+    rows of different lengths (NumPy's own does not say which argument)."""
+    try:
+        return np.asarray(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a rectangular array (every row the same length); {exc}") from None
+
+
+def numeric_array(value, name):
+    """value as an array of real numbers: bool, integer, float32 or float64, in this
+    machine's byte order (converted if need be); TypeError naming it otherwise."""
+    a = as_array(value, name)
+    if a.dtype in FLOAT_DTYPES:  # the usual case, which every test below passes
+        return a
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
     if not a.dtype.isnative:  # such as '>f8' from a file: the same values, in this machine's byte order
@@ -235,7 +248,7 @@ def _param_array(a, name, update):
         if not a.flags.writeable:
             raise ValueError(f"{name} is read-only; it must be writeable to be updated in place")
     else:
-        a = _numeric_array(a, name)
+        a = numeric_array(a, name)
     if a.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
     return a
@@ -343,7 +356,7 @@ def check_X(X, n_x, dtype):
     if type(X) is not np.ndarray or X.dtype != dtype:  # most calls pass X ready, and skip this
         if is_sparse(X):
             return _check_sparse_X(X, n_x, dtype)
-        X = _numeric_array(X, "X")
+        X = numeric_array(X, "X")
     _check_X_shape(X.shape, n_x)
     _check_X_values(X)  # before the cast: a float64 value beyond float32's range would become inf
     return X if X.dtype == dtype else X.astype(dtype)
@@ -402,7 +415,7 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
     """Y as a C-contiguous array of `dtype`, (n_y, m): labels in [0, 1] for the sigmoid and
     softmax outputs, each column summing to 1 for the softmax (its delta A - Y assumes
     it); any finite values for the identity output; counts >= 0 for the exp output."""
-    Y = _numeric_array(Y, "Y")
+    Y = numeric_array(Y, "Y")
     if Y.ndim != 2:
         raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
     if Y.shape != (n_y, m):
@@ -502,7 +515,7 @@ def check_weights(weights, m, dtype, name="sample_weight"):
     their sum divides the totals). None passes through."""
     if weights is None:
         return None
-    w = _numeric_array(weights, name)
+    w = numeric_array(weights, name)
     if w.ndim == 0:  # a number: every example weighs the same
         w = np.full(m, w, dtype=dtype)
     if w.ndim != 1 or w.shape[0] != m:

@@ -182,6 +182,31 @@ def test_bad_input_gets_the_core_api_errors(flower, params):
         nn.nn_model(np.full((2, 4), np.nan), np.zeros((1, 4)), 4)
 
 
+def test_gradients_and_caches_that_are_not_real_arrays_are_named(flower, params):
+    """Strings, complex numbers, None or ragged lists where the course expects a gradient
+    or a cached matrix: an error naming it, never a silent cast (complex to real dropped
+    the imaginary part) or NumPy's anonymous message."""
+    X, Y = flower
+    A2, cache = nn.forward_propagation(X, params)
+    grads = nn.backward_propagation(params, cache, X, Y)
+    cases = [
+        (TypeError, r"grads\['dW1'\] must hold real numbers; got dtype complex128", {"dW1": grads["dW1"] + 0j}),
+        (TypeError, r"grads\['db2'\] must hold real numbers; got dtype <U1", {"db2": np.full((1, 1), "x")}),
+        (ValueError, r"grads\['dW2'\] must be a rectangular array", {"dW2": [[1.0, 2.0], [3.0]]}),
+    ]
+    for exc, message, change in cases:
+        with pytest.raises(exc, match=message):
+            nn.update_parameters(params, {**grads, **change})
+    for value, message in ((None, r"cache\['A1'\] must hold real numbers; got dtype object"),
+                           (np.full((4, 400), "x"), r"cache\['A1'\] must hold real numbers")):
+        with pytest.raises(TypeError, match=message):
+            nn.backward_propagation(params, {**cache, "A1": value}, X, Y)
+    with pytest.raises(ValueError, match=r"X must be a rectangular array"):
+        nn.forward_propagation([[1.0, 2.0], [3.0]], params)
+    np.testing.assert_array_equal(nn.update_parameters(params, {k: v.tolist() for k, v in grads.items()})["W1"],
+                                  nn.update_parameters(params, grads)["W1"])
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_probabilities_and_gradients_are_refused(flower, params, bad):
     # compute_cost reads A2's range from one compiled scan, update_parameters checks the

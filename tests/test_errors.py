@@ -131,6 +131,18 @@ def test_unsupported_param_dtype(net):
     _expect(TypeError, r"params\['W1'\] must be float32 or float64", fs.forward, params, X)
 
 
+def test_ragged_lists_name_the_argument(net):
+    """Nested lists whose rows differ in length: NumPy's error does not say which argument
+    it was; fastshallow's does."""
+    params, X, Y = net
+    ragged = [[1.0, 2.0, 3.0], [1.0, 2.0]]
+    _expect(ValueError, r"^X must be a rectangular array \(every row the same length\)", fs.forward, params, ragged)
+    _expect(ValueError, r"^Y must be a rectangular array", fs.cost, params, X, ragged)
+    _expect(ValueError, r"^sample_weight must be a rectangular array", fs.gradients, params, X, Y, sample_weight=ragged)
+    with pytest.raises(ValueError, match=r"^params\['W1'\] must be a rectangular array"):
+        fs.forward({**params, "W1": ragged}, X)
+
+
 def test_other_byte_order_is_converted(net):
     """A float64 or float32 in the other byte order (as read from some files) is that
     dtype: inputs that are only read are converted, with the same results; parameters to

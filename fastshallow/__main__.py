@@ -13,7 +13,7 @@ from ._version import __version__
 def _demo(args):
     if args.plot:  # before any work: the extra it needs, and a path it may write
         cli.need_extra("matplotlib", "plot", "--plot")
-        cli.output_path(args.plot, "--plot", force=True)
+        cli.output_path(args.plot, "--plot", force=args.force)
 
     import fastshallow as fs
     from fastshallow import reference
@@ -48,14 +48,14 @@ def _demo(args):
     print(f"Wall time: fastshallow {fast:.3f} s, NumPy reference {slow:.3f} s "
           f"({slow / fast:.1f}x faster); first call (compile or cache load) {warmup:.2f} s")
     if args.plot:
-        _demo_plot(args.plot, params, X, Y, costs, n_h, lr, accuracy)
+        _demo_plot(args.plot, params, X, Y, costs, n_h, lr, accuracy, overwrite=args.force)
         print(f"Plot written to {args.plot}")
     if args.hidden_sizes:
         _hidden_size_table(X, Y, args.hidden_sizes)
     return 0
 
 
-def _demo_plot(path, params, X, Y, costs, n_h, learning_rate, accuracy):
+def _demo_plot(path, params, X, Y, costs, n_h, learning_rate, accuracy, overwrite):
     import fastshallow as fs
     from fastshallow.plotting import pyplot, save_png
 
@@ -66,7 +66,7 @@ def _demo_plot(path, params, X, Y, costs, n_h, learning_rate, accuracy):
     fs.plot_costs(costs, ax=right)
     right.set_title(f"Cost during training ({len(costs)} iterations, learning rate {learning_rate:g})")
     fig.tight_layout()
-    save_png(fig, path, what="--plot")
+    save_png(fig, path, what="--plot", overwrite=overwrite)
 
 
 def _hidden_size_table(X, Y, sizes):
@@ -98,6 +98,7 @@ def main(argv=None):
     demo.add_argument("--learning-rate", type=cli.positive_float, default=1.2, help="(default 1.2)")
     demo.add_argument("--iterations", type=cli.positive_int, default=10000, help="(default 10000)")
     demo.add_argument("--plot", metavar="PATH", help="write a PNG: the data, the learned boundary, the cost curve")
+    demo.add_argument("--force", action="store_true", help="overwrite --plot if it exists")
     demo.add_argument("--hidden-sizes", type=_int_list, metavar="N,N,...",
                       help="also print accuracy for each hidden-layer size, e.g. 1,2,3,4,5,20,50")
     demo.set_defaults(run=_demo)

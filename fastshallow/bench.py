@@ -431,7 +431,7 @@ def print_table(point, dtype, rows, out=sys.stdout):
     out.flush()
 
 
-def plot(results, path):
+def plot(results, path, overwrite=False):
     """A PNG bar chart of each implementation's speedup over the NumPy reference."""
     from .plotting import pyplot, save_png
 
@@ -453,7 +453,7 @@ def plot(results, path):
     ax.set_title("fastshallow bench: time per training step, median")
     ax.legend()
     fig.tight_layout()
-    save_png(fig, path, what="--plot", dpi=120)
+    save_png(fig, path, what="--plot", dpi=120, overwrite=overwrite)
 
 
 # -- the cost of one call ----------------------------------------------------------------
@@ -531,6 +531,7 @@ def add_arguments(parser):
     parser.add_argument("--no-per-call", action="store_true", help="skip the cost-of-one-call table")
     parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     parser.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios (needs matplotlib)")
+    parser.add_argument("--force", action="store_true", help="overwrite --json and --plot if they exist")
 
 
 def run(args):
@@ -544,7 +545,7 @@ def run(args):
     cli.distinct_outputs(**{"--json": args.json, "--plot": args.plot})
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path:
-            cli.output_path(path, option, force=True)
+            cli.output_path(path, option, force=args.force)
     sizes = args.sizes
     threads = args.threads or numba.config.NUMBA_NUM_THREADS
     dtypes = DTYPES if args.dtype == "all" else (args.dtype,)
@@ -578,8 +579,8 @@ def run(args):
     if args.json:
         record = {"machine": machine_line(), "threads": threads, "peak_gflops": peaks, "peak_gflops_after": after,
                   "results": results, "per_call_us": per_call}
-        write_atomically(args.json, lambda f: json.dump(record, f, indent=1), overwrite=True, what="--json",
+        write_atomically(args.json, lambda f: json.dump(record, f, indent=1), overwrite=args.force, what="--json",
                          binary=False)
     if args.plot:
-        plot(results, args.plot)
+        plot(results, args.plot, overwrite=args.force)
     return 0

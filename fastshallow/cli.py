@@ -455,7 +455,7 @@ def cmd_train(args):
     output_path(args.out, "--out", force=args.force, inputs=[args.data])
     if args.plot:
         need_extra("matplotlib", "plot", "--plot")
-        output_path(args.plot, "--plot", force=True, inputs=[args.data])
+        output_path(args.plot, "--plot", force=args.force, inputs=[args.data])
 
     import fastshallow as fs
     from fastshallow.model_file import Model, save_model
@@ -547,7 +547,7 @@ def cmd_train(args):
                   "data": os.path.basename(args.data)}
     save_model(args.out, model, overwrite=args.force)
     if args.plot:
-        _plot_costs(args.plot, trainer.costs, "epoch" if mini else "iteration")
+        _plot_costs(args.plot, trainer.costs, "epoch" if mini else "iteration", overwrite=args.force)
 
     what = (f"target {target_name!r} (classes {', '.join(_label(c) for c in classes)})" if classes is not None
             else f"target {target_name!r}")
@@ -711,14 +711,14 @@ class _Trainer:
             self.stopped = f"L-BFGS converged: {result.message}"
 
 
-def _plot_costs(path, costs, unit):
+def _plot_costs(path, costs, unit, overwrite):
     from fastshallow.plotting import plot_costs, save_png
 
     ax = plot_costs(costs)
     ax.set_xlabel(unit)
     ax.set_title("fastshallow train: cost")
     ax.figure.tight_layout()
-    save_png(ax.figure, path, what="--plot")
+    save_png(ax.figure, path, what="--plot", overwrite=overwrite)
 
 
 def read_model(path):
@@ -898,7 +898,7 @@ def add_commands(sub):
     train.add_argument("--early-stopping", action="store_true", help="stop when the validation cost stalls")
     train.add_argument("--patience", type=positive_int, default=10, help="checks without improvement before stopping")
     train.add_argument("--out", default="model.fsn", help="model file to write (default model.fsn)")
-    train.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    train.add_argument("--force", action="store_true", help="overwrite --out and --plot if they exist")
     train.add_argument("--plot", metavar="PATH", help="write the cost curve as a PNG")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_train)

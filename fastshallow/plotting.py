@@ -20,14 +20,14 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path, *, what="plot", dpi=110):
+def save_png(fig, path, *, what="plot", dpi=110, overwrite=False):
     """Write fig to path as a PNG, atomically and only where a file may be written
-    (fastshallow.files: an existing regular file is replaced, nothing else is), then
-    close it."""
+    (fastshallow.files: an existing regular file only with overwrite=True, nothing that
+    is not a regular file), then close it."""
     from .files import write_atomically
 
     try:
-        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi), overwrite=True, what=what)
+        write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=dpi), overwrite=overwrite, what=what)
     finally:
         pyplot().close(fig)
 

@@ -72,6 +72,27 @@ def test_predict_refuses_an_existing_out_without_force(tmp_path, flower_csv, mod
     assert out.read_text().splitlines()[0] == "prediction"
 
 
+def test_every_output_refuses_an_existing_file_without_force(tmp_path, flower_csv, capsys):
+    """--plot and bench's --json follow --out's rule: a typo that names an existing file
+    (a model, the README) must not replace it. Refused before any work; --force replaces."""
+    pytest.importorskip("matplotlib")
+    precious = tmp_path / "precious.fsn"
+    precious.write_bytes(b"precious")
+    commands = [
+        ["train", flower_csv, "--iters", 20, "--out", tmp_path / "m.fsn", "--plot", precious, "--quiet"],
+        ["demo", "--iterations", 20, "--plot", precious],
+        ["bench", "--sizes", "tiny", "--repeat", 1, "--no-memory", "--no-per-call", "--json", precious],
+        ["bench", "--sizes", "tiny", "--repeat", 1, "--no-memory", "--no-per-call", "--plot", precious],
+    ]
+    for argv in commands:
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "already exists; use --force" in one_line(err), (argv, err)
+        assert precious.read_bytes() == b"precious" and not (tmp_path / "m.fsn").exists()
+    code, _, err = run(capsys, *commands[0], "--force")
+    assert code == 0, err
+    assert precious.read_bytes().startswith(b"\x89PNG")
+
+
 def test_two_outputs_of_one_command_may_not_be_one_file(tmp_path, flower_csv, capsys):
     out = tmp_path / "m.fsn"
     link = tmp_path / "cost.png"

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .validation import positive_int
+
 
 def load_planar_dataset():
     """The classic two-class "flower": X (2, 400) float64 and Y (1, 400) uint8.
@@ -46,6 +48,9 @@ def load_extra_datasets(n_samples=200, seed=None):
             "load_extra_datasets needs scikit-learn: pip install '.[sklearn]' in a fastshallow checkout "
             "(or pip install scikit-learn)"
         ) from exc
+    # Checked here, where the message can name them (gaussian quantiles need two samples).
+    n_samples = positive_int(n_samples, "n_samples", minimum=2)
+    seed = None if seed is None else positive_int(seed, "seed", minimum=0)
     rng = np.random.RandomState(seed) if seed is not None else None
     made = (
         skd.make_circles(n_samples=n_samples, factor=0.5, noise=0.3, random_state=rng),

@@ -237,6 +237,18 @@ def test_extra_datasets_are_column_per_example():
     assert np.mean(nn.predict(params, sets[1][0]) == sets[1][1]) > 0.8
 
 
+@pytest.mark.parametrize("kwargs, exc, message", [
+    ({"n_samples": 1}, ValueError, r"n_samples must be >= 2; got 1"),
+    ({"n_samples": 2.5}, TypeError, r"n_samples must be an integer; got float 2.5"),
+    ({"seed": "x"}, TypeError, r"seed must be an integer; got str 'x'"),
+    ({"seed": -1}, ValueError, r"seed must be >= 0; got -1"),
+])
+def test_extra_datasets_name_a_bad_argument(kwargs, exc, message):
+    pytest.importorskip("sklearn")
+    with pytest.raises(exc, match=message):
+        fs.datasets.load_extra_datasets(**kwargs)
+
+
 def test_extra_datasets_without_sklearn_say_how_to_install(monkeypatch):
     import builtins
 

@@ -5,6 +5,8 @@ matplotlib is an optional extra (pip install '.[plot]').
 
 import numpy as np
 
+from .validation import numeric_array
+
 
 def pyplot():
     """matplotlib.pyplot, on the Agg backend unless an interactive one is in use; an
@@ -46,8 +48,8 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
     Returns the axes.
     """
     plt = pyplot()
-    X = np.asarray(X, dtype=float)
-    Y = np.asarray(Y).reshape(-1)
+    X = numeric_array(X, "X").astype(float)
+    Y = numeric_array(Y, "Y").reshape(-1)
     if X.ndim != 2 or X.shape[0] != 2:
         raise ValueError(f"X must be (2, m) for a plane plot; got shape {X.shape}")
     if Y.shape[0] != X.shape[1]:
@@ -58,7 +60,10 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
     x0 = np.linspace(X[0].min() - pad, X[0].max() + pad, resolution)
     x1 = np.linspace(X[1].min() - pad, X[1].max() + pad, resolution)
     g0, g1 = np.meshgrid(x0, x1)
-    labels = np.asarray(predict_fn(np.c_[g0.ravel(), g1.ravel()]), dtype=float).reshape(g0.shape)
+    labels = numeric_array(predict_fn(np.c_[g0.ravel(), g1.ravel()]), "predict_fn's result")
+    if labels.size != g0.size:
+        raise ValueError(f"predict_fn must return one label per point: {g0.size} points gave {labels.size} values")
+    labels = labels.astype(float).reshape(g0.shape)
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
@@ -79,7 +84,9 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
 def plot_costs(costs, ax=None, every=1):
     """The cost at each iteration (a sequence of floats), on a log scale. Returns the axes."""
     plt = pyplot()
-    costs = np.asarray(costs, dtype=float)
+    costs = numeric_array(costs, "costs").astype(float)
+    if costs.ndim != 1:
+        raise ValueError(f"costs must be one value per iteration (1-D); got shape {costs.shape}")
     if ax is None:
         _, ax = plt.subplots()
     its = np.arange(0, costs.shape[0], every)

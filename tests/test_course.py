@@ -277,3 +277,16 @@ def test_plots_draw_the_boundary_and_the_cost_curve(flower, tmp_path):
     assert ax2.get_yscale() == "log" and len(ax2.lines[0].get_xdata()) == 50
     ax.figure.savefig(tmp_path / "boundary.png")
     assert (tmp_path / "boundary.png").stat().st_size > 1000
+
+
+def test_plots_name_what_they_cannot_draw(flower):
+    pytest.importorskip("matplotlib")
+    X, Y = flower
+    with pytest.raises(ValueError, match=r"costs must be one value per iteration \(1-D\); got shape \(2, 2\)"):
+        fs.plot_costs(np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"costs must hold real numbers"):
+        fs.plot_costs("abc")
+    with pytest.raises(TypeError, match=r"predict_fn's result must hold real numbers"):
+        fs.plot_decision_boundary(lambda points: "yes", X, Y)
+    with pytest.raises(ValueError, match=r"predict_fn must return one label per point: 90000 points gave 3"):
+        fs.plot_decision_boundary(lambda points: np.zeros(3), X, Y)

@@ -7,7 +7,7 @@ Three ways in, one graph of the network (_network):
   and ShallowNetRegressor, alone or inside a Pipeline. Importing registers a converter and
   a shape calculator for each with skl2onnx; nothing is set on any model.
 - a params dict: ``to_onnx(params, activation=..., output=...)``;
-- a model file: ``model_file_to_onnx(model)`` (and ``fastshallow export MODEL.fsn --onnx
+- a model file: ``model_file_to_onnx(model or path)`` (and ``fastshallow export MODEL.fsn --onnx
   OUT.onnx``), with the file's standardisation, so the graph takes the same raw rows as
   ``fastshallow predict``.
 
@@ -21,6 +21,8 @@ options={"raw_scores": True} the second output holds decision_function's logits 
 give a 0/1 int64 label matrix. A regressor's output is (N, n_outputs).
 """
 
+import os
+
 import numpy as np
 
 try:
@@ -29,8 +31,9 @@ try:
 except ImportError as exc:  # an optional extra
     raise ImportError("fastshallow.onnx needs onnx and skl2onnx: pip install '.[onnx]' in a fastshallow checkout") from exc
 
-from .engine import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output
-from .validation import PARAM_NAMES, check_params
+from .engine import ACTIVATION_NAMES, Activation, Output
+from .model_file import Model, load_model
+from .validation import PARAM_NAMES, activation_code, check_params, output_code
 
 __all__ = ["to_onnx", "model_file_to_onnx", "register"]
 
@@ -119,13 +122,10 @@ def _network(g, x, params, activation, output, dtype):
 
 
 def _checked(params, activation, output):
-    """(the kernels' params tuple, its dtype, activation code, output code)."""
+    """(the kernels' params tuple, its dtype, activation code, output code), checked as
+    fastshallow.forward checks them (a softmax needs two outputs, for one)."""
     dtype, arrays = check_params(params)
-    if activation not in ACTIVATION_NAMES:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_NAMES)}; got {activation!r}")
-    if output not in OUTPUT_NAMES:
-        raise ValueError(f"output must be one of {', '.join(OUTPUT_NAMES)}; got {output!r}")
-    return arrays, dtype, ACTIVATION_NAMES[activation], OUTPUT_NAMES[output]
+    return arrays, dtype, activation_code(activation), output_code(output, arrays[2].shape[0])
 
 
 def to_onnx(params, *, activation="tanh", output="sigmoid", dtype=None):
@@ -150,12 +150,18 @@ def to_onnx(params, *, activation="tanh", output="sigmoid", dtype=None):
 
 
 def model_file_to_onnx(model):
-    """The ONNX model of a model file's Model (fastshallow.load_model): input "X" (N, n_x),
+    """The ONNX model of a model file: a Model (fastshallow.load_model) or the file's path.
+    Input "X" (N, n_x),
     raw feature rows as `fastshallow predict` reads them (double), standardised as the
     file says. A classifier's outputs: "label" (N,), classes[1] where its probability is
     above 0.5, and "probability" (N,) of classes[1]; a regressor's: "prediction" (N,), in
     the target's units. Labels are int64 when every class is a whole number, double for
     other numbers, strings for text."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    elif not isinstance(model, Model):
+        raise TypeError(f"model must be a model file's Model (fastshallow.load_model) or its path; got "
+                        f"{type(model).__name__}")
     arrays, dtype, code, out = _checked(model.params, model.activation, model.output)
     n_x = arrays[0].shape[1]
     g = _Plain(["X", "prediction", "label", "probability"])

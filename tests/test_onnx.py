@@ -148,6 +148,16 @@ def test_to_onnx_refuses_bad_arguments():
         fonnx.to_onnx(params, dtype=np.float16)
     with pytest.raises(ValueError, match="W1"):
         fonnx.to_onnx({k: v for k, v in params.items() if k != "W1"})
+    with pytest.raises(ValueError, match=r"output='softmax' needs n_y >= 2"):  # as fs.forward says
+        fonnx.to_onnx(params, output="softmax")
+
+
+def test_model_file_to_onnx_takes_a_model_or_its_path(tmp_path):
+    path = fs.save_model(tmp_path / "m.fsn", fs.init_params(2, 3, 1, seed=0))
+    by_path, by_model = fonnx.model_file_to_onnx(str(path)), fonnx.model_file_to_onnx(fs.load_model(path))
+    assert by_path.SerializeToString() == by_model.SerializeToString()
+    with pytest.raises(TypeError, match=r"model must be a model file's Model .* or its path; got dict"):
+        fonnx.model_file_to_onnx(fs.init_params(2, 3, 1, seed=0))
 
 
 def cli(capsys, *argv):

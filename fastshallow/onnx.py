@@ -152,10 +152,10 @@ def to_onnx(params, *, activation="tanh", output="sigmoid", dtype=None):
 def model_file_to_onnx(model):
     """The ONNX model of a model file: a Model (fastshallow.load_model) or the file's path.
     Input "X" (N, n_x), raw feature rows as `fastshallow predict` reads them (double),
-    standardised as the file says. A classifier's outputs: "label" (N,), classes[1] where its probability is
-    above 0.5, and "probability" (N,) of classes[1]; a regressor's: "prediction" (N,), in
-    the target's units. Labels are int64 when every class is a whole number, double for
-    other numbers, strings for text."""
+    standardised as the file says. A classifier's outputs: "label" (N,), classes[1] where
+    its probability is above 0.5, and "probability" (N,) of classes[1]; a regressor's:
+    "prediction" (N,), in the target's units. Labels are int64 when every class is a whole
+    number, double for other numbers, strings for text."""
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     elif not isinstance(model, Model):

@@ -143,6 +143,26 @@ def test_outputs_that_are_not_regular_files_are_refused_even_with_force(tmp_path
         assert stat.S_ISCHR(os.stat(target).st_mode)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_plot_and_json_outputs_that_are_not_regular_files_are_refused_even_with_force(tmp_path, flower_csv, capsys,
+                                                                                      kind):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "target"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    for argv in (["train", flower_csv, "--iters", 20, "--out", tmp_path / "m.fsn", "--quiet", "--plot", target],
+                 ["demo", "--iterations", 20, "--plot", target],
+                 ["bench", "--sizes", "tiny", "--repeat", 1, "--no-memory", "--no-per-call", "--json", target],
+                 ["bench", "--sizes", "tiny", "--repeat", 1, "--no-memory", "--no-per-call", "--plot", target]):
+        code, _, err = run(capsys, *argv, "--force")
+        assert code == 2 and ("is a directory" in one_line(err) or "not a regular file" in one_line(err)), (argv, err)
+        assert (stat.S_ISFIFO(os.stat(target).st_mode) if kind == "fifo"
+                else target.is_dir() and not any(target.iterdir()))
+    assert not (tmp_path / "m.fsn").exists()  # refused before any work
+
+
 def test_a_symbolic_link_is_written_through_and_kept(tmp_path, flower_csv, model, capsys):
     real = tmp_path / "elsewhere" / "pred.csv"
     real.parent.mkdir()

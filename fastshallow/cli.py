@@ -759,6 +759,9 @@ def cmd_predict(args):
         if args.proba:
             raise CLIError(f"--proba applies to classifiers; {args.model} is a regressor", EXIT_USAGE)
         return _predict_values(args, model, model.values(prepared), y if has_target else None)
+    # The target column is checked before anything is written: a file whose labels the
+    # model does not know gets an error, not predictions followed by one.
+    Y = binary_labels(args.data, y, model.target_name, model.classes)[0] if has_target else None
     proba = model.probability(prepared)
     labels = [model.classes[1] if p > 0.5 else model.classes[0] for p in proba]
 
@@ -773,8 +776,7 @@ def cmd_predict(args):
                          binary=False)
     else:
         write(sys.stdout)
-    if has_target:
-        Y, _ = binary_labels(args.data, y, model.target_name, model.classes)
+    if Y is not None:
         P = (proba > 0.5).astype(np.uint8)
         report = sys.stderr if not args.out else sys.stdout
         print(f"Accuracy: {np.mean(P == Y) * 100:.2f}% on {len(Y)} rows", file=report)
@@ -790,6 +792,8 @@ def cmd_predict(args):
 
 def _predict_values(args, model, values, y):
     """A regressor's predictions, as CSV, and with the target column R² and RMSE."""
+    if y is not None and y.dtype.kind != "f":  # before anything is written, as cmd_predict's labels
+        raise CLIError(f"{args.data}: target column {model.target_name!r} holds text; the model predicts numbers")
 
     def write(out):
         w = csv.writer(out)
@@ -803,8 +807,6 @@ def _predict_values(args, model, values, y):
     else:
         write(sys.stdout)
     if y is not None:
-        if y.dtype.kind != "f":
-            raise CLIError(f"{args.data}: target column {model.target_name!r} holds text; the model predicts numbers")
         report = sys.stderr if not args.out else sys.stdout
         rmse = float(np.sqrt(np.mean((y - values) ** 2)))
         print(f"R²: {r2(y, values):.4f}, RMSE: {rmse:.6g} on {len(y)} rows", file=report)

@@ -308,6 +308,24 @@ def test_predict_with_text_class_labels(tmp_path, capsys):
     assert set(out.splitlines()[1:]) <= {"no", "yes"} and len(out.splitlines()) == 3
 
 
+@pytest.mark.parametrize("to_file", [False, True])
+def test_a_target_column_the_model_cannot_score_is_refused_before_any_prediction(tmp_path, capsys, to_file):
+    # A classifier's target column with a label it does not know, and a regressor's
+    # target column of text: one error, and no predictions on stdout or in --out.
+    classifier = fs.save_model(tmp_path / "c.fsn", fs.init_params(2, 3, 1, seed=1), classes=["no", "yes"],
+                               feature_names=["a", "b"], target_name="answer")
+    regressor = fs.save_model(tmp_path / "r.fsn", fs.init_params(2, 3, 1, seed=1), output="identity", classes=None, target_mean=0.0, target_scale=1.0,
+                              feature_names=["a", "b"], target_name="price")
+    cases = [(classifier, "a,b,answer\n0.5,1,no\n-3,2,maybe\n", "has labels maybe that the model does not know"),
+             (regressor, "a,b,price\n0.5,1,cheap\n-3,2,dear\n", "holds text; the model predicts numbers")]
+    for model, text, message in cases:
+        data = write(tmp_path, "d.csv", text)
+        out_csv = tmp_path / "pred.csv"
+        code, out, err = run(capsys, "predict", model, data, *(["--out", out_csv] if to_file else []))
+        assert code == 1 and message in err and "prediction" not in out
+        assert not out_csv.exists()
+
+
 @pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
 def test_every_solver_trains_a_classifier(tmp_path, flower_csv, capsys, solver):
     extra = ["--momentum", 0.9, "--lr", 0.1] if solver == "sgd" else []

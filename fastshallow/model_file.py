@@ -122,8 +122,8 @@ def save_model(path, model, *, overwrite=False):
         "n_x": n_x,
         "n_h": n_h,
         "n_y": arrays[2].shape[0],
-        "classes": _plain(list(model.classes)) if model.classes is not None else None,
-        "feature_names": list(model.feature_names) if model.feature_names is not None else None,
+        "classes": _plain(_listed(model.classes)),
+        "feature_names": _plain(_listed(model.feature_names)),
         "target_name": model.target_name,
         "standardize": model.mean is not None,
         "interrupted": bool(model.interrupted),
@@ -136,13 +136,39 @@ def save_model(path, model, *, overwrite=False):
     if model.mean is not None:
         contents["mean"] = np.asarray(model.mean, dtype=np.float64)
         contents["scale"] = np.asarray(model.scale, dtype=np.float64)
-    text = json.dumps(header).encode()
     where = "the model to save"
+    text = _json_text(header, where)
     _check_header(header, len(text), where, ValueError)
     for key, (shape, dt) in _expected_arrays(header).items():
         _check_array(contents[key], key, shape, dt, where, ValueError)
     contents["header"] = np.frombuffer(text, dtype=np.uint8)
     return write_atomically(path, lambda f: np.savez(f, **contents), overwrite=overwrite, what="model file")
+
+
+def _listed(value):
+    """A sequence of labels or names (a list, tuple, array, range...) as a list; anything
+    else (None, a string, a mapping, a number) as it is, for _check_header to judge:
+    list("ab") would make one string two names."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        return value
+    try:
+        return list(value)
+    except TypeError:
+        return value
+
+
+def _json_text(header, where):
+    """The header as JSON bytes, or ValueError naming the first field JSON cannot hold
+    (a class label that is an arbitrary object, say)."""
+    try:
+        return json.dumps(header).encode()
+    except (TypeError, ValueError):
+        for field, value in header.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: header field {field!r} cannot be written as JSON ({exc})") from None
+        raise
 
 
 def _plain(value):

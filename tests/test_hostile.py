@@ -308,6 +308,11 @@ def test_a_model_that_cannot_be_loaded_is_never_written(tmp_path):
         (dict(mean=np.zeros(2), scale=np.array([1.0, 0.0])), "array 'scale' at (1,)"),
         (dict(classes=["a"]), "header field 'classes'"),
         (dict(feature_names=["a", "b", "c"]), "header field 'feature_names'"),
+        (dict(feature_names="ab"), "header field 'feature_names'"),  # a string, not two names
+        (dict(classes="ny"), "header field 'classes'"),
+        (dict(classes=[object(), 1]), "header field 'classes' cannot be written as JSON"),
+        (dict(target_name=b"y"), "header field 'target_name'"),
+        (dict(info={"when": object()}), "header field 'info' cannot be written as JSON"),
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             fs.save_model(tmp_path / "m.fsn", params, **details)

@@ -107,7 +107,7 @@ def compute_cost(A2, Y, parameters=None):
     lo, hi = value_bounds(A2)
     if not (0 <= lo and hi <= 1):  # NaN fails both
         raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {lo} to {hi}")
-    Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64)
+    Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64, shape_of="A2")
     return engine.cross_entropy(A2, Y)
 
 

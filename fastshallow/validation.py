@@ -411,18 +411,19 @@ VALUE_OUTPUTS = frozenset((Output.IDENTITY, Output.EXP))
 SUM_TOLERANCE = 1e-4
 
 
-def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID):
+def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID, shape_of=None):
     """Y as a C-contiguous array of `dtype`, (n_y, m): labels in [0, 1] for the sigmoid and
     softmax outputs, each column summing to 1 for the softmax (its delta A - Y assumes
-    it); any finite values for the identity output; counts >= 0 for the exp output."""
+    it); any finite values for the identity output; counts >= 0 for the exp output.
+    shape_of: the argument whose shape Y must match, for the message, if not the
+    parameters and X."""
     Y = numeric_array(Y, "Y")
     if Y.ndim != 2:
         raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
     if Y.shape != (n_y, m):
-        raise ValueError(
-            f"Y has shape {Y.shape}; expected (n_y, m) = ({n_y}, {m}) from params['W2'] "
-            f"(n_y = {n_y}) and X (m = {m})"
-        )
+        source = (f"{shape_of}'s shape" if shape_of else
+                  f"params['W2'] (n_y = {n_y}) and X (m = {m})")
+        raise ValueError(f"Y has shape {Y.shape}; expected (n_y, m) = ({n_y}, {m}) from {source}")
     if Y.dtype.kind != "f":  # labels as bool or int: exact in dtype, and then a compiled scan
         Y = np.ascontiguousarray(Y, dtype=dtype)
     _check_Y_values(Y, *value_bounds(Y), dtype, output)

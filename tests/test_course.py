@@ -174,6 +174,9 @@ def test_bad_input_gets_the_core_api_errors(flower, params):
         nn.compute_cost(np.full((1, 400), 0.5), Y * 2)
     with pytest.raises(ValueError, match=r"A2 must hold probabilities in \[0, 1\]"):
         nn.compute_cost(np.full((1, 400), 1.5), Y)
+    # compute_cost has no parameters or X: Y's shape is A2's.
+    with pytest.raises(ValueError, match=r"Y has shape \(1, 400\); expected \(n_y, m\) = \(1, 10\) from A2's shape$"):
+        nn.compute_cost(np.full((1, 10), 0.5), Y)
     with pytest.raises(ValueError, match=r"cache\['A1'\] has shape \(4, 3\); expected \(4, 400\)"):
         nn.backward_propagation(params, {"A1": np.zeros((4, 3)), "A2": np.zeros((1, 400))}, X, Y)
     with pytest.raises(ValueError, match=r"grads is missing 'db2'"):

@@ -646,7 +646,7 @@ class _ShallowNet(BaseEstimator):
             )
         self._params = {k: np.ascontiguousarray(v) for k, v in zip(PARAM_NAMES, views)}
         self.n_iter_ = min(int(result.nit), settings["max_iter"])
-        self.loss_ = float(result.fun)
+        self.loss_ = np.float64(result.fun)  # MLP's type
         return self
 
     # -- prediction -----------------------------------------------------------------------
@@ -1200,10 +1200,11 @@ def _is_dask(a):
 
 
 def _mean_loss(losses, m, batch):
-    """An epoch's loss: its batches' losses weighted by their sizes (the last may be short)."""
+    """An epoch's loss: its batches' losses weighted by their sizes (the last may be short),
+    as an np.float64, the type of MLP's loss_ and loss_curve_."""
     sizes = np.full(len(losses), batch, dtype=np.float64)
     sizes[-1] = m - batch * (len(losses) - 1)
-    return float(losses @ sizes / m)
+    return np.float64(losses @ sizes / m)
 
 
 def _call(block, model, method):

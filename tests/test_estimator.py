@@ -395,6 +395,12 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, w
     for mine, theirs_ in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         assert_close(mine, theirs_, np.float64, "parameters", rtol=1e-7)
     assert a.out_activation_ == b.out_activation_ and a.n_outputs_ == b.n_outputs_ and a.n_layers_ == b.n_layers_
+    # The fitted numbers are of MLP's types too (np.float64 where it has them), for code
+    # that calls their NumPy methods.
+    for name in ("loss_", "best_loss_", "best_validation_score_"):
+        assert type(getattr(a, name, None)) is type(getattr(b, name, None)), name
+    for name in ("loss_curve_", "validation_scores_"):
+        assert [type(v) for v in getattr(a, name, None) or []] == [type(v) for v in getattr(b, name, None) or []], name
 
 
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])

@@ -159,19 +159,22 @@ def output_path(path, option, *, force=False, inputs=()):
 
 class Table(NamedTuple):
     """A data file's contents. values (rows, columns) float64; a column of text (labels
-    such as yes/no) is NaN there and kept as strings in text[column]. first_line is the
-    file's line number of row 0 (2 for a CSV under its header), or None for NumPy files,
-    whose rows are counted from 0."""
+    such as yes/no) is NaN there and kept as strings in text[column]. delimiter: a CSV's,
+    whose rows are named by their line in the file; None for NumPy files, whose rows are
+    counted from 0."""
 
     path: str
     values: np.ndarray
     names: list
     text: dict
-    first_line: int = None
+    delimiter: str = None
 
     def where(self, row):
-        """A row, as the file would name it."""
-        return f"row {row}" if self.first_line is None else f"line {row + self.first_line}"
+        """A row, as the file would name it. For a CSV, its line, found by reading the file
+        again (only an error message asks): blank lines leave no row."""
+        if self.delimiter is None:
+            return f"row {row}"
+        return f"line {_line_of_row(self.path, self.delimiter, row)}"
 
     def column(self, i):
         """Column i: float64 numbers, or strings for a text column."""
@@ -220,28 +223,32 @@ def _read_csv(path):
         raise CLIError(f"{path}: empty file; expected a header line and rows of numbers")
     delimiter = _delimiter(sample)
     names = [n.strip() for n in next(csv.reader(sample.splitlines()[:1], delimiter=delimiter))]
+    _check_header(path, names)
     # quotechar: fields in double quotes, as R and spreadsheets write them ("1","yes"),
-    # read as the header is (csv.reader's default quoting).
-    read = dict(delimiter=delimiter, skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"')
+    # read as the header is (csv.reader's default quoting). comments=None: CSV has no
+    # comments, and loadtxt's default '#' cut a label such as C# down to C.
+    read = dict(delimiter=delimiter, skiprows=1, ndmin=2, encoding="utf-8-sig", quotechar='"', comments=None)
     try:
         with warnings.catch_warnings():  # a header without rows is reported by read_table
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
             values, text = np.loadtxt(path, dtype=np.float64, **read), {}
     except ValueError as exc:
         if "could not convert" not in str(exc):
-            raise CLIError(_csv_problem(path, names, str(exc))) from None
+            raise CLIError(_csv_problem(path, names, delimiter, str(exc))) from None
         # A column of words: read the file as text, and keep each column that is numbers
         # as numbers; split_columns decides whether a text column is acceptable (labels).
         try:
-            cells = np.loadtxt(path, dtype=str, **read)
+            with warnings.catch_warnings():  # blank lines: left out, as in the numbers' read
+                warnings.filterwarnings("ignore", "Input line .* contained no data", UserWarning)
+                cells = np.loadtxt(path, dtype=str, **read)
         except ValueError as exc2:
-            raise CLIError(_csv_problem(path, names, str(exc2))) from None
+            raise CLIError(_csv_problem(path, names, delimiter, str(exc2))) from None
         values, text = _text_columns(cells)
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"{path}: cannot read ({exc})") from None
     if values.size and values.shape[1] != len(names):
         raise CLIError(f"{path}: the header names {len(names)} columns but the rows have {values.shape[1]}")
-    return Table(path, values.reshape(-1, len(names)), names, text, first_line=2)
+    return Table(path, values.reshape(-1, len(names)), names, text, delimiter)
 
 
 def _delimiter(sample):
@@ -269,16 +276,57 @@ def _text_columns(cells):
     return values, text
 
 
-def _csv_problem(path, names, message):
-    """NumPy's loadtxt message, restated with the file's line number and column name."""
+def _check_header(path, names):
+    """CLIError for a header that cannot name the columns: a name used twice (a model file
+    finds its features by name), or a line of numbers, which is data: a file without a
+    header. A header of whole numbers (pixel columns named 0, 1, ...) is taken as names."""
+    for name in names:
+        if names.count(name) > 1:
+            raise CLIError(f"{path}: column {name!r} appears {names.count(name)} times in the header; "
+                           "each column needs a name of its own")
+    if all(_is_number(n) for n in names) and not all(re.fullmatch(r"[+-]?\d+", n) for n in names):
+        raise CLIError(f"{path}: the first line holds numbers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}), "
+                       "not column names; add a header line that names the columns")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _data_rows(path, delimiter):
+    """(line number, fields) of each row under a CSV's header, blank lines left out as
+    np.loadtxt leaves them out."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter, quotechar='"')
+        next(reader, None)
+        for fields in reader:
+            if fields and not (len(fields) == 1 and not fields[0].strip()):
+                yield reader.line_num, fields
+
+
+def _line_of_row(path, delimiter, row):
+    """The line of a CSV that holds data row `row` (counted from 0 under the header)."""
+    return next((line for k, (line, _) in enumerate(_data_rows(path, delimiter)) if k == row), "?")
+
+
+def _csv_problem(path, names, delimiter, message):
+    """NumPy's loadtxt message, restated with the file's line number and column name. Its
+    row numbers do not count blank lines, and it measures a row of the wrong length
+    against the first row rather than the header, so the line is found here."""
     m = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", message)
     if m:
         text, row, col = m.group(1), int(m.group(2)), int(m.group(3))
         name = names[col - 1] if 0 < col <= len(names) else f"#{col}"
-        return f"{path}: line {row + 2}, column {name!r}: {_not_a_number(text)}"
-    m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", message)
-    if m:
-        return f"{path}: line {int(m.group(3)) + 1}: {m.group(2)} values where the header has {len(names)} columns"
+        return f"{path}: line {_line_of_row(path, delimiter, row)}, column {name!r}: {_not_a_number(text)}"
+    if "number of columns changed" in message:
+        for line, fields in _data_rows(path, delimiter):
+            if len(fields) != len(names):
+                values = f"{len(fields)} value" + ("s" if len(fields) != 1 else "")
+                return f"{path}: line {line}: {values} where the header has {len(names)} columns"
     return f"{path}: unreadable CSV ({message})"
 
 

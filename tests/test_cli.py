@@ -99,6 +99,16 @@ def test_overwrite_needs_force(tmp_path, flower_csv, capsys):
         ("bad.csv", "a,b,y\n1,2,0\n3,oops,1\n", 1, r"bad.csv: line 3, column 'b': not a number \('oops'\)"),
         ("gap.csv", "a,b,y\n1,2,0\n3,,1\n", 1, r"gap.csv: line 3, column 'b': missing value"),
         ("short.csv", "a,b,y\n1,2,0\n3,1\n", 1, r"short.csv: line 3: 2 values where the header has 3 columns"),
+        # loadtxt measures rows against the first one and does not count blank lines: the
+        # line named is the file's own.
+        ("long.csv", "a,b,y\n1,2,0,9\n3,4,1\n", 1, r"long.csv: line 2: 4 values where the header has 3 columns"),
+        ("blanks.csv", "a,b,y\n1,2,0\n\n\n3,x,1\n", 1, r"blanks.csv: line 5, column 'b': not a number \('x'\)"),
+        ("blank_nan.csv", "a,b,y\n1,2,0\n\n3,nan,1\n", 1, r"blank_nan.csv: line 4, column 'b': missing or non-finite"),
+        ("blank_gap.csv", "a,b,y\n\n1,2,0\n3,,1\n", 1, r"blank_gap.csv: line 4, column 'b': missing value"),
+        ("comment.csv", "a,b,y\n# two rows\n1,2,0\n3,4,1\n", 1, r"comment.csv: line 2: 1 value where the header has 3"),
+        ("twice.csv", "a,a,y\n1,2,0\n3,4,1\n", 1, r"twice.csv: column 'a' appears 2 times in the header"),
+        ("headless.csv", "0.5,1.5,0\n1,2,1\n3,4,0\n", 1,
+         r"headless.csv: the first line holds numbers \(0.5, 1.5, 0\), not column names"),
         ("three.csv", "a,y\n1,0\n2,1\n3,2\n", 1, r"three.csv: target column 'y' has 3 distinct value\(s\) \(0, 1, 2\)"),
         ("one.csv", "a,y\n1,0\n", 1, r"one.csv: 1 row\(s\); training needs at least 2"),
         ("empty.csv", "", 1, r"empty.csv: empty file"),
@@ -112,6 +122,21 @@ def test_data_problems_are_one_line_errors(tmp_path, capsys, name, text, code, p
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert __import__("re").search(pattern, err), err
     assert not (tmp_path / "m.fsn").exists()
+
+
+def test_a_hash_is_part_of_a_field_and_whole_numbers_can_name_columns(tmp_path, capsys):
+    # CSV has no comments: labels C# and F# stay themselves (np.loadtxt's default cut
+    # them at the '#'). A header of whole numbers, as pixel columns are often named, is a
+    # header.
+    rows = "".join(f"{x},{x * 0.5},{'C#' if x > 0 else 'F#'}\n" for x in np.linspace(-1, 1, 20))
+    data = write(tmp_path, "keys.csv", "0,1,2\n" + rows)
+    model = tmp_path / "m.fsn"
+    code, out, err = run(capsys, "train", data, "--iters", 200, "--out", model, "--quiet")
+    assert code == 0, err
+    assert "target '2' (classes C#, F#)" in out and fs.load_model(model).classes == ["C#", "F#"]
+    code, out, err = run(capsys, "predict", model, data)
+    assert code == 0, err
+    assert set(out.splitlines()[1:]) <= {"C#", "F#"} and len(out.splitlines()) == 21
 
 
 def test_quoted_fields_are_read_as_their_contents(tmp_path, capsys):

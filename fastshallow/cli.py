@@ -341,8 +341,7 @@ def _read_numpy(path, ext):
         else:
             with np.load(path, allow_pickle=False) as z:
                 if "X" in z.files:
-                    X = z["X"]
-                    values = np.column_stack([X, z["y"]]) if "y" in z.files else X
+                    values = _features_and_target(path, z["X"], z["y"] if "y" in z.files else None)
                 elif len(z.files) == 1:
                     values = z[z.files[0]]
                 else:
@@ -354,6 +353,22 @@ def _read_numpy(path, ext):
     if values.ndim != 2 or values.dtype.kind not in "biuf":
         raise CLIError(f"{path}: expected a 2-D numeric array (rows, columns); got {values.dtype} shape {values.shape}")
     return Table(path, values.astype(np.float64), [f"x{i}" for i in range(values.shape[1])], {})
+
+
+def _features_and_target(path, X, y):
+    """An archive's X (rows, features), or X with y (rows,) as its last column. A 1-D X is
+    one feature; y must be one value per row: a second column of y would otherwise have
+    become a feature."""
+    if y is None:
+        return X
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if X.ndim not in (1, 2) or y.ndim != 1:
+        name, a = ("X", X) if X.ndim not in (1, 2) else ("y", y)
+        raise CLIError(f"{path}: array {name!r} has shape {a.shape}; expected X (rows, features) and y (rows,)")
+    if X.shape[0] != y.shape[0]:
+        raise CLIError(f"{path}: array 'X' has {X.shape[0]} rows but 'y' has {y.shape[0]}; expected one target per row")
+    return np.column_stack([X, y])
 
 
 def split_columns(table, target, features, need_target=True):

@@ -75,6 +75,13 @@ def test_npy_and_npz_inputs(tmp_path, capsys):
         code, out, err = run(capsys, "train", tmp_path / name, "--iters", 100, "--out", tmp_path / f"{name}.fsn", "--quiet")
         assert code == 0, err
         assert "400 rows, 2 features" in out
+    # y must be one target per row: a second column of y was taken as a feature, and rows
+    # that did not match were NumPy's concatenation error.
+    for y, message in ((np.column_stack([Y[0], Y[0]]), "array 'y' has shape (400, 2)"),
+                       (Y[0, :10], "array 'X' has 400 rows but 'y' has 10")):
+        np.savez(tmp_path / "bad.npz", X=X.T, y=y)
+        code, out, err = run(capsys, "train", tmp_path / "bad.npz", "--out", tmp_path / "bad.fsn", "--quiet")
+        assert code == 1 and message in err and not (tmp_path / "bad.fsn").exists()
 
 
 def test_mini_batches_and_early_stopping(tmp_path, flower_csv, capsys):

@@ -47,6 +47,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+try:  # where scikit-learn defines it; it re-exports it nowhere public
+    from sklearn.utils._param_validation import InvalidParameterError
+except ImportError:  # pragma: no cover - a scikit-learn that moved it
+
+    class InvalidParameterError(ValueError, TypeError):
+        """A bad hyperparameter (scikit-learn's class, where it cannot be imported)."""
+
 from . import engine
 from .threads import max_threads
 from .validation import (
@@ -296,6 +303,15 @@ class _ShallowNet(BaseEstimator):
     # -- settings -----------------------------------------------------------------------
 
     def _settings(self):
+        """The hyperparameters, checked. A bad one raises scikit-learn's
+        InvalidParameterError, as MLP's do: a ValueError and a TypeError both, so code that
+        catches either, or InvalidParameterError itself, catches it."""
+        try:
+            return self._checked_settings()
+        except (ValueError, TypeError) as exc:
+            raise InvalidParameterError(str(exc)) from None
+
+    def _checked_settings(self):
         """The hyperparameters, checked; a ValueError or TypeError names any bad one."""
         if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(
@@ -1004,10 +1020,10 @@ class ShallowNetRegressor(RegressorMixin, _ShallowNet):
         fit's. Returns self."""
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _settings(self):
+    def _checked_settings(self):
         if not isinstance(self.loss, str) or self.loss not in _REGRESSION_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(map(repr, _REGRESSION_LOSSES))}; got {self.loss!r}")
-        return super()._settings()
+        return super()._checked_settings()
 
     def _validate(self, X, y, fresh, dtype):
         X, y = validate_data(self, X, y, reset=fresh, dtype=_input_dtypes(dtype), multi_output=True, y_numeric=True,

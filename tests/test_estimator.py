@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 
 import fastshallow as fs  # noqa: E402
-from fastshallow import ShallowNetClassifier, reference  # noqa: E402
+from fastshallow import ShallowNetClassifier, ShallowNetRegressor, reference  # noqa: E402
 from fastshallow.estimator import _examples_as_columns, _targets  # noqa: E402
 from fastshallow.kernels import plan  # noqa: E402
 from helpers import assert_close  # noqa: E402
@@ -327,9 +327,24 @@ def test_a_fitted_model_survives_bad_data_unchanged(bad, message):
     ],
 )
 def test_bad_settings_are_named(setting, message):
+    # scikit-learn's own class, as MLPClassifier raises (a ValueError and a TypeError).
+    from sklearn.utils._param_validation import InvalidParameterError
+
     X, y = binary_data(50)
-    with pytest.raises((ValueError, TypeError), match=message):
+    with pytest.raises(InvalidParameterError, match=message):
         ShallowNetClassifier(**setting).fit(X, y)
+    if "hidden_layer_sizes" in setting or "dtype" in setting or "learning_rate_init" in setting:
+        return  # settings that MLPClassifier takes (more layers) or does not have, or checks later
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(**setting).fit(X, y)
+
+
+def test_a_regressors_bad_loss_is_an_invalid_parameter():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = binary_data(50)
+    with pytest.raises(InvalidParameterError, match="loss must be one of"):
+        ShallowNetRegressor(loss="huber").fit(X, y.astype(float))
 
 
 def test_verbose_prints_scikit_learns_line_per_epoch(capsys):
@@ -364,7 +379,6 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, w
     # (weighted losses, gradients, penalty and validation scores).
     from sklearn.neural_network import MLPRegressor
 
-    from fastshallow import ShallowNetRegressor
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((240, 6))
@@ -409,7 +423,6 @@ def test_sparse_x_trains_the_dense_network(solver):
     # with sample weights too.
     import scipy.sparse
 
-    from fastshallow import ShallowNetRegressor
 
     X = scipy.sparse.random(300, 50, density=0.1, random_state=0, format="csr")
     y = np.asarray(X[:, :5].sum(axis=1)).ravel() > 0.2
@@ -427,7 +440,6 @@ def test_sparse_x_trains_the_dense_network(solver):
 
 
 def test_a_regressor_whose_loss_ends_above_the_mean_predictor_warns_of_divergence():
-    from fastshallow import ShallowNetRegressor
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 5))

@@ -814,6 +814,13 @@ def cmd_predict(args):
             f"{args.data}: {len(features)} feature column(s) but the model was trained on {model.n_features} "
             f"({', '.join(model.feature_names or [])})"
         )
+    if model.feature_names and features != model.feature_names:
+        # Columns taken by position: say so, since renamed and reordered columns would
+        # give wrong predictions without any error.
+        missing = [n for n in model.feature_names if n not in names]
+        print(f"note: {args.data} has no column {', '.join(map(repr, missing))}; its columns "
+              f"{', '.join(features)} are taken, in that order, as the model's {', '.join(model.feature_names)}",
+              file=sys.stderr)
     target = model.target_name if has_target else None
     X, y, _, _ = split_columns(table, target, features, need_target=False)
     rows = np.arange(X.shape[0])

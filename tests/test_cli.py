@@ -64,7 +64,13 @@ def test_predict_writes_to_out_and_works_without_the_target(tmp_path, flower_csv
     code, out, err = run(capsys, "predict", model, features, "--out", out_csv)
     assert code == 0, err
     assert out_csv.read_text().splitlines()[0] == "prediction" and len(out_csv.read_text().splitlines()) == 401
-    assert "Accuracy" not in out + err
+    assert "Accuracy" not in out + err and "note:" not in err
+    # Columns under other names are taken by position, and stderr says so.
+    renamed = tmp_path / "renamed.csv"
+    np.savetxt(renamed, rows, delimiter=",", header="width,x2", comments="")
+    code, out, err = run(capsys, "predict", model, renamed)
+    assert code == 0 and len(out.splitlines()) == 401
+    assert "note: " in err and "has no column 'x1'; its columns width, x2 are taken, in that order" in err
 
 
 def test_npy_and_npz_inputs(tmp_path, capsys):

@@ -234,7 +234,10 @@ class Chunks:
                 f"Y must have the m = {m} examples of X along axis {y_axis}: (n_y, m) for layout='columns', "
                 f"(m, n_y) or (m,) for layout='rows'; got shape {Y.shape}"
             )
-        # One block per chunk of examples: features merged, Y cut where X is.
+        # One block per chunk of examples: features merged, Y cut where X is. Chunks of no
+        # examples (a filter leaves them) are dropped: they hold nothing to sum.
+        if 0 in X.chunks[axis]:
+            X = X.rechunk({axis: tuple(c for c in X.chunks[axis] if c)})
         X = X.rechunk({1 - axis: -1})
         Y = Y.rechunk({y_axis: X.chunks[axis]} | ({1 - y_axis: -1} if Y.ndim == 2 else {}))
         xs = X.to_delayed().ravel()

@@ -79,6 +79,24 @@ def test_equals_single_machine_train(client, dtype, chunk):
         assert_close(params[k], local[k], dtype, k, rtol=TOL[np.dtype(dtype)])
 
 
+@pytest.mark.parametrize("layout", ["columns", "rows"])
+def test_chunks_of_no_examples_are_left_out(client, layout):
+    # A filter leaves chunks of size 0 (after compute_chunk_sizes): they change nothing.
+    params, X, Y = problem()
+    m = X.shape[1]
+    results = []
+    for sizes in ((700, m - 700), (0, 700, 0, m - 700, 0)):
+        p = copy(params)
+        if layout == "columns":
+            dX, dY = da.from_array(X, chunks=(4, sizes)), da.from_array(Y, chunks=(1, sizes))
+        else:
+            dX, dY = da.from_array(X.T, chunks=(sizes, 4)), da.from_array(Y[0], chunks=(sizes,))
+        costs = fsd.train(p, dX, dY, learning_rate=0.5, num_iterations=5, client=client, layout=layout)
+        results.append((costs, p))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert_params_equal(results[0][1], results[1][1])
+
+
 def test_rows_layout_softmax_and_relu_match_single_machine(client):
     params, X, Y = problem(n_y=3, m=1500, seed=3)
     local = copy(params)

@@ -694,8 +694,8 @@ class _ShallowNet(BaseEstimator):
         columns, dtype = self._block_result(method)
         X = X.rechunk({1: -1})
         if columns is None:
-            return X.map_blocks(_call, self, method, drop_axis=1, dtype=dtype)
-        return X.map_blocks(_call, self, method, chunks=(X.chunks[0], (columns,)), dtype=dtype)
+            return X.map_blocks(_call, self, method, (), dtype, drop_axis=1, dtype=dtype)
+        return X.map_blocks(_call, self, method, (columns,), dtype, chunks=(X.chunks[0], (columns,)), dtype=dtype)
 
     def _prepare_dask(self, X, y, sample_weight, incremental, classes):
         """_prepare for Dask arrays: the data is checked and persisted on the cluster
@@ -1223,8 +1223,12 @@ def _mean_loss(losses, m, batch):
     return np.float64(losses @ sizes / m)
 
 
-def _call(block, model, method):
-    """model.method(block), for Dask's map_blocks."""
+def _call(block, model, method, columns, dtype):
+    """model.method(block), for Dask's map_blocks; a block of no rows (a filter leaves
+    them) gets its empty result, shape (0, *columns), which the method would refuse to
+    compute, as scikit-learn refuses 0 samples."""
+    if block.shape[0] == 0:
+        return np.empty((0, *columns), dtype)
     return getattr(model, method)(block)
 
 

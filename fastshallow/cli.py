@@ -280,10 +280,10 @@ def _check_header(path, names):
     """CLIError for a header that cannot name the columns: a name used twice (a model file
     finds its features by name), or a line of numbers, which is data: a file without a
     header. A header of whole numbers (pixel columns named 0, 1, ...) is taken as names."""
-    for name in names:
-        if names.count(name) > 1:
-            raise CLIError(f"{path}: column {name!r} appears {names.count(name)} times in the header; "
-                           "each column needs a name of its own")
+    if len(set(names)) < len(names):
+        name = next(n for n in names if names.count(n) > 1)
+        raise CLIError(f"{path}: column {name!r} appears {names.count(name)} times in the header; "
+                       "each column needs a name of its own")
     if all(_is_number(n) for n in names) and not all(re.fullmatch(r"[+-]?\d+", n) for n in names):
         raise CLIError(f"{path}: the first line holds numbers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}), "
                        "not column names; add a header line that names the columns")
@@ -298,13 +298,13 @@ def _is_number(text):
 
 
 def _data_rows(path, delimiter):
-    """(line number, fields) of each row under a CSV's header, blank lines left out as
-    np.loadtxt leaves them out."""
+    """(line number, fields) of each row under a CSV's header, empty lines left out as
+    np.loadtxt leaves them out (a line of spaces is a row of one value to both)."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter, quotechar='"')
         next(reader, None)
         for fields in reader:
-            if fields and not (len(fields) == 1 and not fields[0].strip()):
+            if fields:
                 yield reader.line_num, fields
 
 

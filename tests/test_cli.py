@@ -119,6 +119,7 @@ def test_overwrite_needs_force(tmp_path, flower_csv, capsys):
         ("blank_nan.csv", "a,b,y\n1,2,0\n\n3,nan,1\n", 1, r"blank_nan.csv: line 4, column 'b': missing or non-finite"),
         ("blank_gap.csv", "a,b,y\n\n1,2,0\n3,,1\n", 1, r"blank_gap.csv: line 4, column 'b': missing value"),
         ("comment.csv", "a,b,y\n# two rows\n1,2,0\n3,4,1\n", 1, r"comment.csv: line 2: 1 value where the header has 3"),
+        ("spaces.csv", "a,b,y\n1,2,0\n   \n3,4,1\n", 1, r"spaces.csv: line 3: 1 value where the header has 3"),
         ("twice.csv", "a,a,y\n1,2,0\n3,4,1\n", 1, r"twice.csv: column 'a' appears 2 times in the header"),
         ("headless.csv", "0.5,1.5,0\n1,2,1\n3,4,0\n", 1,
          r"headless.csv: the first line holds numbers \(0.5, 1.5, 0\), not column names"),

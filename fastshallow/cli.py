@@ -285,8 +285,9 @@ def _check_header(path, names):
         raise CLIError(f"{path}: column {name!r} appears {names.count(name)} times in the header; "
                        "each column needs a name of its own")
     if all(_is_number(n) for n in names) and not all(re.fullmatch(r"[+-]?\d+", n) for n in names):
-        raise CLIError(f"{path}: the first line holds numbers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}), "
-                       "not column names; add a header line that names the columns")
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise CLIError(f"{path}: the first line holds numbers ({shown}), not column names; add a header line "
+                       "that names the columns")
 
 
 def _is_number(text):

@@ -353,8 +353,8 @@ def test_a_target_column_the_model_cannot_score_is_refused_before_any_prediction
     # target column of text: one error, and no predictions on stdout or in --out.
     classifier = fs.save_model(tmp_path / "c.fsn", fs.init_params(2, 3, 1, seed=1), classes=["no", "yes"],
                                feature_names=["a", "b"], target_name="answer")
-    regressor = fs.save_model(tmp_path / "r.fsn", fs.init_params(2, 3, 1, seed=1), output="identity", classes=None, target_mean=0.0, target_scale=1.0,
-                              feature_names=["a", "b"], target_name="price")
+    regressor = fs.save_model(tmp_path / "r.fsn", fs.init_params(2, 3, 1, seed=1), output="identity", classes=None,
+                              target_mean=0.0, target_scale=1.0, feature_names=["a", "b"], target_name="price")
     cases = [(classifier, "a,b,answer\n0.5,1,no\n-3,2,maybe\n", "has labels maybe that the model does not know"),
              (regressor, "a,b,price\n0.5,1,cheap\n-3,2,dear\n", "holds text; the model predicts numbers")]
     for model, text, message in cases:

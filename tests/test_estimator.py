@@ -333,8 +333,8 @@ def test_bad_settings_are_named(setting, message):
     X, y = binary_data(50)
     with pytest.raises(InvalidParameterError, match=message):
         ShallowNetClassifier(**setting).fit(X, y)
-    if "hidden_layer_sizes" in setting or "dtype" in setting or "learning_rate_init" in setting:
-        return  # settings that MLPClassifier takes (more layers) or does not have, or checks later
+    if setting.get("hidden_layer_sizes") == (10, 10) or "dtype" in setting:
+        return  # MLPClassifier takes more layers, and has no dtype
     with pytest.raises(InvalidParameterError):
         MLPClassifier(**setting).fit(X, y)
 
@@ -379,7 +379,6 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, w
     # (weighted losses, gradients, penalty and validation scores).
     from sklearn.neural_network import MLPRegressor
 
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((240, 6))
     settings = dict(hidden_layer_sizes=(9,), solver=solver, max_iter=12, random_state=3, learning_rate_init=0.01,
@@ -423,7 +422,6 @@ def test_sparse_x_trains_the_dense_network(solver):
     # with sample weights too.
     import scipy.sparse
 
-
     X = scipy.sparse.random(300, 50, density=0.1, random_state=0, format="csr")
     y = np.asarray(X[:, :5].sum(axis=1)).ravel() > 0.2
     w = np.random.default_rng(1).random(300)
@@ -440,7 +438,6 @@ def test_sparse_x_trains_the_dense_network(solver):
 
 
 def test_a_regressor_whose_loss_ends_above_the_mean_predictor_warns_of_divergence():
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 5))
     y = X[:, 0] * 3 + rng.standard_normal(500)

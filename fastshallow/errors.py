@@ -38,15 +38,21 @@ class ClusterError(TrainingStopped, RuntimeError):
     the connection closed). The original error is the ``__cause__``."""
 
 
-def divergence_error(status, *, at, cost, learning_rate, state, iteration, costs, kept):
+def divergence_error(status, *, at, cost, learning_rate, state, iteration, costs, kept, first=False):
     """The DivergenceError for a failure with kernels.descent's `status`, worded in one way
     for every entry point: `at` says where ("at iteration 3", "in epoch 2, batch 5"),
     `cost` is the cost that was not finite (for COST_NOT_FINITE), and `state` says what the
-    parameters now hold."""
+    parameters now hold. first: the cost was the first of the call, before any update of
+    it, so this call's learning rate cannot be the cause."""
     what = f"the cost was {cost}" if status == COST_NOT_FINITE else "the update made a parameter non-finite"
+    if first and status == COST_NOT_FINITE:
+        advice = (f"The parameters passed in give this cost before any update: if earlier steps made them, try a "
+                  f"smaller learning_rate (this call's was {learning_rate}); else check the magnitudes of Y and of "
+                  "the parameters, and standardise X.")
+    else:
+        advice = f"Try a smaller learning_rate (was {learning_rate}) or standardise X."
     return DivergenceError(
-        f"training diverged {at}: {what}. {state} Try a smaller learning_rate (was {learning_rate}) "
-        "or standardise X.",
+        f"training diverged {at}: {what}. {state} {advice}",
         iteration=iteration,
         costs=costs,
         kept=kept,
@@ -67,6 +73,7 @@ def iterations_diverged(done, status, costs, learning_rate):
         iteration=done,
         costs=costs[: done + (status == UPDATE_NOT_FINITE)].copy(),
         kept=kept,
+        first=done == 0,
     )
 
 

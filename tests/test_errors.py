@@ -249,6 +249,7 @@ def test_divergence_of_the_cost_rolls_back_to_the_last_finite_state():
     with pytest.raises(fs.DivergenceError, match=r"training diverged at iteration 1: the cost was (inf|nan)") as info:
         fs.train(params, X, Y, num_iterations=10, **kw)
     err = info.value
+    assert "Try a smaller learning_rate (was 1.0)" in str(err)
     assert (err.iteration, err.kept) == (1, 0)
     expected_params, _ = _replay(before, X, Y, err.kept, **kw)
     _, expected_costs = _replay(before, X, Y, err.iteration, **kw)
@@ -265,6 +266,9 @@ def test_divergence_of_the_cost_at_the_first_iteration_changes_nothing():
     with pytest.raises(fs.DivergenceError, match=r"at iteration 0: the cost was") as info:
         fs.train(params, X, Y, learning_rate=0.1, num_iterations=10, activation="relu")
     assert info.value.kept == 0 and info.value.costs.shape == (0,)
+    # No update of this call came before: its learning rate is not offered as the cause.
+    assert "The parameters passed in give this cost before any update" in str(info.value)
+    assert "Try a smaller" not in str(info.value)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
 

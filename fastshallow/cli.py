@@ -531,7 +531,8 @@ def cmd_train(args):
     m_all = X.shape[0]
     n_val = int(round(m_all * args.validation_fraction))
     if m_all - n_val < 2:
-        raise CLIError(f"{args.data}: {m_all} row(s); training needs at least 2 (after the validation split)")
+        split = f", {m_all - n_val} after --validation-fraction {args.validation_fraction:g}" if n_val else ""
+        raise CLIError(f"{args.data}: {m_all} row(s){split}; training needs at least 2")
     task, why = _task(args, table, y, target_name)
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(m_all) if n_val else np.arange(m_all)

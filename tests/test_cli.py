@@ -125,13 +125,16 @@ def test_overwrite_needs_force(tmp_path, flower_csv, capsys):
          r"headless.csv: the first line holds numbers \(0.5, 1.5, 0\), not column names"),
         ("three.csv", "a,y\n1,0\n2,1\n3,2\n", 1, r"three.csv: target column 'y' has 3 distinct value\(s\) \(0, 1, 2\)"),
         ("one.csv", "a,y\n1,0\n", 1, r"one.csv: 1 row\(s\); training needs at least 2"),
+        ("split.csv", "a,y\n1,0\n2,1\n3,0\n4,1\n", 1, r"split.csv: 4 row\(s\), 1 after --validation-fraction 0.8; "
+         r"training needs at least 2"),
         ("empty.csv", "", 1, r"empty.csv: empty file"),
         ("data.txt", "a,y\n1,0\n", 2, r"data.txt: unsupported file type .txt"),
     ],
 )
 def test_data_problems_are_one_line_errors(tmp_path, capsys, name, text, code, pattern):
     path = write(tmp_path, name, text)
-    got, out, err = run(capsys, "train", path, "--out", tmp_path / "m.fsn", "--quiet")
+    split = ["--validation-fraction", 0.8] if name == "split.csv" else []
+    got, out, err = run(capsys, "train", path, "--out", tmp_path / "m.fsn", "--quiet", *split)
     assert got == code
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert __import__("re").search(pattern, err), err

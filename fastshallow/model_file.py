@@ -32,7 +32,7 @@ import zipfile
 import numpy as np
 
 from .files import write_atomically
-from .validation import ACTIVATIONS, PARAM_NAMES, check_params
+from .validation import ACTIVATIONS, PARAM_NAMES, check_params, numeric_array
 from ._version import __version__
 
 FORMAT = "fastshallow-model"
@@ -77,7 +77,14 @@ class Model:
 
     def prepare(self, X_rows):
         """Rows of raw features (m, n_x) -> the network's input (n_x, m), standardised."""
-        X = np.asarray(X_rows, dtype=np.float64)
+        X = numeric_array(X_rows, "X_rows")
+        # The width is the parameters' (fastshallow train standardises before it has any).
+        n_x = self.n_features if self.params is not None else "n_x"
+        if X.ndim != 2 or (self.params is not None and X.shape[1] != n_x):
+            names = f" ({', '.join(self.feature_names)})" if self.feature_names else ""
+            raise ValueError(f"X_rows must have shape (rows, {n_x}), one column per feature{names}; "
+                             f"got shape {X.shape}")
+        X = X.astype(np.float64)
         if self.mean is not None:
             X = (X - self.mean) / self.scale
         return X.T
@@ -89,10 +96,16 @@ class Model:
     def probability(self, X):
         """Probability of classes[1] for each column of the network's input X (n_x, m),
         already prepared: (m,) float64. A classifier's."""
+        if self.is_regressor:
+            raise TypeError("probability() is a classifier's; this model is a regressor (output 'identity'): "
+                            "use values()")
         return self.outputs(X)
 
     def values(self, X):
         """A regressor's predictions for each column of the prepared input X: (m,) float64."""
+        if not self.is_regressor:
+            raise TypeError(f"values() gives a regressor's predictions; this model is a classifier (output "
+                            f"{self.output!r}): use probability() or predict_proba()")
         return self.target_mean + self.target_scale * self.outputs(X)
 
     def outputs(self, X):

@@ -243,6 +243,25 @@ def test_model_file_round_trip(tmp_path):
         model_file.save_model(path, model)
 
 
+def test_a_model_files_methods_refuse_what_does_not_fit_it(tmp_path):
+    model = _model(tmp_path)
+    model.mean, model.scale = np.zeros(3), np.ones(3)
+    np.testing.assert_array_equal(model.predict_proba([[1, 2, 3]]), model.predict_proba(np.array([[1.0, 2, 3]])))
+    # Rows of the wrong width met the standardisation first (NumPy's broadcast error).
+    for rows in (np.zeros((4, 2)), np.zeros(3)):
+        with pytest.raises(ValueError, match=r"X_rows must have shape \(rows, 3\), one column per feature \(a, b, c\)"):
+            model.predict_proba(rows)
+    with pytest.raises(TypeError, match="X_rows must hold real numbers"):
+        model.predict_proba([["a", "b", "c"]])
+    # A classifier has no values(), a regressor no probability(): they computed nonsense or
+    # failed on a None scale.
+    with pytest.raises(TypeError, match="values\\(\\) gives a regressor's predictions; this model is a classifier"):
+        model.values(model.prepare(np.zeros((2, 3))))
+    regressor = model_file.Model(params=model.params, output="identity", classes=None, target_mean=1.0, target_scale=2.0)
+    with pytest.raises(TypeError, match="this model is a regressor"):
+        regressor.predict_proba(np.zeros((2, 3)))
+
+
 def test_a_crash_between_write_and_rename_leaves_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "m.fsn"
     model_file.save_model(path, _model(tmp_path))

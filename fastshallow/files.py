@@ -34,9 +34,9 @@ def check_output(path, *, overwrite=False, inputs=(), what="output"):
     what names the path in messages (for example "--out"); inputs are the paths the same
     operation reads. FileExistsError (an OutputPathError too) when path is an existing
     regular file and overwrite is false."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)  # str, bytes or os.PathLike, as one kind: the temporary file's name is str
     for source in inputs:
-        if _same_file(path, os.fspath(source)):
+        if _same_file(path, os.fsdecode(source)):
             raise OutputPathError(f"{what} {path} is also an input of this command; choose another file")
     try:
         st = os.stat(path)

@@ -241,6 +241,10 @@ def test_model_file_round_trip(tmp_path):
     assert back.feature_names == ["a", "b", "c"] and back.activation == "tanh"
     with pytest.raises(FileExistsError):
         model_file.save_model(path, model)
+    # A path as bytes, as os functions take it (zipfile took bytes for the file's contents).
+    raw = os.fsencode(tmp_path / "raw.fsn")
+    assert model_file.save_model(raw, model) == os.fsdecode(raw)
+    np.testing.assert_array_equal(model_file.load_model(raw).params["W1"], model.params["W1"])
 
 
 def test_a_model_files_methods_refuse_what_does_not_fit_it(tmp_path):

@@ -290,14 +290,6 @@ def _check_header(path, names):
                        "that names the columns")
 
 
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _data_rows(path, delimiter):
     """(line number, fields) of each row under a CSV's header, empty lines left out as
     np.loadtxt leaves them out (a line of spaces is a row of one value to both)."""

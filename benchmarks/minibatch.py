@@ -4,8 +4,9 @@ ShallowNetClassifier and MLPClassifier with the same settings (784-128-10, solve
 learning rate 0.01, 5 epochs, tol 0) on 16,000 synthetic examples, for each batch size
 given. Medians of --repeat fits, each after a warm-up fit and followed by half a second of
 idleness (OpenBLAS's threads spin on after a product). Prints one line per batch size.
+--order F passes X F-ordered, as NumPy makes a pandas DataFrame's values.
 
-    python benchmarks/minibatch.py --batch 32 200 1000
+    python benchmarks/minibatch.py --batch 32 200 1000 [--order F]
 """
 
 import argparse
@@ -35,9 +36,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[32, 200, 1000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--order", choices=["C", "F"], default="C", help="X's memory order (default C)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y = make_classification(16000, 784, n_informative=100, n_classes=10, random_state=0)
+    X = np.asarray(X, order=args.order)
     for batch in args.batch:
         settings = dict(hidden_layer_sizes=(128,), solver="sgd", batch_size=batch, max_iter=5, tol=0,
                         random_state=0, learning_rate_init=0.01)

@@ -19,9 +19,10 @@ of sums (tests/test_estimator.py compares them). Where they differ:
 
 Data arrive the scikit-learn way, X (n_samples, n_features). The kernels take examples as
 columns, and X.T is exactly that, as a view: a C-ordered X becomes an F-ordered (n_x, m)
-X.T, which the kernels read in place, as they do an F-ordered X. Only a strided X (neither
-layout) or another dtype is copied. Mini-batches and the early-stopping split are index
-arrays into X (kernels/step.py, `cols`), never copies.
+X.T, which the kernels read in place, as they do an F-ordered X. A strided X (neither
+layout), another dtype, and an F-ordered X that sgd or adam read in a shuffled order are
+copied (_examples_as_columns). Mini-batches and the early-stopping split are index arrays
+into X (kernels/step.py, `cols`), never copies.
 
 Outputs (codes.Output), by the type of target:
 - binary: one sigmoid unit with binary cross-entropy (the seed's network);
@@ -59,6 +60,7 @@ from .threads import max_threads
 from .validation import (
     FLOAT_DTYPES,
     PARAM_NAMES,
+    available_memory,
     check_separate,
     check_weights,
     check_X,
@@ -408,7 +410,10 @@ class _ShallowNet(BaseEstimator):
         settings["dtype"] = dtype
         X, y = self._validate(X, y, fresh, dtype)
         weights = check_weights(sample_weight, X.shape[0], dtype)
-        XT = _examples_as_columns(X, X.shape[1], dtype)
+        # A stochastic solver reads the examples in a shuffled order, or those of a random
+        # validation split.
+        gathered = self.solver != "lbfgs" and (self.shuffle or self.early_stopping)
+        XT = _examples_as_columns(X, X.shape[1], dtype, gathered)
         if fresh:
             self._start_targets(y, classes, incremental)
             self._start(X.shape[1], settings)
@@ -1269,10 +1274,16 @@ def _label_index(classes, y):
     return index
 
 
-def _examples_as_columns(X, n_x, dtype):
+def _examples_as_columns(X, n_x, dtype, gathered=False):
     """X (m, n_x) -> (n_x, m) for the kernels: a view when X is C- or F-ordered, otherwise a
     copy (a strided view would make every tile load a gather). A sparse X becomes the
     kernels' sparse tuple (validation.check_X), without a copy when it is CSR.
+
+    gathered: the kernels will read X's examples in a shuffled order (mini-batches). Then
+    an F-ordered X (as NumPy makes of a pandas DataFrame) is copied into C order, where each
+    example's features share cache lines; read in place, every feature of every example
+    is a cache line of its own. The copy is skipped when it would take more than half the
+    memory available.
 
     check_X's one scan of X's values finds NaN and inf as well as magnitudes too large,
     so the estimators call validate_data with ensure_all_finite=False: scikit-learn's own
@@ -1281,6 +1292,8 @@ def _examples_as_columns(X, n_x, dtype):
     if is_sparse(X):
         return check_X(X.T, n_x, dtype)
     XT = X.T
-    if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
+    if XT.flags.f_contiguous:  # X C-ordered: each example's features are contiguous
+        return check_X(XT, n_x, dtype)
+    if not XT.flags.c_contiguous or (gathered and 2 * X.nbytes <= (available_memory() or np.inf)):
         XT = np.ascontiguousarray(X).T
     return check_X(XT, n_x, dtype)

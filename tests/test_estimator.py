@@ -19,6 +19,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 
 import fastshallow as fs  # noqa: E402
 from fastshallow import ShallowNetClassifier, ShallowNetRegressor, reference  # noqa: E402
+from fastshallow import estimator as estimator_module  # noqa: E402
 from fastshallow.estimator import _examples_as_columns, _targets  # noqa: E402
 from fastshallow.kernels import plan  # noqa: E402
 from helpers import assert_close  # noqa: E402
@@ -254,6 +255,29 @@ def test_float32_is_kept_and_x_is_read_in_place():
     assert clf.predict_proba(X32).dtype == np.float32
     for layout in (X, np.asfortranarray(X)):
         assert np.shares_memory(_examples_as_columns(layout, X.shape[1], np.dtype(np.float64)), layout)
+
+
+def test_shuffled_examples_are_read_from_a_copy_with_each_example_contiguous(monkeypatch):
+    """Mini-batches in a shuffled order gather X's examples: an F-ordered X (a pandas
+    DataFrame's array) is copied so that each example's features are contiguous, unless
+    the copy would take more than half the available memory; a C-ordered X is read in
+    place. The copy changes no bits of the fit."""
+    X, y = binary_data()
+    F = np.asfortranarray(X)
+    f64 = np.dtype(np.float64)
+    for layout in (X, F):
+        XT = _examples_as_columns(layout, X.shape[1], f64, gathered=True)
+        assert XT.flags.f_contiguous and np.array_equal(XT, X.T)
+    assert np.shares_memory(_examples_as_columns(X, X.shape[1], f64, gathered=True), X)
+    assert not np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
+    monkeypatch.setattr(estimator_module, "available_memory", lambda: 2 * F.nbytes - 1)
+    assert np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
+    monkeypatch.undo()
+    settings = dict(solver="sgd", batch_size=32, max_iter=3, random_state=0)
+    from_c = quiet_fit(ShallowNetClassifier(**settings), X, y)
+    from_f = quiet_fit(ShallowNetClassifier(**settings), F, y)
+    for a, b in zip(from_c.coefs_ + from_c.intercepts_, from_f.coefs_ + from_f.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_divergence_raises_and_keeps_the_state_before_the_epoch():

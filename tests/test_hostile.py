@@ -576,8 +576,9 @@ def test_estimator_layers_are_copied_in_and_X_may_not_be_the_model():
     with pytest.raises(ValueError, match=r"coefs_\[1\] has shape \(3,\); expected \(3, 1\)"):
         model.coefs_ = [np.ones((3, 3)), np.ones(3)]
     np.testing.assert_array_equal(model.coefs_[1], 2)  # nothing half-assigned
+    # Unshuffled, so that this F-ordered X is read in place, not copied (_examples_as_columns).
     with pytest.raises(ValueError, match="X share memory"):
-        model.partial_fit(model.coefs_[0], y[:3])
+        model.set_params(shuffle=False).partial_fit(model.coefs_[0], y[:3])
 
 
 def test_messages_for_odd_arguments():

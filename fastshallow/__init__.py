@@ -16,7 +16,7 @@ import numpy as np
 
 from . import datasets, engine, reference
 from .threads import deferred_interrupt, max_threads, no_hold, select_threading_layer
-from .validation import GRAD_NAMES, finite_real, float_dtype, iteration_count, n_columns, positive_int
+from .validation import GRAD_NAMES, finite_real, float_dtype, iteration_count, layer_size, n_columns, required_targets
 from ._version import __version__
 from .errors import DivergenceError, iterations_diverged
 
@@ -92,9 +92,10 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
     W1 is drawn before W2. The draws are made in float64 and then cast, so the same seed
     gives the same network, rounded, in float32.
     """
-    n_x, n_h, n_y = (positive_int(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    n_x, n_h, n_y = (layer_size(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
     scale = finite_real(scale, "scale")
     dt = float_dtype(dtype)
+    engine.check_network_memory(n_x, n_h, n_y, 8 + dt.itemsize)  # the float64 draws, then the params in dt
     rng = seed if isinstance(seed, (np.random.Generator, np.random.RandomState)) else None
     if rng is None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
@@ -104,12 +105,14 @@ def init_params(n_x, n_h, n_y, *, seed=None, scale=0.01, dtype=np.float64):
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {seed}")
         rng = np.random.default_rng(seed)
-    W1 = rng.standard_normal((n_h, n_x)) * scale
-    W2 = rng.standard_normal((n_y, n_h)) * scale
+    W1 = rng.standard_normal((n_h, n_x))
+    W1 *= scale  # in place: one float64 array at a time
+    W2 = rng.standard_normal((n_y, n_h))
+    W2 *= scale
     return {
-        "W1": W1.astype(dt),
+        "W1": W1.astype(dt, copy=False),
         "b1": np.zeros((n_h, 1), dt),
-        "W2": W2.astype(dt),
+        "W2": W2.astype(dt, copy=False),
         "b2": np.zeros((n_y, 1), dt),
     }
 
@@ -150,7 +153,7 @@ def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):
     and averaged over the outputs for "identity", the Poisson loss for "exp".
 
     Computed from the logits Z2, so it stays finite when A2 rounds to 0 or 1."""
-    p = engine.prepare(params, X, Y, activation=activation, output=output)
+    p = engine.prepare(params, X, required_targets(Y), activation=activation, output=output)
     return engine.mean_loss(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
                             n_threads=n_threads)
 
@@ -161,7 +164,7 @@ def gradients(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=No
     sample_weight: None, or one weight >= 0 per example (m,): each example's loss and
     gradient count that many times, and the means are over the weights' sum, so integer
     weights give what repeating the columns would."""
-    p = engine.prepare(params, X, Y, activation=activation, output=output, weights=sample_weight)
+    p = engine.prepare(params, X, required_targets(Y), activation=activation, output=output, weights=sample_weight)
     J, grads = engine.gradients(p.work, p.X, p.Y, activation=p.activation, output=p.output, the_plan=p.plan,
                                 n_threads=n_threads, weights=p.weights)
     return J, dict(zip(GRAD_NAMES, grads))
@@ -201,8 +204,8 @@ def train(
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
     # One iteration only reads params and writes the spare buffer: no private copy needed.
-    p = engine.prepare(params, X, Y, activation=activation, output=output, update=True, costs=num_iterations,
-                       weights=sample_weight, private=num_iterations > 1)
+    p = engine.prepare(params, X, required_targets(Y), activation=activation, output=output, update=True,
+                       costs=num_iterations, weights=sample_weight, private=num_iterations > 1)
     costs = np.empty(num_iterations)
     if num_iterations == 0:
         return costs

@@ -26,8 +26,10 @@ from .validation import (
     checked_params,
     finite_real,
     iteration_count,
+    layer_size,
     numeric_array,
     positive_int,
+    required_targets,
     value_bounds,
 )
 
@@ -66,7 +68,8 @@ def initialize_parameters(n_x, n_h, n_y, seed=2):
     seed=2 reseeds the global generator first, as the classic assignment does; seed=None
     draws from its current state, as the newer version does (after nn_model's seed 3).
     """
-    n_x, n_h, n_y = (positive_int(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    n_x, n_h, n_y = (layer_size(v, k) for v, k in ((n_x, "n_x"), (n_h, "n_h"), (n_y, "n_y")))
+    engine.check_network_memory(n_x, n_h, n_y, 16)  # each weight drawn, then scaled: two float64 arrays
     if seed is not None:
         np.random.seed(seed)
     W1 = np.random.randn(n_h, n_x) * 0.01
@@ -107,13 +110,13 @@ def compute_cost(A2, Y, parameters=None):
     lo, hi = value_bounds(A2)
     if not (0 <= lo and hi <= 1):  # NaN fails both
         raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {lo} to {hi}")
-    Y = check_Y(Y, A2.shape[0], A2.shape[1], _F64, shape_of="A2")
+    Y = check_Y(required_targets(Y), A2.shape[0], A2.shape[1], _F64, shape_of="A2")
     return engine.cross_entropy(A2, Y)
 
 
 def backward_propagation(parameters, cache, X, Y):
     """grads with dW1 (n_h, n_x), db1 (n_h, 1), dW2 (n_y, n_h), db2 (n_y, 1)."""
-    work, X, Y = _network(parameters, X, Y)
+    work, X, Y = _network(parameters, X, required_targets(Y))
     n_h, n_y, m = work[0].shape[0], work[2].shape[0], X.shape[1]
     A1 = _cached(cache, "A1", (n_h, m))
     A2 = _cached(cache, "A2", (n_y, m))

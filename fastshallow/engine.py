@@ -26,7 +26,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .threads import max_threads, start_threading_layer, thread_count, using_threads
-from .validation import NOTHING, activation_code, check_scratch, check_weights, checked_data, n_columns
+from .validation import NOTHING, activation_code, check_available, check_weights, checked_data, n_columns
 from .kernels import descent as _descent
 from .kernels import probe as _probe
 from .kernels import step as _step
@@ -39,7 +39,7 @@ __all__ = [
     "ACTIVATION_NAMES", "OUTPUT_NAMES", "Activation", "Output", "activation_name",
     "OK", "COST_NOT_FINITE", "UPDATE_NOT_FINITE",
     "Problem", "Outcome", "Rule",
-    "prepare", "plan", "check_memory", "param_count",
+    "prepare", "plan", "check_memory", "check_network_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
     "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
     "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
@@ -121,7 +121,16 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
         over = f" over {costs} iterations" if costs else ""
         return f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}"
 
-    check_scratch(n_bytes, what, dtype)
+    check_available(n_bytes, what, "of working memory (parameter copies, gradient slabs, tile scratch and costs)",
+                    ("use float32, " if dtype == np.float64 else "")
+                    + "fewer hidden units or fewer examples per call, or free memory first")
+
+
+def check_network_memory(n_x, n_h, n_y, value_bytes):
+    """MemoryError before a network of n_x-n_h-n_y is made, if value_bytes bytes a
+    parameter (what its maker holds at once: draws, copies) exceed the memory available."""
+    check_available(param_count(n_x, n_h, n_y) * value_bytes, lambda: f"a network of {n_x}-{n_h}-{n_y}",
+                    "to make its parameters", "use fewer hidden units, or free memory first")
 
 
 # -- rules: the optimisers of descend() --------------------------------------------------

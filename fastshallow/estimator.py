@@ -67,6 +67,7 @@ from .validation import (
     finite_real,
     float_dtype,
     is_sparse,
+    layer_size,
     n_columns,
     positive_int,
 )
@@ -441,6 +442,8 @@ class _ShallowNet(BaseEstimator):
     def _start(self, n_x, settings):
         """A fresh model: initial parameters and empty history (targets already set)."""
         n_y = self._n_outputs
+        # The draws in float64, then W1 in dtype transposed, before anything is drawn.
+        engine.check_network_memory(n_x, settings["n_hidden"], n_y, 8 + settings["dtype"].itemsize)
         self._params = _initial_params(n_x, settings["n_hidden"], n_y, self.activation, self._rng, settings["dtype"])
         for name in ("_optimizer", "_best_params", "loss_curve_", "best_loss_", "validation_scores_",
                      "best_validation_score_", "_no_improvement_count"):
@@ -1154,7 +1157,7 @@ def _hidden_units(sizes):
         raise TypeError(f"hidden_layer_sizes must hold an integer; got {sizes[0]!r}")
     if sizes[0] <= 0:
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-    return int(sizes[0])
+    return layer_size(sizes[0], "hidden_layer_sizes")
 
 
 def _input_dtypes(dtype):

@@ -67,6 +67,19 @@ def positive_int(value, name, minimum=1):
     return value
 
 
+# The longest axis an array can have (NumPy's intp).
+MAX_AXIS = np.iinfo(np.intp).max
+
+
+def layer_size(value, name):
+    """A layer's size: an integer from 1 to MAX_AXIS (beyond it, NumPy's own error names
+    no argument, and the memory check's arithmetic overflows a float)."""
+    value = positive_int(value, name)
+    if value > MAX_AXIS:
+        raise ValueError(f"{name} must be at most {MAX_AXIS}; got an integer of {len(str(value))} digits")
+    return value
+
+
 # The most iterations a call can record: one float64 cost each, in one NumPy array. Whether
 # they fit in this machine's memory is checked with the rest of a call's scratch
 # (fastshallow._check_memory), from one reading of the free memory.
@@ -87,7 +100,10 @@ def finite_real(value, name, *, positive=False, low=None, high=None):
     # A plain float skips the abstract-class test, as in positive_int.
     if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int or Fraction beyond float64's range
+        raise ValueError(f"{name} must be finite; got a number beyond float64's range") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite; got {value}")
     if positive and value <= 0:
@@ -510,6 +526,14 @@ def _scan(params, X, Y, dtype=None):
     return None if verdict[0] == SHAPES_DIFFER else (arrays, targets, verdict)
 
 
+def required_targets(Y):
+    """Y, for a call that needs targets (a cost, gradients, training): None, which
+    checked_data takes for "no targets" (a forward pass), is refused here."""
+    if Y is None:
+        raise TypeError("Y must be the targets, an array of shape (n_y, m); got None")
+    return Y
+
+
 def check_weights(weights, m, dtype, name="sample_weight"):
     """The examples' weights as a C-contiguous (m,) array of `dtype`: one finite weight >= 0
     per example, not all zero (each weight multiplies its example's loss and gradient, and
@@ -549,16 +573,16 @@ def available_memory():
 UNCHECKED_SCRATCH = 64 * 2**20
 
 
-def check_scratch(n_bytes, what, dtype):
-    """MemoryError before a call allocates more scratch than the machine has available;
-    what() describes the call, for the message."""
+def check_available(n_bytes, what, purpose, advice):
+    """MemoryError before allocating n_bytes, if more than the machine has available (an
+    allocation within the kernel's overcommit but beyond the memory is not refused: the
+    process is killed when it touches the pages). The message: "{what()} needs about N GiB
+    {purpose} but only M GiB is available: {advice}"; what() is called only for it."""
     if n_bytes < UNCHECKED_SCRATCH:
         return
     free = available_memory()
     if free is not None and n_bytes > free:
         raise MemoryError(
-            f"{what()} needs about {n_bytes / 2**30:.2f} GiB of working memory (parameter copies, "
-            f"gradient slabs, tile scratch and costs) but only {free / 2**30:.2f} GiB is available: "
-            + ("use float32, " if dtype == np.float64 else "")
-            + "fewer hidden units or fewer examples per call, or free memory first"
+            f"{what()} needs about {n_bytes / 2**30:.2f} GiB {purpose} but only {free / 2**30:.2f} GiB is "
+            f"available: {advice}"
         )

@@ -8,6 +8,7 @@ each other or with X. Options: every bad value is a usage error (exit 2) before 
 is read.
 """
 
+import importlib.util
 import io
 import json
 import os
@@ -629,3 +630,69 @@ def test_a_diverging_estimator_warns():
     y = np.arange(200) % 4
     with pytest.warns(ConvergenceWarning, match="training diverged: the loss ended at"):
         ShallowNetClassifier(16, solver="sgd", learning_rate_init=1000.0, max_iter=3, random_state=0).fit(X, y)
+
+
+def test_calls_that_need_targets_refuse_Y_None_before_compiling():
+    """Y=None means "no targets" only to a forward pass: a cost, gradients or training
+    without Y was a Numba TypingError (after seconds of compiling) or an AttributeError."""
+    from fastshallow import course
+
+    X, Y = fs.datasets.load_planar_dataset()
+    params = fs.init_params(2, 4, 1, seed=0)
+    before = {k: v.copy() for k, v in params.items()}
+    expected = r"^Y must be the targets, an array of shape \(n_y, m\); got None$"
+    for call in (lambda: fs.cost(params, X, None), lambda: fs.gradients(params, X, None),
+                 lambda: fs.step(params, X, None, 0.1), lambda: fs.train(params, X, None, num_iterations=2)):
+        with pytest.raises(TypeError, match=expected):
+            call()
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    A2, cache = course.forward_propagation(X, params)
+    with pytest.raises(TypeError, match=expected):
+        course.backward_propagation(params, cache, X, None)
+    with pytest.raises(TypeError, match=expected):
+        course.compute_cost(A2, None)
+
+
+def test_numbers_beyond_float64_are_named_not_overflow_errors():
+    X, Y = fs.datasets.load_planar_dataset()
+    for call, name in ((lambda: fs.train(fs.init_params(2, 4, 1), X, Y, learning_rate=10**400), "learning_rate"),
+                       (lambda: fs.predict(fs.init_params(2, 4, 1), X, threshold=-(10**400)), "threshold"),
+                       (lambda: fs.init_params(2, 4, 1, scale=10**400), "scale")):
+        with pytest.raises(ValueError, match=f"^{name} must be finite; got a number beyond float64's range$"):
+            call()
+    with pytest.raises(ValueError, match=r"^n_h must be at most 9223372036854775807; got an integer of 20 digits$"):
+        fs.init_params(2, 2**64, 1)
+
+
+@pytest.mark.filterwarnings("ignore:.*reached max_iter")
+def test_a_network_too_large_for_the_memory_is_refused_before_any_draw(monkeypatch):
+    """Parameters within the kernel's overcommit but beyond the memory were allocated, and
+    the process was killed as the draws filled them (hidden_layer_sizes=(10**9,) on a 24
+    GiB machine). Now a MemoryError names the network first, and no generator has moved."""
+    from fastshallow import course, validation
+
+    monkeypatch.setattr(validation, "available_memory", lambda: 2**30)
+    expected = r"^a network of 3-100000000-1 needs about [\d.]+ GiB to make its parameters but only 1.00 GiB is"
+    rng = np.random.default_rng(0)
+    with pytest.raises(MemoryError, match=expected):
+        fs.init_params(3, 10**8, 1, seed=rng)
+    assert rng.random() == np.random.default_rng(0).random()  # nothing drawn
+    np.random.seed(5)
+    with pytest.raises(MemoryError, match=expected):
+        course.initialize_parameters(3, 10**8, 1, seed=None)
+    assert np.random.rand() == np.random.RandomState(5).rand()
+    fs.init_params(3, 10**5, 1)  # 3.2 MB: not checked, made
+    if importlib.util.find_spec("sklearn") is None:
+        return
+    from fastshallow import ShallowNetClassifier
+
+    X = np.random.default_rng(0).standard_normal((20, 3))
+    y = np.arange(20) % 2
+    model = ShallowNetClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    coefs = [c.copy() for c in model.coefs_]
+    model.set_params(hidden_layer_sizes=(10**8,))
+    with pytest.raises(MemoryError, match=expected):
+        model.fit(X, y)
+    for a, b in zip(model.coefs_, coefs):  # the fitted model is as it was
+        np.testing.assert_array_equal(a, b)

@@ -60,10 +60,10 @@ from .threads import max_threads
 from .validation import (
     FLOAT_DTYPES,
     PARAM_NAMES,
-    available_memory,
     check_separate,
     check_weights,
     check_X,
+    examples_contiguous,
     finite_real,
     float_dtype,
     is_sparse,
@@ -1283,10 +1283,8 @@ def _examples_as_columns(X, n_x, dtype, gathered=False):
     kernels' sparse tuple (validation.check_X), without a copy when it is CSR.
 
     gathered: the kernels will read X's examples in a shuffled order (mini-batches). Then
-    an F-ordered X (as NumPy makes of a pandas DataFrame) is copied into C order, where each
-    example's features share cache lines; read in place, every feature of every example
-    is a cache line of its own. The copy is skipped when it would take more than half the
-    memory available.
+    an F-ordered X (as NumPy makes of a pandas DataFrame) is copied so that each example's
+    features are contiguous (validation.examples_contiguous).
 
     check_X's one scan of X's values finds NaN and inf as well as magnitudes too large,
     so the estimators call validate_data with ensure_all_finite=False: scikit-learn's own
@@ -1295,8 +1293,7 @@ def _examples_as_columns(X, n_x, dtype, gathered=False):
     if is_sparse(X):
         return check_X(X.T, n_x, dtype)
     XT = X.T
-    if XT.flags.f_contiguous:  # X C-ordered: each example's features are contiguous
-        return check_X(XT, n_x, dtype)
-    if not XT.flags.c_contiguous or (gathered and 2 * X.nbytes <= (available_memory() or np.inf)):
+    if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
         XT = np.ascontiguousarray(X).T
-    return check_X(XT, n_x, dtype)
+    XT = check_X(XT, n_x, dtype)
+    return examples_contiguous(XT) if gathered else XT

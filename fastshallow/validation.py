@@ -378,6 +378,17 @@ def check_X(X, n_x, dtype):
     return X if X.dtype == dtype else X.astype(dtype)
 
 
+def examples_contiguous(X):
+    """X (n_x, m), as check_X returns it, for a caller that reads its examples in a
+    shuffled order (mini-batches): with each example's features contiguous (F order).
+    Read in place from C order, every feature of every example is a cache line of its own
+    (d90c976 has the numbers). Copied, unless the copy would take more than half the
+    memory available; a sparse X is returned as it is."""
+    if isinstance(X, tuple) or X.flags.f_contiguous or 2 * X.nbytes > (available_memory() or np.inf):
+        return X
+    return np.asfortranarray(X)
+
+
 def _check_X_shape(shape, n_x):
     if len(shape) != 2:
         raise ValueError(f"X must be 2-D with shape (n_x, m) = ({n_x}, m); got {len(shape)}-D shape {shape}")

@@ -19,7 +19,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 
 import fastshallow as fs  # noqa: E402
 from fastshallow import ShallowNetClassifier, ShallowNetRegressor, reference  # noqa: E402
-from fastshallow import estimator as estimator_module  # noqa: E402
+from fastshallow import validation  # noqa: E402
 from fastshallow.estimator import _examples_as_columns, _targets  # noqa: E402
 from fastshallow.kernels import plan  # noqa: E402
 from helpers import assert_close  # noqa: E402
@@ -270,7 +270,7 @@ def test_shuffled_examples_are_read_from_a_copy_with_each_example_contiguous(mon
         assert XT.flags.f_contiguous and np.array_equal(XT, X.T)
     assert np.shares_memory(_examples_as_columns(X, X.shape[1], f64, gathered=True), X)
     assert not np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
-    monkeypatch.setattr(estimator_module, "available_memory", lambda: 2 * F.nbytes - 1)
+    monkeypatch.setattr(validation, "available_memory", lambda: 2 * F.nbytes - 1)
     assert np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
     monkeypatch.undo()
     settings = dict(solver="sgd", batch_size=32, max_iter=3, random_state=0)

@@ -28,15 +28,23 @@ class ExistingOutputError(OutputPathError, FileExistsError):
     """The output exists and the caller did not ask to replace it."""
 
 
+def file_path(path, what="path"):
+    """path (str, bytes or os.PathLike) as a str; a TypeError naming `what` otherwise."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        raise TypeError(f"{what} must be a file path (str, bytes or os.PathLike); got {type(path).__name__}") from None
+
+
 def check_output(path, *, overwrite=False, inputs=(), what="output"):
     """Raise OutputPathError unless `path` may be written under the rules above.
 
     what names the path in messages (for example "--out"); inputs are the paths the same
     operation reads. FileExistsError (an OutputPathError too) when path is an existing
     regular file and overwrite is false."""
-    path = os.fsdecode(path)  # str, bytes or os.PathLike, as one kind: the temporary file's name is str
+    path = file_path(path, what)  # one kind of path: the temporary file's name is str
     for source in inputs:
-        if _same_file(path, os.fsdecode(source)):
+        if _same_file(path, file_path(source)):
             raise OutputPathError(f"{what} {path} is also an input of this command; choose another file")
     try:
         st = os.stat(path)

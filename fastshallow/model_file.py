@@ -31,7 +31,7 @@ import zipfile
 
 import numpy as np
 
-from .files import write_atomically
+from .files import file_path, write_atomically
 from .validation import ACTIVATIONS, PARAM_NAMES, check_params, numeric_array
 from ._version import __version__
 
@@ -201,7 +201,7 @@ def load_model(path):
     Nothing is read beyond what the header allows: each array's .npy header (its shape
     and dtype) is checked against the JSON header before its data is read, so a small
     file that declares huge arrays is refused at once."""
-    path = os.fsdecode(path)  # str, bytes or os.PathLike: zipfile takes bytes for file contents
+    path = file_path(path)  # a str: zipfile takes bytes for file contents
     st = os.stat(path)  # FileNotFoundError / PermissionError as they are
     if not stat.S_ISREG(st.st_mode):
         raise ModelFileError(f"{path}: not a regular file")

@@ -156,7 +156,7 @@ def model_file_to_onnx(model):
     its probability is above 0.5, and "probability" (N,) of classes[1]; a regressor's:
     "prediction" (N,), in the target's units. Labels are int64 when every class is a whole
     number, double for other numbers, strings for text."""
-    if isinstance(model, (str, os.PathLike)):
+    if isinstance(model, (str, bytes, os.PathLike)):
         model = load_model(model)
     elif not isinstance(model, Model):
         raise TypeError(f"model must be a model file's Model (fastshallow.load_model) or its path; got "

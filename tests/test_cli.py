@@ -245,6 +245,11 @@ def test_model_file_round_trip(tmp_path):
     raw = os.fsencode(tmp_path / "raw.fsn")
     assert model_file.save_model(raw, model) == os.fsdecode(raw)
     np.testing.assert_array_equal(model_file.load_model(raw).params["W1"], model.params["W1"])
+    # Anything else names the argument (it was Python's "expected str, bytes or os.PathLike").
+    with pytest.raises(TypeError, match=r"^path must be a file path \(str, bytes or os.PathLike\); got NoneType$"):
+        model_file.load_model(None)
+    with pytest.raises(TypeError, match=r"^model file must be a file path \(str, bytes or os.PathLike\); got int$"):
+        model_file.save_model(3, model)
 
 
 def test_a_model_files_methods_refuse_what_does_not_fit_it(tmp_path):

@@ -156,6 +156,8 @@ def test_model_file_to_onnx_takes_a_model_or_its_path(tmp_path):
     path = fs.save_model(tmp_path / "m.fsn", fs.init_params(2, 3, 1, seed=0))
     by_path, by_model = fonnx.model_file_to_onnx(str(path)), fonnx.model_file_to_onnx(fs.load_model(path))
     assert by_path.SerializeToString() == by_model.SerializeToString()
+    # A path as bytes, as load_model takes it.
+    assert fonnx.model_file_to_onnx(os.fsencode(path)).SerializeToString() == by_model.SerializeToString()
     with pytest.raises(TypeError, match=r"model must be a model file's Model .* or its path; got dict"):
         fonnx.model_file_to_onnx(fs.init_params(2, 3, 1, seed=0))
 

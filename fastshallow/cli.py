@@ -32,6 +32,7 @@ from .engine import ACTIVATION_NAMES
 from .errors import divergence_error
 from .files import OutputPathError, check_output, write_atomically
 from .progress import Progress
+from .validation import examples_contiguous
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
@@ -543,6 +544,8 @@ def cmd_train(args):
         model.mean, model.scale = standardisation(X[train_idx])
     dtype = np.dtype(args.dtype)
     Xt = network_input(table, model, X, train_idx, dtype)  # (n_x, m)
+    if args.epochs is not None:  # mini-batches of shuffled examples
+        Xt = examples_contiguous(Xt)
     Yt = Y[train_idx][None, :]
     Xv = network_input(table, model, X, val_idx, dtype) if n_val else None
     n_x = Xt.shape[0]

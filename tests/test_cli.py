@@ -97,6 +97,23 @@ def test_mini_batches_and_early_stopping(tmp_path, flower_csv, capsys):
     assert "epochs in" in out
 
 
+def test_mini_batches_read_examples_laid_out_contiguously(tmp_path, flower_csv, capsys, monkeypatch):
+    """Shuffled mini-batches read X with each example's features contiguous (F-ordered
+    (n_x, m), validation.examples_contiguous); full batches read it C-ordered. The same
+    bits either way, so only the layout the kernels get can show it."""
+    seen = []
+    real = cli.engine.descend
+
+    def descend(params, X, *args, **kwargs):
+        seen.append((kwargs.get("order") is not None, X.flags.f_contiguous, X.flags.c_contiguous))
+        return real(params, X, *args, **kwargs)
+
+    monkeypatch.setattr(cli.engine, "descend", descend)
+    for options in (["--epochs", 2, "--batch-size", 64], ["--iters", 3]):
+        assert run(capsys, "train", flower_csv, *options, "--out", tmp_path / "m.fsn", "--force", "--quiet")[0] == 0
+    assert {s for s in seen if s[0]} == {(True, True, False)} and {s for s in seen if not s[0]} == {(False, False, True)}
+
+
 def test_overwrite_needs_force(tmp_path, flower_csv, capsys):
     model = tmp_path / "m.fsn"
     model.write_bytes(b"precious")

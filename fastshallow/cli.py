@@ -419,10 +419,12 @@ def standardisation(X):
     return mean, scale
 
 
-def network_input(table, model, X, rows, dtype):
+def network_input(table, model, X, rows, dtype, shuffled=False):
     """The network's input (n_x, len(rows)) in dtype from rows `rows` of X (m, n_x),
-    standardised as the model says. A CLIError names the column and row of the first
-    value that fastshallow refuses (validation.MAX_FEATURE)."""
+    standardised as the model says: C-ordered, or with each example's features contiguous
+    for examples read in a shuffled order (shuffled; validation.examples_contiguous). A
+    CLIError names the column and row of the first value that fastshallow refuses
+    (validation.MAX_FEATURE)."""
     from .validation import MAX_FEATURE
 
     prepared = model.prepare(X[rows])
@@ -433,6 +435,8 @@ def network_input(table, model, X, rows, dtype):
                   else f"(at most {MAX_FEATURE:g} in magnitude is accepted; standardise, or drop --no-standardize)")
         raise CLIError(f"{table.path}: {table.where(rows[k])}, column {model.feature_names[col]!r}: "
                        f"value {prepared[col, k]:.3g} {advice}")
+    if shuffled:  # prepare's transpose is F-ordered already: no second copy
+        return examples_contiguous(np.asarray(prepared, dtype=dtype))
     return np.ascontiguousarray(prepared, dtype=dtype)
 
 
@@ -543,9 +547,7 @@ def cmd_train(args):
     if args.standardize:
         model.mean, model.scale = standardisation(X[train_idx])
     dtype = np.dtype(args.dtype)
-    Xt = network_input(table, model, X, train_idx, dtype)  # (n_x, m)
-    if args.epochs is not None:  # mini-batches of shuffled examples
-        Xt = examples_contiguous(Xt)
+    Xt = network_input(table, model, X, train_idx, dtype, shuffled=args.epochs is not None)  # (n_x, m)
     Yt = Y[train_idx][None, :]
     Xv = network_input(table, model, X, val_idx, dtype) if n_val else None
     n_x = Xt.shape[0]

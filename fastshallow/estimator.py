@@ -1295,5 +1295,6 @@ def _examples_as_columns(X, n_x, dtype, gathered=False):
     XT = X.T
     if not (XT.flags.c_contiguous or XT.flags.f_contiguous):
         XT = np.ascontiguousarray(X).T
-    XT = check_X(XT, n_x, dtype)
-    return examples_contiguous(XT) if gathered else XT
+    if not gathered:
+        return check_X(XT, n_x, dtype)
+    return examples_contiguous(check_X(XT, n_x, dtype, order="F"))  # a cast is the copy

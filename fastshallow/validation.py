@@ -361,10 +361,10 @@ def n_columns(X):
     return X[2].shape[0] - 1 if isinstance(X, tuple) else X.shape[1]
 
 
-def check_X(X, n_x, dtype):
+def check_X(X, n_x, dtype, order="K"):
     """X as an array of `dtype`, (n_x, m), m >= 1, finite and at most MAX_FEATURE in magnitude.
     Layout is kept: C, F or strided views pass through without a copy when the dtype
-    already matches.
+    already matches; a cast to dtype is laid out in `order` (NumPy's: "K" keeps X's).
 
     A SciPy sparse X (any format) becomes the kernels' sparse tuple (data, indices,
     indptr) of its CSC form (kernels/columns.py), never a dense array: a CSC X, or the
@@ -375,7 +375,7 @@ def check_X(X, n_x, dtype):
         X = numeric_array(X, "X")
     _check_X_shape(X.shape, n_x)
     _check_X_values(X)  # before the cast: a float64 value beyond float32's range would become inf
-    return X if X.dtype == dtype else X.astype(dtype)
+    return X if X.dtype == dtype else X.astype(dtype, order=order)
 
 
 def examples_contiguous(X):

@@ -268,6 +268,8 @@ def test_shuffled_examples_are_read_from_a_copy_with_each_example_contiguous(mon
     for layout in (X, F):
         XT = _examples_as_columns(layout, X.shape[1], f64, gathered=True)
         assert XT.flags.f_contiguous and np.array_equal(XT, X.T)
+        XT = _examples_as_columns(layout, X.shape[1], np.dtype(np.float32), gathered=True)  # cast into the layout
+        assert XT.flags.f_contiguous and np.array_equal(XT, X.T.astype(np.float32))
     assert np.shares_memory(_examples_as_columns(X, X.shape[1], f64, gathered=True), X)
     assert not np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
     monkeypatch.setattr(validation, "available_memory", lambda: 2 * F.nbytes - 1)

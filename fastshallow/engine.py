@@ -117,20 +117,21 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
 
-    def what():  # the message's words, formed only for the message
+    def explain():  # the message's words, formed only for the message
         over = f" over {costs} iterations" if costs else ""
-        return f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}"
+        return (f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}",
+                "of working memory (parameter copies, gradient slabs, tile scratch and costs)",
+                ("use float32, " if dtype == np.float64 else "")
+                + "fewer hidden units or fewer examples per call, or free memory first")
 
-    check_available(n_bytes, what, "of working memory (parameter copies, gradient slabs, tile scratch and costs)",
-                    ("use float32, " if dtype == np.float64 else "")
-                    + "fewer hidden units or fewer examples per call, or free memory first")
+    check_available(n_bytes, explain)
 
 
 def check_network_memory(n_x, n_h, n_y, value_bytes):
     """MemoryError before a network of n_x-n_h-n_y is made, if value_bytes bytes a
     parameter (what its maker holds at once: draws, copies) exceed the memory available."""
-    check_available(param_count(n_x, n_h, n_y) * value_bytes, lambda: f"a network of {n_x}-{n_h}-{n_y}",
-                    "to make its parameters", "use fewer hidden units, or free memory first")
+    check_available(param_count(n_x, n_h, n_y) * value_bytes, lambda: (
+        f"a network of {n_x}-{n_h}-{n_y}", "to make its parameters", "use fewer hidden units, or free memory first"))
 
 
 # -- rules: the optimisers of descend() --------------------------------------------------

@@ -584,16 +584,18 @@ def available_memory():
 UNCHECKED_SCRATCH = 64 * 2**20
 
 
-def check_available(n_bytes, what, purpose, advice):
+def check_available(n_bytes, explain):
     """MemoryError before allocating n_bytes, if more than the machine has available (an
     allocation within the kernel's overcommit but beyond the memory is not refused: the
-    process is killed when it touches the pages). The message: "{what()} needs about N GiB
-    {purpose} but only M GiB is available: {advice}"; what() is called only for it."""
+    process is killed when it touches the pages). explain() gives (what, purpose, advice)
+    for the message "{what} needs about N GiB {purpose} but only M GiB is available:
+    {advice}"; it is called only then, so that a call that fits forms no words."""
     if n_bytes < UNCHECKED_SCRATCH:
         return
     free = available_memory()
     if free is not None and n_bytes > free:
+        what, purpose, advice = explain()
         raise MemoryError(
-            f"{what()} needs about {n_bytes / 2**30:.2f} GiB {purpose} but only {free / 2**30:.2f} GiB is "
+            f"{what} needs about {n_bytes / 2**30:.2f} GiB {purpose} but only {free / 2**30:.2f} GiB is "
             f"available: {advice}"
         )

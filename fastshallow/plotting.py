@@ -5,7 +5,7 @@ matplotlib is an optional extra (pip install '.[plot]').
 
 import numpy as np
 
-from .validation import numeric_array
+from .validation import finite_range, numeric_array, positive_int
 
 
 def pyplot():
@@ -47,13 +47,17 @@ def plot_decision_boundary(predict_fn, X, Y, ax=None, resolution=300):
     shape with N elements), as in the assignment: lambda x: predict(parameters, x.T).
     Returns the axes.
     """
+    if not callable(predict_fn):
+        raise TypeError(f"predict_fn must be callable ((N, 2) points -> N labels); got {type(predict_fn).__name__}")
+    resolution = positive_int(resolution, "resolution")
     plt = pyplot()
     X = numeric_array(X, "X").astype(float)
     Y = numeric_array(Y, "Y").reshape(-1)
-    if X.ndim != 2 or X.shape[0] != 2:
-        raise ValueError(f"X must be (2, m) for a plane plot; got shape {X.shape}")
+    if X.ndim != 2 or X.shape[0] != 2 or X.shape[1] == 0:
+        raise ValueError(f"X must be (2, m) for a plane plot, m >= 1; got shape {X.shape}")
     if Y.shape[0] != X.shape[1]:
         raise ValueError(f"Y must have one label per column of X ({X.shape[1]}); got {Y.shape[0]}")
+    finite_range(X, "X")  # the grid spans X: a NaN in it made every grid point NaN
     if ax is None:
         _, ax = plt.subplots()
     pad = 1.0

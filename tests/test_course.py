@@ -293,3 +293,13 @@ def test_plots_name_what_they_cannot_draw(flower):
         fs.plot_decision_boundary(lambda points: "yes", X, Y)
     with pytest.raises(ValueError, match=r"predict_fn must return one label per point: 90000 points gave 3"):
         fs.plot_decision_boundary(lambda points: np.zeros(3), X, Y)
+    # These met Python's "'NoneType' object is not callable", a NaN grid the predictor
+    # blamed on its own X, and NumPy's "zero-size array to reduction operation".
+    with pytest.raises(TypeError, match=r"^predict_fn must be callable \(\(N, 2\) points -> N labels\); got NoneType$"):
+        fs.plot_decision_boundary(None, X, Y)
+    unseen = []
+    with pytest.raises(ValueError, match="^X contains NaN or inf$"):
+        fs.plot_decision_boundary(unseen.append, np.where(X > 3, np.nan, X), Y)
+    assert not unseen  # refused before the predictor ran
+    with pytest.raises(ValueError, match=r"^X must be \(2, m\) for a plane plot, m >= 1; got shape \(2, 0\)$"):
+        fs.plot_decision_boundary(unseen.append, np.zeros((2, 0)), np.zeros(0))

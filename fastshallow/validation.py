@@ -384,8 +384,12 @@ def examples_contiguous(X):
     Read in place from C order, every feature of every example is a cache line of its own
     (d90c976 has the numbers). Copied, unless the copy would take more than half the
     memory available; a sparse X is returned as it is."""
-    if isinstance(X, tuple) or X.flags.f_contiguous or 2 * X.nbytes > (available_memory() or np.inf):
+    if isinstance(X, tuple) or X.flags.f_contiguous:
         return X
+    if X.nbytes >= UNCHECKED_SCRATCH:  # a small copy fits: spare reading the free memory
+        free = available_memory()
+        if free is not None and 2 * X.nbytes > free:
+            return X
     return np.asfortranarray(X)
 
 

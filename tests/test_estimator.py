@@ -273,6 +273,7 @@ def test_shuffled_examples_are_read_from_a_copy_with_each_example_contiguous(mon
     assert np.shares_memory(_examples_as_columns(X, X.shape[1], f64, gathered=True), X)
     assert not np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
     monkeypatch.setattr(validation, "available_memory", lambda: 2 * F.nbytes - 1)
+    monkeypatch.setattr(validation, "UNCHECKED_SCRATCH", 0)  # this X is small enough to copy unasked
     assert np.shares_memory(_examples_as_columns(F, X.shape[1], f64, gathered=True), F)
     monkeypatch.undo()
     settings = dict(solver="sgd", batch_size=32, max_iter=3, random_state=0)

@@ -86,7 +86,7 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return sizes
+    return [cli.layer_size(str(v)) for v in sizes]
 
 
 def main(argv=None):
@@ -94,7 +94,7 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=f"fastshallow {__version__}")
     sub = parser.add_subparsers(dest="command")
     demo = sub.add_parser("demo", help="train on the built-in flower data and compare with NumPy")
-    demo.add_argument("--hidden", type=cli.positive_int, default=4, help="hidden units (default 4)")
+    demo.add_argument("--hidden", type=cli.layer_size, default=4, help="hidden units (default 4)")
     demo.add_argument("--learning-rate", type=cli.positive_float, default=1.2, help="(default 1.2)")
     demo.add_argument("--iterations", type=cli.positive_int, default=10000, help="(default 10000)")
     demo.add_argument("--plot", metavar="PATH", help="write a PNG: the data, the learned boundary, the cost curve")

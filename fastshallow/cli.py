@@ -32,7 +32,7 @@ from .engine import ACTIVATION_NAMES
 from .errors import divergence_error
 from .files import OutputPathError, check_output, write_atomically
 from .progress import Progress
-from .validation import examples_contiguous
+from .validation import MAX_AXIS, examples_contiguous
 
 EXIT_DATA = 1
 EXIT_USAGE = 2
@@ -66,6 +66,14 @@ def positive_int(text):
     value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def layer_size(text):
+    """A number of hidden units: validation.layer_size's range, as a usage error."""
+    value = positive_int(text)
+    if value > MAX_AXIS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_AXIS}, got an integer of {len(str(value))} digits")
     return value
 
 
@@ -946,7 +954,7 @@ def add_commands(sub):
     train.add_argument("data", help="a .csv with a header, a .npy (rows, columns) or a .npz (X, y)")
     train.add_argument("--target", help="label column, by name or index (default: the last)")
     train.add_argument("--features", type=column_list, help="comma-separated feature columns (default: all but the target)")
-    train.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default 8)")
+    train.add_argument("--hidden", type=layer_size, default=8, help="hidden units (default 8)")
     train.add_argument("--activation", choices=list(ACTIVATION_NAMES), default="tanh")
     train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
                        help="binary classification, or regression on a numeric target (default auto: regression "

@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import fastshallow as fs
+from fastshallow.__main__ import main
 
 
 def test_planar_dataset_shapes_and_classes():
@@ -71,3 +73,11 @@ def test_demo_writes_the_plot_and_the_hidden_size_table(tmp_path):
 def test_demo_rejects_bad_hidden_sizes():
     run = subprocess.run([sys.executable, "-m", "fastshallow", "demo", "--hidden-sizes", "4,x"], capture_output=True, text=True)
     assert run.returncode == 2 and "expected comma-separated integers" in run.stderr
+
+
+def test_demo_refuses_sizes_beyond_numpy_as_usage_errors(capsys):
+    for option in ("--hidden-sizes", "--hidden"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["demo", option, str(10**23)])
+        assert exit_.value.code == 2
+        assert f"argument {option}: must be at most 9223372036854775807" in capsys.readouterr().err

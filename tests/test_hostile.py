@@ -445,6 +445,7 @@ def test_huge_feature_values_are_standardised_into_a_usable_model(tmp_path, flow
         (["--seed", "-1"], "argument --seed: must be a non-negative integer, got -1"),
         (["--validation-fraction", "1"], "argument --validation-fraction: must be in [0, 1), got 1.0"),
         (["--hidden", "0"], "argument --hidden: must be at least 1, got 0"),
+        (["--hidden", str(10**23)], "argument --hidden: must be at most 9223372036854775807, got an integer of 24"),
     ],
 )
 def test_bad_options_are_usage_errors_before_the_data_is_read(tmp_path, capsys, option, message):

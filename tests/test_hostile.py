@@ -683,7 +683,7 @@ def test_a_network_too_large_for_the_memory_is_refused_before_any_draw(monkeypat
     with pytest.raises(MemoryError, match=expected):
         course.initialize_parameters(3, 10**8, 1, seed=None)
     assert np.random.rand() == np.random.RandomState(5).rand()
-    fs.init_params(3, 10**5, 1)  # 3.2 MB: not checked, made
+    fs.init_params(3, 10**5, 1)  # 8 MB of draws and parameters: below the checked size, made
     if importlib.util.find_spec("sklearn") is None:
         return
     from fastshallow import ShallowNetClassifier

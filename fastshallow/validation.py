@@ -384,12 +384,8 @@ def examples_contiguous(X):
     Read in place from C order, every feature of every example is a cache line of its own
     (d90c976 has the numbers). Copied, unless the copy would take more than half the
     memory available; a sparse X is returned as it is."""
-    if isinstance(X, tuple) or X.flags.f_contiguous:
+    if isinstance(X, tuple) or X.flags.f_contiguous or memory_short_of(2 * X.nbytes) is not None:
         return X
-    if X.nbytes >= UNCHECKED_SCRATCH:  # a small copy fits: spare reading the free memory
-        free = available_memory()
-        if free is not None and 2 * X.nbytes > free:
-            return X
     return np.asfortranarray(X)
 
 
@@ -588,16 +584,23 @@ def available_memory():
 UNCHECKED_SCRATCH = 64 * 2**20
 
 
+def memory_short_of(n_bytes):
+    """The bytes available, if n_bytes exceed them; else None, as when the free memory is
+    unknown or n_bytes are below UNCHECKED_SCRATCH (reading it is spared then)."""
+    if n_bytes < UNCHECKED_SCRATCH:
+        return None
+    free = available_memory()
+    return free if free is not None and n_bytes > free else None
+
+
 def check_available(n_bytes, explain):
     """MemoryError before allocating n_bytes, if more than the machine has available (an
     allocation within the kernel's overcommit but beyond the memory is not refused: the
     process is killed when it touches the pages). explain() gives (what, purpose, advice)
     for the message "{what} needs about N GiB {purpose} but only M GiB is available:
     {advice}"; it is called only then, so that a call that fits forms no words."""
-    if n_bytes < UNCHECKED_SCRATCH:
-        return
-    free = available_memory()
-    if free is not None and n_bytes > free:
+    free = memory_short_of(n_bytes)
+    if free is not None:
         what, purpose, advice = explain()
         raise MemoryError(
             f"{what} needs about {n_bytes / 2**30:.2f} GiB {purpose} but only {free / 2**30:.2f} GiB is "

@@ -109,17 +109,23 @@ class Kernels:
     def setup(self, size, dtype):
         p = POINTS[size]
         rng = np.random.default_rng(0)
-        T = min(plan(p.m, p.n_x, p.n_h, p.n_y, np.dtype(dtype).itemsize, 1)[1], p.m)
+        _, T, _, self.transposed = plan(p.m, p.n_x, p.n_h, p.n_y, np.dtype(dtype).itemsize, 1)
+        T = min(T, p.m)
 
         def r(*shape):
             return rng.standard_normal(shape).astype(dtype)
 
         self.W1, self.b1, self.W2 = r(p.n_h, p.n_x), r(p.n_h, 1), r(p.n_y, p.n_h)
         self.Xp = r(p.n_x, T)
-        self.xt = np.empty(products.weights_scratch_size(p.n_x, T, self.W1), dtype)  # the product's scratch
+        # dW1's product as the step forms it: its sums kept transposed or not (the plan's),
+        # over its scratch
+        if self.transposed:
+            self.sums, self.xt = np.zeros((p.n_x, p.n_h), dtype), np.empty(products.packed_size(p.n_h, T, self.W1), dtype)
+        else:
+            self.sums, self.xt = np.zeros((p.n_h, p.n_x), dtype), np.empty(products.weights_scratch_size(p.n_x, T, self.W1), dtype)
         self.Z, self.A, self.D = r(p.n_h, T), np.tanh(r(p.n_h, T)), r(p.n_h, T)
         self.out = np.empty((p.n_h, T), dtype)
-        self.dW1, self.db1 = np.zeros((p.n_h, p.n_x), dtype), np.zeros((p.n_h, 1), dtype)
+        self.db1 = np.zeros((p.n_h, 1), dtype)
         self.W2T, self.G = np.ascontiguousarray(self.W2.T), r(p.n_y, T)
         self.O, self.L, self.Yt = r(p.n_y, T), np.empty((p.n_y, T), dtype), (r(p.n_y, T) > 0).astype(dtype)
         # numba compilation: every kernel once, on these same dtypes and layouts
@@ -135,7 +141,7 @@ class Kernels:
 
     def time_linear_backward_weights(self, size, dtype):
         # the step's choice of product, with the tile's transpose or packing when it takes one
-        products.linear_backward_weights_tile(self.dW1, self.db1, self.D, self.Xp, self.xt)
+        products.linear_backward_weights_tile(self.sums, self.db1, self.D, self.Xp, self.xt, self.transposed)
 
     def time_linear_backward_weights_reference(self, size, dtype):
         reference.linear_backward_weights(self.D, self.Xp)

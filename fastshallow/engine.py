@@ -60,7 +60,7 @@ class Problem(NamedTuple):
     weights: Optional[np.ndarray]  # (m,) in dtype (validation.check_weights), or None
     activation: int  # the hidden activation's code (codes.Activation)
     output: int  # the output layer's code (codes.Output)
-    plan: tuple  # (n_chunks, tile, n_slots): how a pass over the m examples is cut (plan)
+    plan: tuple  # (n_chunks, tile, n_slots, transposed): how a pass over the m examples is cut (plan)
 
 
 class Outcome(NamedTuple):
@@ -73,7 +73,7 @@ class Outcome(NamedTuple):
 
 def plan(m, params, pool_size=None):
     """How a pass over m examples of the network whose (W1, b1, W2, b2) is params is cut:
-    (n_chunks, tile, n_slots), from kernels.planning.plan."""
+    (n_chunks, tile, n_slots, transposed), from kernels.planning.plan."""
     W1, W2 = params[0], params[2]
     return _plan(m, W1.shape[1], W1.shape[0], W2.shape[0], W1.dtype.itemsize, pool_size or max_threads())
 
@@ -107,13 +107,15 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     parameters (descend's params and spare; the gradients and a contiguous copy; the
     estimator's saved params and velocity), one gradient slab per chunk, the tile scratch
     of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
-    each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py)."""
-    n_chunks, tile, n_slots = the_plan
+    each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py); where the plan keeps
+    a dense X's dW1ᵀ sums, they take the place of the packed X tile (n_x·T values for n_h·T)."""
+    n_chunks, tile, n_slots, transposed = the_plan
     if sparse:
         per_tile = (4 * n_h + 4 * n_y + 2) * tile + n_x * n_h
         shared = n_x * n_h
     else:
-        per_tile, shared = (2 * n_x + 3 * n_h + 4 * n_y + 2) * tile, 0
+        packed = n_h if transposed else n_x
+        per_tile, shared = (n_x + packed + 3 * n_h + 4 * n_y + 2) * tile + transposed * n_x * n_h, 0
     values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
     n_bytes = values * dtype.itemsize + costs * 8
 
@@ -245,7 +247,7 @@ def _serial(n_threads, the_plan, params, m):
     n_y = params[2].shape[0]
     if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
         return True
-    n_chunks, tile, _ = the_plan
+    n_chunks, tile, _, _ = the_plan
     return n_chunks == 1 and (params[0].size < PARALLEL_UPDATE_MIN or m <= tile)
 
 

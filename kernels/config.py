@@ -229,6 +229,11 @@ PANEL_VECTORS = 2
 PANEL_ROWS = 8
 
 
+def panel_columns(bitwidth):
+    """Columns of one register panel of `bitwidth`-bit values (intrinsics.panel_width)."""
+    return PANEL_VECTORS * vector_lanes(bitwidth)
+
+
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to
 # 32 bytes only: scratch rows start on a line (intrinsics.aligned_empty; the measurement
 # is in cedbaee).

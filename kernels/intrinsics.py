@@ -16,7 +16,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
-from .config import CACHE_LINE, PANEL_HEIGHT, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, vector_lanes
+from .config import CACHE_LINE, PANEL_HEIGHT, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, panel_columns, vector_lanes
 
 
 @intrinsic
@@ -47,7 +47,7 @@ def panel_width(A):
 # unroll completely (see products._panel).
 @overload(panel_width, inline="always")
 def _panel_width(A):
-    width = PANEL_VECTORS * vector_lanes(A.dtype.bitwidth)
+    width = panel_columns(A.dtype.bitwidth)
     return lambda A: width
 
 
@@ -131,7 +131,7 @@ def stack_panel(typingctx, like):
     dtype = like.dtype
 
     def codegen(context, builder, sig, args):
-        size = PANEL_ROWS * PANEL_VECTORS * vector_lanes(dtype.bitwidth)
+        size = PANEL_ROWS * panel_columns(dtype.bitwidth)
         return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
 
     return types.CPointer(dtype)(like), codegen

@@ -7,7 +7,8 @@ number of threads.
 
 import functools
 
-from .config import CACHE_LINE
+from .config import CACHE_LINE, panel_columns
+from .products import TRANSPOSE_MIN_K
 
 # Tiles. A tile is T consecutive examples; every scratch buffer is (rows, T), so memory
 # never grows with m. T is chosen per problem from its shapes and dtype (tile_width). The
@@ -51,6 +52,16 @@ BLOCK = 512
 # crossed between the cores; that split, in 879120b, also added a fifth to the compile
 # time of every parallel kernel, and was dropped).
 SHARED_CHUNKS = 4
+# dW1 = Σ dZ1·Xᵀ over a chunk's tiles runs, for each tile, in register panels over one
+# operand transposed and packed (products.pack_transposed): Xᵀ, n_x·T values. A chunk may
+# keep the transposed sums dW1ᵀ = Σ X·dZ1ᵀ instead, packing dZ1ᵀ (n_h·T values) and
+# transposing dW1ᵀ into its slab once at the end (n_x·n_h values): the same products summed
+# in the same order, so the same bits, when n_h is at least a panel wide (both products
+# then run in panels for the same tiles). Over whole passes it was faster from n_x = 2·n_h
+# (the mnist step 2-8% faster), as fast at n_x = 1.5·n_h and slower for wider networks;
+# over one tile a chunk, the final transpose ate the gain (the commit has the numbers).
+TRANSPOSED_MIN_RATIO = 2
+TRANSPOSED_MIN_TILES = 2
 # W1's reduction and update run on the calling thread below this many values: the
 # parallel loop's launch, and the cache lines it moves between cores, cost more than
 # they share (38c8469).
@@ -74,6 +85,12 @@ def tile_width(m, n_x, n_h, n_y, itemsize):
     return max(1, -(-m // (n_tiles * per_line))) * per_line
 
 
+def transposed_sums(n_x, n_h, n_tiles, n_chunks, itemsize):
+    """1 if every chunk keeps dW1 transposed (see TRANSPOSED_MIN_RATIO), else 0."""
+    pays = n_x >= max(TRANSPOSE_MIN_K, TRANSPOSED_MIN_RATIO * n_h) and n_h >= panel_columns(8 * itemsize)
+    return int(pays and n_tiles >= TRANSPOSED_MIN_TILES * n_chunks)
+
+
 def param_count(n_x, n_h, n_y):
     """The network's parameters: W1 and b1, W2 and b2 (one gradient slab holds as many)."""
     return n_h * (n_x + 1) + n_y * (n_h + 1)
@@ -81,8 +98,10 @@ def param_count(n_x, n_h, n_y):
 
 @functools.lru_cache(maxsize=1024)  # a pure function of its ints, asked on every call
 def plan(m, n_x, n_h, n_y, itemsize, pool_size):
-    """How a pass over the examples is cut: the plain tuple (n_chunks, tile, n_slots),
-    n_chunks chunks of tiles of `tile` examples, with n_slots copies of the tile scratch.
+    """How a pass over the examples is cut: the plain tuple (n_chunks, tile, n_slots,
+    transposed), n_chunks chunks of tiles of `tile` examples, with n_slots copies of the
+    tile scratch; transposed is 1 where each chunk keeps its dW1 sums transposed
+    (transposed_sums), else 0.
     A plain tuple, not a namedtuple: Numba types a namedtuple argument in Python on every
     call, which cost a kernel call 0.6-1.6 µs more (the commit has the numbers).
 
@@ -107,7 +126,7 @@ def plan(m, n_x, n_h, n_y, itemsize, pool_size):
     c = 1
     while c * 2 <= limit:
         c *= 2
-    return c, tile, min(c, pool_size)
+    return c, tile, min(c, pool_size), transposed_sums(n_x, n_h, n_tiles, c, itemsize)
 
 
 

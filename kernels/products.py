@@ -7,6 +7,8 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
                                 db += Σ_cols dZ   db (r, 1)
     linear_backward_weights_tile  the same, by the faster product for k, over Xᵀ
                                 packed (pack_transposed) for register panels
+                                (or dWᵀ += X·dZᵀ over dZᵀ packed: the same sums
+                                kept transposed)
     linear_backward_input       dX = Wᵀ·dZ        dX (k, T), WT (k, r), dZ (r, T)
 
 Two loop shapes do all the work:
@@ -445,7 +447,7 @@ def linear_backward_weights(dW, db, dZ, X):
 
 
 @jit(inline="always")
-def linear_backward_weights_tile(dW, db, dZ, X, xt):
+def linear_backward_weights_tile(dW, db, dZ, X, xt, transposed):
     """linear_backward_weights on one tile, by the faster product for its shape. From
     TRANSPOSE_MIN_K inputs, the sum over T is the inner dimension: register panels run
     over Xᵀ packed into the scratch xt (pack_transposed), or, where panels do not suit
@@ -455,24 +457,36 @@ def linear_backward_weights_tile(dW, db, dZ, X, xt):
     itself it read w values from each of its rows, k values apart; the packing copy
     replaces the transpose. The panels sum each element as matmul_add(dW, dZ, Xᵀ) would.
 
-    Shapes: dW (r, k), db (r, 1), dZ (r, T), X (k, T) C-contiguous, xt
-    (>= weights_scratch_size(k, T, dW),) flat scratch, overwritten.
+    With transposed, dW is the sums kept transposed, dWᵀ (k, r), and the product is
+    dWᵀ += X·dZᵀ over dZᵀ packed, r·T values where Xᵀ is k·T (planning.transposed_sums
+    says when that pays). Each element is the same products summed in the same order as
+    without, wherever both take panels for the same tiles (r at least a panel's width and
+    k at least TRANSPOSE_MIN_K): the same bits.
+
+    Shapes: dW (r, k) or, transposed, (k, r); db (r, 1), dZ (r, T), X (k, T) C-contiguous;
+    xt (>= weights_scratch_size(k, T, dW),) or, transposed, (>= packed_size(r, T, dW),)
+    flat scratch, overwritten.
 
     Inlined (config's note on compile time): its one call site is in step.chunk_gradients.
     """
-    k, n = X.shape
-    if k < TRANSPOSE_MIN_K:
+    if transposed:
+        A, B = X, dZ
+    elif X.shape[0] < TRANSPOSE_MIN_K:
         linear_backward_weights(dW, db, dZ, X)
         return
-    if panels_suit(dW, dZ):
+    else:
+        A, B = dZ, X
+    # C += A·Bᵀ: one body for both orders.
+    k, n = B.shape
+    if panels_suit(dW, A):
         w = panel_width(dW)
         Bp = view(xt, (-(-k // w), n, w))
-        pack_transposed(Bp, X)
-        _panels(dW, dZ, Bp, None, 0)
+        pack_transposed(Bp, B)
+        _panels(dW, A, Bp, None, 0)
     else:
-        XT = view(xt, (n, k))
-        transpose(XT, X)
-        _matmul_add_rows(dW, dZ, XT)
+        BT = view(xt, (n, k))
+        transpose(BT, B)
+        _matmul_add_rows(dW, A, BT)
     row_sums_add(db, dZ)
 
 
@@ -483,6 +497,13 @@ def weights_scratch_size(k, n, like):
     panel_width columns (pack_transposed)."""
     if k < TRANSPOSE_MIN_K:
         return 0
+    return packed_size(k, n, like)
+
+
+@jit
+def packed_size(k, n, like):
+    """The values of like's dtype that X (k, n) takes packed (pack_transposed): Xᵀ in whole
+    blocks of panel_width columns."""
     w = panel_width(like)
     return n * -(-k // w) * w
 

@@ -53,6 +53,7 @@ from .products import (
     linear_backward_weights,
     linear_backward_weights_tile,
     linear_forward,
+    packed_size,
     row_sums_add,
     transpose,
     weights_scratch_size,
@@ -145,7 +146,9 @@ def prefetch_column(A, j):
 # constants, not namedtuples: Numba cannot pass a namedtuple into a prange body (its
 # parfor lowering fails, and writes through one can be lost: numba issues 5872, 10139).
 # Each buffer but W2T_SCRATCH is (n_slots, ≥ rows·T), a slot's row viewed as a (rows, n) tile.
-# W1T_SCRATCH and DW1T_SUMS are a sparse X's (see sparse.py), empty for a dense one.
+# W1T_SCRATCH is a sparse X's (see sparse.py), empty for a dense one; DW1T_SUMS holds a
+# chunk's dW1ᵀ where it keeps its sums transposed (always for a sparse X; see
+# planning.transposed_sums), else it is empty.
 (X_TILE, XT_TILE, Y_TILE, Z1_TILE, A1_TILE, DZ1_TILE, Z2_TILE, A2_TILE, LOSS_TILE, STATS_TILE, W2T_SCRATCH,
  W1T_SCRATCH, DW1T_SUMS) = range(13)
 # dW1 (C, n_h, n_x), db1 (C, n_h, 1), dW2 (C, n_y, n_h), db2 (C, n_y, 1), cost sums (C,).
@@ -156,11 +159,13 @@ STATS_ROWS = np.int64(2)
 
 
 @jit
-def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
+def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse, transposed):
     """Scratch for each of n_slots slots. Flat rows, so that a tile of any width n <= T (the last
     one may be narrower) is a C-contiguous (rows, n) view of a slot (intrinsics.view), never a
     strided slice. Each slot starts on a cache line (intrinsics.carve_slots), and so, T
-    being whole lines wide (planning.tile_width), does every row of a full tile.
+    being whole lines wide (planning.tile_width), does every row of a full tile. sparse: X
+    is sparse (sparse.py); transposed: the plan's, nonzero where a chunk keeps its dW1
+    sums transposed (chunk_gradients).
 
     No kernel call below writes an array it also reads through another argument (Z1 and
     A1 live in different buffers, and so on). Numba passes every array as its own pointer,
@@ -170,16 +175,23 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     # A sparse X has no dense tile; its transposed buffer holds Z1ᵀ and dZ1ᵀ instead.
     S = n_slots
     x_size = 0 if sparse else n_x * T
-    xt_size = T * n_h if sparse else weights_scratch_size(n_x, T, dtype_like)
+    # Sums kept transposed pack dZ1ᵀ, not Xᵀ (products.linear_backward_weights_tile).
+    if sparse:
+        xt_size = T * n_h
+    elif transposed:
+        xt_size = packed_size(n_h, T, dtype_like)
+    else:
+        xt_size = weights_scratch_size(n_x, T, dtype_like)
     wt1_rows = n_x if sparse else 0
+    sums_rows = n_x if sparse or transposed else 0
     # One allocation, carved: thirteen were a tenth of a tiny problem's forward pass (498e1c8).
     total = S * (line_stride(x_size, dtype_like) + line_stride(xt_size, dtype_like)
                  + 4 * line_stride(n_y * T, dtype_like) + 3 * line_stride(n_h * T, dtype_like)
-                 + line_stride(2 * T, dtype_like) + line_stride(wt1_rows * n_h, dtype_like))
+                 + line_stride(2 * T, dtype_like) + line_stride(sums_rows * n_h, dtype_like))
     total += line_stride(n_h * n_y, dtype_like) + line_stride(wt1_rows * n_h, dtype_like)
     buf = aligned_empty(total, dtype_like)
     xp, at = carve_slots(buf, 0, S, x_size)  # X tile                            (n_x, T)
-    xt, at = carve_slots(buf, at, S, xt_size)  # the X tile transposed, packed or not; sparse: (T, n_h)
+    xt, at = carve_slots(buf, at, S, xt_size)  # the X tile transposed, packed or not, or dZ1ᵀ packed; sparse: (T, n_h)
     yp, at = carve_slots(buf, at, S, n_y * T)  # Y tile                          (n_y, T)
     z, at = carve_slots(buf, at, S, n_h * T)  # Z1 (dense_forward)               (n_h, T)
     h, at = carve_slots(buf, at, S, n_h * T)  # A1                               (n_h, T)
@@ -188,7 +200,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse=False):
     g, at = carve_slots(buf, at, S, n_y * T)  # A2 or dZ2                        (n_y, T)
     lo, at = carve_slots(buf, at, S, n_y * T)  # loss per element               (n_y, T)
     cs, at = carve_slots(buf, at, S, 2 * T)  # softmax column stats              (2, T)
-    gt1, at = carve_slots(buf, at, S, wt1_rows * n_h)  # a chunk's dW1ᵀ, sparse  (n_x, n_h)
+    gt1, at = carve_slots(buf, at, S, sums_rows * n_h)  # a chunk's dW1ᵀ sums     (n_x, n_h)
     wt, at = carve_slots(buf, at, 1, n_h * n_y)  # W2ᵀ, shared by every slot (chunk_sums)
     wt1, _ = carve_slots(buf, at, 1, wt1_rows * n_h)  # W1ᵀ, shared, sparse (prepare_first_layer)
     wt, wt1 = view(wt[0], (n_h, n_y)), view(wt1[0], (wt1_rows, n_h))
@@ -215,8 +227,8 @@ def pass_scratch(params, X, plan):
     and keep it alive until their last use (intrinsics.borrowed, keep_alive). Inlined
     (config's note on compile time): one call site per pass."""
     W1, _, W2, _ = params
-    n_chunks, T, n_slots = plan
-    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1, is_sparse(X))
+    n_chunks, T, n_slots, transposed = plan
+    ws = workspace(n_slots, W1.shape[1], W1.shape[0], W2.shape[0], T, W1, is_sparse(X), transposed)
     return ws, gradient_slabs(n_chunks, params)
 
 
@@ -238,8 +250,8 @@ def on_one_thread(plan):
     thread. slot_of then never asks for a thread id, which crashes the process when Numba's
     threading layer has not started (a serial kernel loaded from the cache starts nothing).
     Scratch is overwritten before it is read, so the slots change memory, never results."""
-    n_chunks, T, _ = plan
-    return n_chunks, T, 1
+    n_chunks, T, _, transposed = plan
+    return n_chunks, T, 1, transposed
 
 
 @jit
@@ -323,18 +335,10 @@ def first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
     Returns the dense X tile (n_x, n), or an empty view for a sparse X."""
 
 
-def first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s):
-    """db1 += Σ D; dW1 += D·Xᵀ over the tile (D = dZ1 (n_h, n), Xp forward's X tile). For a
-    sparse X, dW1ᵀ accumulates in ws[DW1T_SUMS][s] instead, until first_layer_finish."""
-
-
-def first_layer_finish(dW1, ws, s, X):
-    """After a chunk's tiles: for a sparse X, its dW1ᵀ sums transposed into dW1 (n_h, n_x);
-    nothing for a dense one. first_layer_start zeroes them before."""
-
-
-def first_layer_start(ws, s, X):
-    """Before a chunk's tiles: zero a sparse X's dW1ᵀ sums in slot s."""
+def first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
+    """db1 += Σ D; dW1 += D·Xᵀ over the tile (D = dZ1 (n_h, n), Xp forward's X tile). With
+    transposed (always, for a sparse X), dW1ᵀ accumulates in ws[DW1T_SUMS][s] instead,
+    until first_layer_finish."""
 
 
 @overload(prepare_first_layer, inline="always")
@@ -369,45 +373,56 @@ def _first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
 
 
 @overload(first_layer_backward, inline="always")
-def _first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s):
+def _first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
     if isinstance(X, types.BaseTuple):
 
-        def sparse(dW1, db1, D, Xp, X, cols, j0, ws, s):
+        def sparse(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
             n_h, n = D.shape
             Dt = view(ws[XT_TILE][s], (n, n_h))
             transpose(Dt, D)
             row_sums_add(db1, D)
-            sparse_weight_sums(view(ws[DW1T_SUMS][s], (dW1.shape[1], n_h)), Dt, X, cols, j0)
+            sparse_weight_sums(transposed_sums(dW1, ws, s), Dt, X, cols, j0)
 
         return sparse
-    return lambda dW1, db1, D, Xp, X, cols, j0, ws, s: linear_backward_weights_tile(dW1, db1, D, Xp, ws[XT_TILE][s])
+
+    def dense(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
+        sums = transposed_sums(dW1, ws, s) if transposed else dW1
+        linear_backward_weights_tile(sums, db1, D, Xp, ws[XT_TILE][s], transposed)
+
+    return dense
 
 
-@overload(first_layer_start, inline="always")
-def _first_layer_start(ws, s, X):
-    if isinstance(X, types.BaseTuple):
-
-        def sparse(ws, s, X):
-            sums = ws[DW1T_SUMS][s]
-            for k in range(sums.shape[0]):
-                sums[k] = 0
-
-        return sparse
-    return lambda ws, s, X: None
+@jit(inline="always")
+def transposed_sums(dW1, ws, s):
+    """Slot s's dW1ᵀ sums, (n_x, n_h) for dW1 (n_h, n_x)."""
+    return view(ws[DW1T_SUMS][s], (dW1.shape[1], dW1.shape[0]))
 
 
-@overload(first_layer_finish, inline="always")
-def _first_layer_finish(dW1, ws, s, X):
-    if isinstance(X, types.BaseTuple):
-        return lambda dW1, ws, s, X: transpose(dW1, view(ws[DW1T_SUMS][s], (dW1.shape[1], dW1.shape[0])))
-    return lambda dW1, ws, s, X: None
+@jit(inline="always")
+def first_layer_start(dW1, ws, s, transposed):
+    """Before a chunk's tiles: zero the sums that first_layer_backward adds to, dW1 or,
+    transposed, slot s's dW1ᵀ."""
+    if transposed:
+        sums = ws[DW1T_SUMS][s]
+        for k in range(sums.shape[0]):
+            sums[k] = 0
+    else:
+        dW1[:, :] = 0
+
+
+@jit(inline="always")
+def first_layer_finish(dW1, ws, s, transposed):
+    """After a chunk's tiles: dW1 = the dW1ᵀ sums transposed, where they were kept so."""
+    if transposed:
+        transpose(dW1, transposed_sums(dW1, ws, s))
 
 
 @jit
-def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1, T):
+def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1, T, transposed):
     """Unnormalised (weighted) gradient sums over tiles t0 .. t1 (of T examples), into a chunk's slab
     grads = (dW1, db1, dW2, db2), which is overwritten, using scratch slot s. W2T is W2ᵀ
-    (n_h, n_y).
+    (n_h, n_y). transposed: the plan's (planning.transposed_sums); a sparse X's sums are
+    kept transposed in any case.
 
     Returns the (weighted) cost summed over the chunk's examples and outputs, in float64.
     """
@@ -416,9 +431,10 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
     n_y = dW2.shape[0]
     m = n_examples(X, cols)
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
-    for grad in grads:
+    transposed = is_sparse(X) or transposed != 0
+    first_layer_start(dW1, ws, s, transposed)
+    for grad in grads[1:]:
         grad[:, :] = 0
-    first_layer_start(ws, s, X)
     cost = 0.0
     for t in range(t0, t1):
         j0 = t * T
@@ -435,8 +451,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
-        first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
-    first_layer_finish(dW1, ws, s, X)
+        first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+    first_layer_finish(dW1, ws, s, transposed)
     restore_fp_mode(fp_mode)
     return cost
 
@@ -543,7 +559,7 @@ def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, plan, upcoming):
     chunks); returns the cost summed over all examples. `upcoming`: None, or the columns
     of the next pass (a mini-batch), which each chunk prefetches when it is done with
     this one. Inlined, as accumulate_gradients."""
-    _, T, n_slots = plan
+    _, T, n_slots, transposed = plan
     costs = slabs[SLAB_COST]
     n_chunks = costs.shape[0]
     m = n_examples(X, cols)
@@ -556,7 +572,7 @@ def chunk_sums(params, X, Y, SW, cols, code, out, ws, slabs, plan, upcoming):
         t0, t1 = chunk_tiles(c, n_chunks, m, T)
         slab = (slabs[SLAB_DW1][c], slabs[SLAB_DB1][c], slabs[SLAB_DW2][c], slabs[SLAB_DB2][c])
         slot = slot_of(c, n_chunks, n_slots)
-        costs[c] = chunk_gradients(slab, params, W2T, X, Y, SW, cols, code, out, ws, slot, t0, t1, T)
+        costs[c] = chunk_gradients(slab, params, W2T, X, Y, SW, cols, code, out, ws, slot, t0, t1, T, transposed)
         prefetch_examples(X, Y, upcoming, c, n_chunks, T)
     cost = 0.0
     for c in range(n_chunks):
@@ -637,13 +653,14 @@ def gradient_sums_serial(grads, params, X, Y, SW, cols, code, out, plan):
 
 @jit(inline="always")
 def _evaluate(A2, params, X, Y, cols, code, out, plan):
-    n_chunks, T, n_slots = plan
+    n_chunks, T, n_slots, _ = plan
     params, X, Y = borrowed(params, X, Y)  # not A2, an output: see borrowed
     W1 = params[0]
     n_h, n_x = W1.shape
     n_y, m = params[2].shape[0], n_examples(X, cols)
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
-    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1, is_sparse(X))
+    # No dW1ᵀ sums; an int64 0 (not the default) shares pass_scratch's compiled workspace.
+    scratch = workspace(n_slots, n_x, n_h, n_y, T, W1, is_sparse(X), np.int64(0))
     ws = borrowed(scratch)
     prepare_first_layer(ws, W1, X)
     sums = np.zeros(n_chunks)  # (C,)

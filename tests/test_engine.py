@@ -209,6 +209,42 @@ def test_every_layout_of_x_and_y_shares_one_compiled_kernel_and_gives_the_same_b
     assert counts[1:] == counts[:1] * 3, "a layout compiled a kernel again"
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_weight_sums_kept_transposed_or_not_give_the_same_bits(dtype):
+    # The plan's last entry (planning.transposed_sums) only picks which of two orders of the
+    # same sums a chunk keeps dW1 in: gradients, costs and a mini-batch epoch are the same
+    # bits either way, on 1 and 2 threads. n_h is over a panel's width (40, a block moved
+    # left) and the last tile is 5 examples, narrower than a panel (the row loop).
+    from fastshallow.kernels.planning import plan
+
+    params, _, _ = network(100, 40, 3, 10, seed=4)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    T = plan(10_000, 100, 40, 3, np.dtype(dtype).itemsize, 2)[1]
+    m = 4 * T + 5
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((100, m)).astype(dtype)
+    Y = targets("softmax", 3, m).astype(dtype)
+    base = plan(m, 100, 40, 3, np.dtype(dtype).itemsize, 2)[:3]
+    order = rng.permutation(m)
+    work = tuple(params.values())
+    results = []
+    for transposed in (0, 1):
+        for n_threads in (1, 2):
+            the_plan = base + (transposed,)
+            cost, grads = engine.gradients(work, X, Y, activation=engine.Activation.TANH,
+                                           output=engine.Output.SOFTMAX, the_plan=the_plan, n_threads=n_threads)
+            p = tuple(a.copy() for a in work)
+            losses = np.empty(2)
+            outcome = engine.descend(p, X, Y, losses, activation=engine.Activation.TANH,
+                                     output=engine.Output.SOFTMAX, rule=engine.sgd(0.1), the_plan=the_plan,
+                                     n_threads=n_threads, order=order, batch=m // 2 + 1)
+            assert outcome.done == 2
+            results.append([np.array(cost), *grads, losses, *outcome.final])
+    for result in results[1:]:
+        for a, b in zip(results[0], result):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("n_y", [1, 3])
 @pytest.mark.parametrize("output", ["identity", "exp"])
 def test_regression_gradients_match_finite_differences(output, n_y):

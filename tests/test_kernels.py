@@ -13,7 +13,7 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products, sparse
-from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, PANEL_VECTORS, entry, vector_lanes
+from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, entry, panel_columns
 from fastshallow.kernels.intrinsics import borrowed, keep_alive
 from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.codes import Activation
@@ -85,12 +85,23 @@ def _linear_backward_weights_tile(rng, r, k, n, dt, lay):
     dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
     dW, db = np.zeros((r, k), dt), np.zeros((r, 1), dt)
     xt = np.full(products.weights_scratch_size(k, n, dZ), np.nan, dt)
-    products.linear_backward_weights_tile(dW, db, dZ, X, xt)
+    products.linear_backward_weights_tile(dW, db, dZ, X, xt, False)
     return np.hstack([dW, db]), np.hstack(ref.linear_backward_weights(dZ, X))
 
 
+def _linear_backward_weights_tile_transposed(rng, r, k, n, dt, lay):
+    # The sums kept transposed, dWᵀ (k, r): in panels over dZᵀ packed and in the row loop.
+    # NaN scratch, as above.
+    dZ, X = _rand(rng, (r, n), dt, lay), _rand(rng, (k, n), dt, lay)
+    dWT, db = np.zeros((k, r), dt), np.zeros((r, 1), dt)
+    xt = np.full(products.packed_size(r, n, dZ), np.nan, dt)
+    products.linear_backward_weights_tile(dWT, db, dZ, X, xt, True)
+    dW, db_ref = ref.linear_backward_weights(dZ, X)
+    return np.hstack([dWT.T, db]), np.hstack([dW, db_ref])
+
+
 def _panel_width(dt):
-    return PANEL_VECTORS * vector_lanes(8 * np.dtype(dt).itemsize)
+    return panel_columns(8 * np.dtype(dt).itemsize)
 
 
 def _pack_transposed(rng, r, k, n, dt, lay):
@@ -257,6 +268,7 @@ KERNELS = {
     "dense_forward": _dense_forward,
     "linear_backward_weights": _linear_backward_weights,
     "linear_backward_weights_tile": _linear_backward_weights_tile,
+    "linear_backward_weights_tile transposed": _linear_backward_weights_tile_transposed,
     "matmul_add": _matmul_add,
     "matmul_nt_add": _matmul_nt_add,
     "transpose": _transpose,
@@ -297,12 +309,32 @@ def test_packed_weight_product_sums_as_the_transposed_one(dtype):
         dZ, X = _rand(rng, (r, n), dtype), _rand(rng, (k, n), dtype)
         dW, db = np.ones((r, k), dtype), np.ones((r, 1), dtype)
         xt = np.full(products.weights_scratch_size(k, n, dZ), np.nan, dtype)
-        products.linear_backward_weights_tile(dW, db, dZ, X, xt)
+        products.linear_backward_weights_tile(dW, db, dZ, X, xt, False)
         packed = ref.pack_transposed(X, w)
         np.testing.assert_array_equal(xt.reshape(packed.shape), packed)
         dW2 = np.ones((r, k), dtype)
         products.matmul_add(dW2, dZ, np.ascontiguousarray(X.T))
         np.testing.assert_array_equal(dW, dW2, err_msg=f"(r, k, n) = {(r, k, n)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_weight_sums_kept_transposed_are_the_same_bits(dtype):
+    # linear_backward_weights_tile forms the same products in the same order with its sums
+    # kept transposed or not, wherever both take panels for the same tiles (r at least a
+    # panel's width, k at least TRANSPOSE_MIN_K; planning.transposed_sums asks for both):
+    # dWᵀ is dW transposed, bit for bit, in panels (n >= w), with a last block of dWᵀ's
+    # columns moved left (r = w + 7), and in the row loop (a tile narrower than a panel).
+    rng = np.random.default_rng(5)
+    w = _panel_width(dtype)
+    for r, k, n in [(w, 784, w), (w + 7, 530, 33), (2 * w, products.TRANSPOSE_MIN_K, 130), (w + 7, 200, w - 3)]:
+        dZ, X = _rand(rng, (r, n), dtype), _rand(rng, (k, n), dtype)
+        dW, db = np.ones((r, k), dtype), np.ones((r, 1), dtype)
+        products.linear_backward_weights_tile(dW, db, dZ, X, np.empty(products.weights_scratch_size(k, n, dZ), dtype),
+                                              False)
+        dWT, dbT = np.ones((k, r), dtype), np.ones((r, 1), dtype)
+        products.linear_backward_weights_tile(dWT, dbT, dZ, X, np.empty(products.packed_size(r, n, dZ), dtype), True)
+        np.testing.assert_array_equal(dWT.T, dW, err_msg=f"(r, k, n) = {(r, k, n)}")
+        np.testing.assert_array_equal(dbT, db)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -341,7 +373,7 @@ def test_a_mini_batch_of_several_tiles_is_several_chunks(shape):
 
     for itemsize in (4, 8):
         for m in (200, 700, 5000):
-            C, T, _ = plan(m, *shape, itemsize, 4)
+            C, T = plan(m, *shape, itemsize, 4)[:2]
             n_params = param_count(*shape)
             n_tiles = -(-m // T)
             assert C <= n_tiles and C & (C - 1) == 0
@@ -367,13 +399,15 @@ def test_scratch_rows_start_on_cache_lines(dtype):
         slots = aligned_slots(3, size, like)
         assert slots.shape[0] == 3 and slots.shape[1] >= size
         assert size == 0 or all(slots[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
-    from fastshallow.kernels.step import DW1T_SUMS, W1T_SCRATCH, W2T_SCRATCH
+    from fastshallow.kernels.step import DW1T_SUMS, W1T_SCRATCH, W2T_SCRATCH, XT_TILE
 
-    for sparse_x in (False, True):
-        ws = workspace(3, 19, 70, 3, 128, like, sparse_x)
-        assert ws[W2T_SCRATCH].shape == (70, 3)  # W2ᵀ and W1ᵀ are shared by every slot
-        assert ws[W1T_SCRATCH].shape == ((19, 70) if sparse_x else (0, 70))
-        assert ws[DW1T_SUMS].shape[1] >= (19 * 70 if sparse_x else 0)
+    for sparse_x, transposed in ((False, 0), (True, 0), (False, 1)):
+        ws = workspace(3, 70, 19, 3, 128, like, sparse_x, np.int64(transposed))
+        assert ws[W2T_SCRATCH].shape == (19, 3)  # W2ᵀ and W1ᵀ are shared by every slot
+        assert ws[W1T_SCRATCH].shape == ((70, 19) if sparse_x else (0, 19))
+        assert ws[DW1T_SUMS].shape[1] >= (70 * 19 if sparse_x or transposed else 0)
+        if not sparse_x:  # the packed X tile, or dZ1 packed where the sums are transposed
+            assert ws[XT_TILE].shape[1] >= products.packed_size(19 if transposed else 70, 128, like)
         for k, buf in enumerate(ws):
             if k not in (W2T_SCRATCH, W1T_SCRATCH):
                 assert buf.shape[1] == 0 or all(buf[s].ctypes.data % CACHE_LINE == 0 for s in range(3))
@@ -488,7 +522,7 @@ def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
-        C, T, S = plan(m, *shape, itemsize, 4)
+        C, T, S, _ = plan(m, *shape, itemsize, 4)
         assert S == min(C, 4)
         per_line = CACHE_LINE // itemsize
         assert T <= MAX_TILE and T % per_line == 0  # full tiles' scratch rows start on lines
@@ -500,14 +534,16 @@ def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
         assert ranges[0][0] == 0 and ranges[-1][1] == n_tiles
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
         assert all(t1 > t0 for t0, t1 in ranges)
+        if plan(m, *shape, itemsize, 4)[3]:  # sums kept transposed pay over two tiles or more
+            assert all(t1 - t0 >= 2 for t0, t1 in ranges)
 
 
 def test_tiles_fit_the_budget_unless_at_the_minimum_width():
     # The flower problem runs in one tile; wide networks fall back to the minimum width.
-    C, T, _ = plan(400, 2, 4, 1, 8, 2)
+    C, T = plan(400, 2, 4, 1, 8, 2)[:2]
     assert C == 1 and T >= 400
     for n_x, n_h, n_y in [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)]:
-        _, T, _ = plan(10_000, n_x, n_h, n_y, 8, 2)
+        T = plan(10_000, n_x, n_h, n_y, 8, 2)[1]
         scratch = (3 * n_h + 2 * n_x + 4 * n_y) * T * 8
         assert scratch <= TILE_BUDGET or T == MIN_TILE
 

@@ -46,7 +46,7 @@ def test_the_bit_test_problem_has_more_chunks_than_threads():
     from fastshallow.kernels import plan
 
     for itemsize in (4, 8):
-        chunks, _, slots = plan(9001, 20, 32, 3, itemsize, 4)
+        chunks, _, slots, _ = plan(9001, 20, 32, 3, itemsize, 4)
         assert chunks > 4 and slots == 4
 
 

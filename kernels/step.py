@@ -191,7 +191,7 @@ def workspace(n_slots, n_x, n_h, n_y, T, dtype_like, sparse, transposed):
     total += line_stride(n_h * n_y, dtype_like) + line_stride(wt1_rows * n_h, dtype_like)
     buf = aligned_empty(total, dtype_like)
     xp, at = carve_slots(buf, 0, S, x_size)  # X tile                            (n_x, T)
-    xt, at = carve_slots(buf, at, S, xt_size)  # the X tile transposed, packed or not, or dZ1ᵀ packed; sparse: (T, n_h)
+    xt, at = carve_slots(buf, at, S, xt_size)  # Xᵀ or dZ1ᵀ, packed or not; sparse: (T, n_h)
     yp, at = carve_slots(buf, at, S, n_y * T)  # Y tile                          (n_y, T)
     z, at = carve_slots(buf, at, S, n_h * T)  # Z1 (dense_forward)               (n_h, T)
     h, at = carve_slots(buf, at, S, n_h * T)  # A1                               (n_h, T)
@@ -381,19 +381,19 @@ def _first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
             Dt = view(ws[XT_TILE][s], (n, n_h))
             transpose(Dt, D)
             row_sums_add(db1, D)
-            sparse_weight_sums(transposed_sums(dW1, ws, s), Dt, X, cols, j0)
+            sparse_weight_sums(dw1t_sums(dW1, ws, s), Dt, X, cols, j0)
 
         return sparse
 
     def dense(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
-        sums = transposed_sums(dW1, ws, s) if transposed else dW1
+        sums = dw1t_sums(dW1, ws, s) if transposed else dW1
         linear_backward_weights_tile(sums, db1, D, Xp, ws[XT_TILE][s], transposed)
 
     return dense
 
 
 @jit(inline="always")
-def transposed_sums(dW1, ws, s):
+def dw1t_sums(dW1, ws, s):
     """Slot s's dW1ᵀ sums, (n_x, n_h) for dW1 (n_h, n_x)."""
     return view(ws[DW1T_SUMS][s], (dW1.shape[1], dW1.shape[0]))
 
@@ -414,7 +414,7 @@ def first_layer_start(dW1, ws, s, transposed):
 def first_layer_finish(dW1, ws, s, transposed):
     """After a chunk's tiles: dW1 = the dW1ᵀ sums transposed, where they were kept so."""
     if transposed:
-        transpose(dW1, transposed_sums(dW1, ws, s))
+        transpose(dW1, dw1t_sums(dW1, ws, s))
 
 
 @jit
@@ -431,8 +431,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
     n_y = dW2.shape[0]
     m = n_examples(X, cols)
     fp_mode = enter_flush_to_zero()  # this runs on a worker thread; see intrinsics
-    transposed = is_sparse(X) or transposed != 0
-    first_layer_start(dW1, ws, s, transposed)
+    kept_transposed = is_sparse(X) or transposed != 0
+    first_layer_start(dW1, ws, s, kept_transposed)
     for grad in grads[1:]:
         grad[:, :] = 0
     cost = 0.0
@@ -451,8 +451,8 @@ def chunk_gradients(grads, params, W2T, X, Y, SW, cols, code, out, ws, s, t0, t1
         cost += loss_sum(L)
         linear_backward_weights(dW2, db2, G, H)  # dW2 += dZ2·A1ᵀ; db2 += Σ dZ2
         hidden_backward(D, W2T, G, H, code)  # dZ1 = (W2ᵀ·dZ2) ∘ g'(A1)
-        first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
-    first_layer_finish(dW1, ws, s, transposed)
+        first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, kept_transposed)  # dW1 += dZ1·Xᵀ; db1 += Σ dZ1
+    first_layer_finish(dW1, ws, s, kept_transposed)
     restore_fp_mode(fp_mode)
     return cost
 
@@ -659,7 +659,7 @@ def _evaluate(A2, params, X, Y, cols, code, out, plan):
     n_h, n_x = W1.shape
     n_y, m = params[2].shape[0], n_examples(X, cols)
     want_a2, want_cost = A2.shape[1] > 0, Y.shape[1] > 0
-    # No dW1ᵀ sums; an int64 0 (not the default) shares pass_scratch's compiled workspace.
+    # No dW1ᵀ sums: a 0 of the plan's type, so that pass_scratch's compiled workspace serves.
     scratch = workspace(n_slots, n_x, n_h, n_y, T, W1, is_sparse(X), np.int64(0))
     ws = borrowed(scratch)
     prepare_first_layer(ws, W1, X)

@@ -120,9 +120,11 @@ class Kernels:
         # dW1's product as the step forms it: its sums kept transposed or not (the plan's),
         # over its scratch
         if self.transposed:
-            self.sums, self.xt = np.zeros((p.n_x, p.n_h), dtype), np.empty(products.packed_size(p.n_h, T, self.W1), dtype)
+            self.sums = np.zeros((p.n_x, p.n_h), dtype)
+            self.xt = np.empty(products.packed_size(p.n_h, T, self.W1), dtype)
         else:
-            self.sums, self.xt = np.zeros((p.n_h, p.n_x), dtype), np.empty(products.weights_scratch_size(p.n_x, T, self.W1), dtype)
+            self.sums = np.zeros((p.n_h, p.n_x), dtype)
+            self.xt = np.empty(products.weights_scratch_size(p.n_x, T, self.W1), dtype)
         self.Z, self.A, self.D = r(p.n_h, T), np.tanh(r(p.n_h, T)), r(p.n_h, T)
         self.out = np.empty((p.n_h, T), dtype)
         self.db1 = np.zeros((p.n_h, 1), dtype)

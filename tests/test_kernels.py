@@ -522,7 +522,7 @@ def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
     for itemsize in (4, 8):
-        C, T, S, _ = plan(m, *shape, itemsize, 4)
+        C, T, S, transposed = plan(m, *shape, itemsize, 4)
         assert S == min(C, 4)
         per_line = CACHE_LINE // itemsize
         assert T <= MAX_TILE and T % per_line == 0  # full tiles' scratch rows start on lines
@@ -534,7 +534,7 @@ def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):
         assert ranges[0][0] == 0 and ranges[-1][1] == n_tiles
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
         assert all(t1 > t0 for t0, t1 in ranges)
-        if plan(m, *shape, itemsize, 4)[3]:  # sums kept transposed pay over two tiles or more
+        if transposed:  # sums kept transposed pay over two tiles or more
             assert all(t1 - t0 >= 2 for t0, t1 in ranges)
 
 

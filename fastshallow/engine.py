@@ -20,7 +20,6 @@ Where to add things: an optimiser is a kind in kernels/descent.py (update_block)
 Rule constructor here; an activation or output layer is a row of kernels/codes.py.
 """
 
-import contextlib
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -117,16 +116,18 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
         packed = n_h if transposed else n_x
         per_tile, shared = (n_x + packed + 3 * n_h + 4 * n_y + 2) * tile + transposed * n_x * n_h, 0
     values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
-    n_bytes = values * dtype.itemsize + costs * 8
+    # A module-level function and its arguments rather than a closure: making one cost a
+    # small call a twentieth of its checks.
+    check_available(values * dtype.itemsize + costs * 8, _scratch_words, n_x, n_h, n_y, m, dtype, costs)
 
-    def explain():  # the message's words, formed only for the message
-        over = f" over {costs} iterations" if costs else ""
-        return (f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}",
-                "of working memory (parameter copies, gradient slabs, tile scratch and costs)",
-                ("use float32, " if dtype == np.float64 else "")
-                + "fewer hidden units or fewer examples per call, or free memory first")
 
-    check_available(n_bytes, explain)
+def _scratch_words(n_x, n_h, n_y, m, dtype, costs):
+    """check_memory's words for check_available's message."""
+    over = f" over {costs} iterations" if costs else ""
+    return (f"a network of {n_x}-{n_h}-{n_y} on {m} examples in {dtype.name}{over}",
+            "of working memory (parameter copies, gradient slabs, tile scratch and costs)",
+            ("use float32, " if dtype == np.float64 else "")
+            + "fewer hidden units or fewer examples per call, or free memory first")
 
 
 def check_network_memory(n_x, n_h, n_y, value_bytes):
@@ -204,15 +205,14 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     Runs on the calling thread when n_threads is 1 or the steps are too small to share
     (_serial); the bits are the same either way."""
     if spare is None:
-        spare = tuple([np.empty_like(a) for a in params])
+        spare = tuple(map(np.empty_like, params))
     velocity, moments = _state(params, velocity, moments, rule)
     m = n_columns(X) if order is None else min(batch, order.shape[0])
-    kernel, threads = _kernel(_descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m)
-    with threads:
-        done, status, in_params = kernel(
-            params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
-            tuple(rule), losses, the_plan,
-        )
+    done, status, in_params = _run(
+        _descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m,
+        params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
+        tuple(rule), losses, the_plan,
+    )
     return Outcome(done, status, params if in_params else spare)
 
 
@@ -221,19 +221,17 @@ def _row(weights):
     return None if weights is None else weights.reshape(1, -1)
 
 
-# A serial kernel starts no threads and waits for none, so it needs no thread setting.
-_THIS_THREAD = contextlib.nullcontext()
-
-
-def _kernel(serial, parallel, n_threads, the_plan, params, m):
-    """(kernel, context) for steps or a pass of m examples: the serial kernel and nothing
-    to set up when _serial says so, else the parallel one and using_threads(n_threads).
-    A bad n_threads is an error either way."""
+def _run(serial, parallel, n_threads, the_plan, params, m, *args):
+    """serial(*args) or parallel(*args), for steps or a pass of m examples: the serial
+    kernel, with no thread setting to make (it starts no threads), where _serial says so,
+    else the parallel one within using_threads(n_threads). A bad n_threads is an error
+    either way."""
     n = thread_count(n_threads)
     if _serial(n, the_plan, params, m):
         start_threading_layer()
-        return serial, _THIS_THREAD
-    return parallel, using_threads(n)
+        return serial(*args)
+    with using_threads(n):
+        return parallel(*args)
 
 
 def _serial(n_threads, the_plan, params, m):
@@ -323,17 +321,15 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     n_y = params[2].shape[0]
     m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
-    kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m)
-    with threads:
-        kernel(A2, params, X, NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
+    _run(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m,
+         A2, params, X, NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
     return A2
 
 
 def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
-    kernel, threads = _kernel(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1])
-    with threads:
-        return float(kernel(NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
+    return float(_run(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1],
+                      NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
 
 
 def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,
@@ -342,15 +338,14 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
     mean=False the unnormalised sums over the examples (Dask's chunks). into: arrays to
     write the gradients to (views of one flat buffer, for L-BFGS), else new ones. weights:
     as descend's; the means are then over their sum."""
-    grads = tuple([np.empty_like(a) for a in params]) if into is None else into
+    grads = tuple(map(np.empty_like, params)) if into is None else into
     if mean:
         serial, parallel = _step.gradients_serial, _step.gradients
     else:
         serial, parallel = _step.gradient_sums_serial, _step.gradient_sums
     m = n_columns(X) if cols is None else cols.shape[0]
-    kernel, threads = _kernel(serial, parallel, n_threads, the_plan, params, m)
-    with threads:
-        cost = kernel(grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
+    cost = _run(serial, parallel, n_threads, the_plan, params, m,
+                grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
     return cost, grads
 
 
@@ -359,7 +354,7 @@ def update(params, grads, rule, *, b=1, velocity=None, moments=None):
     scales the L2 penalty), on this thread: the rule's (rule.t + 1)-th update. params are
     not changed, the state (velocity, moments) is. Returns (new params, True if all are
     finite)."""
-    new = tuple(np.empty_like(a) for a in params)
+    new = tuple(map(np.empty_like, params))
     ok = _descent.update(new, params, *_state(params, velocity, moments, rule), grads, tuple(rule), b)
     return new, bool(ok)
 
@@ -367,7 +362,7 @@ def update(params, grads, rule, *, b=1, velocity=None, moments=None):
 def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
     """update() from the gradient's sums over b examples (which become their mean in
     place): Dask's client, whose workers return sums."""
-    new = tuple(np.empty_like(a) for a in params)
+    new = tuple(map(np.empty_like, params))
     ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments, rule), sums, b, tuple(rule))
     return new, bool(ok)
 
@@ -392,7 +387,7 @@ def layers(params, X, activation):
 
 def layers_backward(params, A1, A2, X, Y, activation):
     """The mean gradients (a tuple in params' shapes) from layers()' A1 and A2."""
-    grads = tuple(np.empty_like(a) for a in params)
+    grads = tuple(map(np.empty_like, params))
     _whole.backward(grads, params, A1, A2, X, Y, int(activation))
     return grads
 

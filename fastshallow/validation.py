@@ -229,16 +229,16 @@ def _checked_params(params, update, inputs):
 
 def _kernel_form(arrays):
     """The dtype of four arrays that the kernels can take as they are (writeable,
-    C-contiguous 2-D ndarrays of one float dtype), else None. Most calls pass such arrays,
-    and testing for them first spares each its conversion (5aea16c has the numbers)."""
+    C-contiguous 2-D ndarrays of one float dtype, aligned), else None. Most calls pass such
+    arrays, and testing for them first spares each its conversion (5aea16c has the numbers).
+    An unaligned one (a view into a byte buffer) takes the conversions' path, as it is."""
     dtype = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
     if dtype not in FLOAT_DTYPES:
         return None
     for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != 2:
-            return None
-        flags = a.flags
-        if not (flags.c_contiguous and flags.writeable):
+        # carray (C-contiguous, aligned and writeable) is one lookup where the two flags
+        # that matter were two.
+        if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != 2 or not a.flags.carray:
             return None
     return dtype
 
@@ -409,6 +409,8 @@ def _check_X_values(values):
 
 def _check_X_range(lo, hi):
     """The rules for X's values, given their (min, max) from value_bounds."""
+    if -MAX_FEATURE <= lo and hi <= MAX_FEATURE:  # all of them met (a NaN fails both tests)
+        return
     lo, hi = finite_bounds(lo, hi, "X")
     if max(-lo, hi) > MAX_FEATURE:
         raise ValueError(
@@ -433,6 +435,7 @@ def _check_sparse_X(X, n_x, dtype):
 
 # The outputs whose targets are values rather than labels in [0, 1].
 VALUE_OUTPUTS = frozenset((Output.IDENTITY, Output.EXP))
+_SIGMOID = int(Output.SIGMOID)  # an enum member's lookup costs as much as the test it serves
 
 # How far a softmax target's column sum may be from 1 (one-hot targets sum exactly).
 SUM_TOLERANCE = 1e-4
@@ -459,6 +462,8 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID, shape_of=None):
 
 def _check_Y_values(Y, lo, hi, dtype, output):
     """The rules for Y's values under `output`, given their (min, max) from value_bounds."""
+    if 0 <= lo and hi <= 1 and output == _SIGMOID:  # all of them met (a NaN fails both tests)
+        return
     lo, hi = finite_bounds(lo, hi, "Y")
     if output in VALUE_OUTPUTS:  # any finite values the dtype holds (counts >= 0 for EXP)
         if output == Output.EXP and lo < 0:
@@ -593,15 +598,15 @@ def memory_short_of(n_bytes):
     return free if free is not None and n_bytes > free else None
 
 
-def check_available(n_bytes, explain):
+def check_available(n_bytes, explain, *args):
     """MemoryError before allocating n_bytes, if more than the machine has available (an
     allocation within the kernel's overcommit but beyond the memory is not refused: the
-    process is killed when it touches the pages). explain() gives (what, purpose, advice)
-    for the message "{what} needs about N GiB {purpose} but only M GiB is available:
-    {advice}"; it is called only then, so that a call that fits forms no words."""
+    process is killed when it touches the pages). explain(*args) gives (what, purpose,
+    advice) for the message "{what} needs about N GiB {purpose} but only M GiB is
+    available: {advice}"; it is called only then, so that a call that fits forms no words."""
     free = memory_short_of(n_bytes)
     if free is not None:
-        what, purpose, advice = explain()
+        what, purpose, advice = explain(*args)
         raise MemoryError(
             f"{what} needs about {n_bytes / 2**30:.2f} GiB {purpose} but only {free / 2**30:.2f} GiB is "
             f"available: {advice}"

@@ -115,8 +115,18 @@ def _read_only(a):
     return a
 
 
+def _unaligned(a):
+    """A C-contiguous copy of a whose data starts one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    out = raw[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
 PARAM_FORMS = {
     "F": np.asfortranarray,
+    "unaligned": _unaligned,
     "strided": lambda a: np.repeat(a, 2, axis=1)[:, ::2],
     "list": lambda a: a.tolist(),
     "read-only": _read_only,

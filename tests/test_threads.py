@@ -161,7 +161,7 @@ def test_serial_calls_after_another_process_filled_the_cache(tmp_path):
 
 
 def test_a_pass_too_small_to_share_still_checks_n_threads():
-    # A tiny pass runs on the calling thread whatever n_threads says (engine._kernel), but a
+    # A tiny pass runs on the calling thread whatever n_threads says (engine._run), but a
     # bad n_threads is still an error.
     import numpy as np
     import pytest

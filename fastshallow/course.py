@@ -138,12 +138,13 @@ def update_parameters(parameters, grads, learning_rate=1.2):
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     work = _float64_params(parameters)
     gradients = []
-    for k, a in zip(PARAM_NAMES, work):
-        if not hasattr(grads, "keys") or "d" + k not in grads:
-            raise ValueError(f"grads is missing 'd{k}'; expected keys dW1, db1, dW2, db2")
-        g = np.ascontiguousarray(numeric_array(grads["d" + k], f"grads['d{k}']"), dtype=_F64)
+    # The names and labels made once (_GRAD_LABELS): formed here, they were a tenth of a call.
+    for k, g_name, g_label, a in zip(PARAM_NAMES, GRAD_NAMES, _GRAD_LABELS, work):
+        if not hasattr(grads, "keys") or g_name not in grads:
+            raise ValueError(f"grads is missing {g_name!r}; expected keys dW1, db1, dW2, db2")
+        g = np.ascontiguousarray(numeric_array(grads[g_name], g_label), dtype=_F64)
         if g.shape != a.shape:
-            raise ValueError(f"grads['d{k}'] has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
+            raise ValueError(f"{g_label} has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
         gradients.append(g)
     gradients = tuple(gradients)
     new, finite = engine.update(work, gradients, engine.gradient_descent(learning_rate))

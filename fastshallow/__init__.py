@@ -203,7 +203,8 @@ def train(
     """
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     num_iterations = iteration_count(num_iterations)
-    # One iteration only reads params and writes the spare buffer: no private copy needed.
+    # One iteration reads params until its update, which descend's kernel writes to its
+    # spare buffer and copies back whole: no private copy needed.
     p = engine.prepare(params, X, required_targets(Y), activation=activation, output=output, update=True,
                        costs=num_iterations, weights=sample_weight, private=num_iterations > 1)
     costs = np.empty(num_iterations)
@@ -216,7 +217,7 @@ def train(
         run = engine.descend(p.work, p.X, p.Y, costs, activation=p.activation, output=p.output,
                              rule=engine.gradient_descent(learning_rate), the_plan=p.plan, n_threads=n_threads,
                              weights=p.weights)
-        engine.commit(p.arrays, run.final)
+        engine.commit(p.arrays, p.work)
 
     def interrupt():
         # Every iteration ran and params hold the result; the caller still asked to stop.

@@ -136,7 +136,6 @@ class FastShallow:
 
         self.engine = engine
         self.problem = engine.prepare(self.params, self.X, self.Y, update=True)
-        self.spare = tuple(np.empty_like(a) for a in self.problem.work)
         self.order = batch_order(self.point)
         self.plan = engine.plan(self.point.batch, self.problem.work)
         self.losses = np.empty(self.point.iterations)
@@ -147,12 +146,10 @@ class FastShallow:
             self.fs.train(self.params, self.X, self.Y, learning_rate=LEARNING_RATE,
                           num_iterations=self.point.iterations, n_threads=self.threads)
             return
-        p = self.problem
-        out = self.engine.descend(p.work, p.X, p.Y, self.losses, activation=p.activation, output=p.output,
-                                  rule=self.engine.sgd(LEARNING_RATE), the_plan=self.plan, n_threads=self.threads,
-                                  order=self.order, batch=self.point.batch, spare=self.spare)
-        if out.final is self.spare:  # the next epoch starts from where this one ended
-            self.problem, self.spare = p._replace(work=self.spare), p.work
+        p = self.problem  # each epoch starts from where the last one ended, in p.work
+        self.engine.descend(p.work, p.X, p.Y, self.losses, activation=p.activation, output=p.output,
+                            rule=self.engine.sgd(LEARNING_RATE), the_plan=self.plan, n_threads=self.threads,
+                            order=self.order, batch=self.point.batch)
 
 
 class NumPyReference:

@@ -746,9 +746,6 @@ class _Trainer:
         run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
                              the_plan=the_plan, n_threads=args.threads, order=order, batch=batch,
                              velocity=self.state[0], moments=self.state[1])
-        for target, source in zip(p.work, run.final):
-            if target is not source:
-                target[...] = source
         for target, source in zip(p.arrays, p.work):
             target[...] = source
         self.t += run.done

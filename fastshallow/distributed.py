@@ -389,7 +389,7 @@ def _chunk_local_steps(data, params, code, out, rule, k, n_threads):
     run = engine.descend(work, X, Y, costs, activation=code, output=out, rule=rule,
                          the_plan=engine.plan(m, work), n_threads=n_threads)
     # Weighted by the chunk's size, in float64, so that the average is exact to float64.
-    return (int(run.status != engine.OK), m * costs[0]) + tuple(m * a.astype(np.float64) for a in run.final)
+    return (int(run.status != engine.OK), m * costs[0]) + tuple(m * a.astype(np.float64) for a in work)
 
 
 # ---------------------------------------------------------------------------------------

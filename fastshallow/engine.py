@@ -63,11 +63,10 @@ class Problem(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    """What descend() did."""
+    """What descend() did; params hold the last accepted state."""
 
     done: int  # steps completed
     status: int  # OK, or why step `done` stopped the loop (COST_NOT_FINITE, UPDATE_NOT_FINITE)
-    final: tuple  # the buffer that holds the last accepted state: params or spare
 
 
 def plan(m, params, pool_size=None):
@@ -84,9 +83,9 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
 
     With update=True the kernel-ready params are private copies, so the caller's arrays
     stay untouched until a result is copied back; private=False leaves them the caller's
-    own where they need no conversion, for a caller that only reads them (one step of
-    descend writes its result to the spare buffer). costs: how many float64 costs the call
-    will record, counted in its memory check."""
+    own where they need no conversion, for a caller that only reads them until it writes
+    a whole result (one step of descend: its kernel's spare buffer, copied back). costs:
+    how many float64 costs the call will record, counted in its memory check."""
     code = activation_code(activation)
     dtype, arrays, work, out, X, Y = checked_data(params, X, Y, output, update=update)
     W1, _, W2, _ = arrays
@@ -187,33 +186,33 @@ def no_state(params):
 
 def commit(targets, sources):
     """Copy the four arrays sources into targets (the caller's params) in one compiled call,
-    so that no signal can leave them half-copied."""
-    _descent.copy_params(tuple(targets), tuple(sources))
+    so that no signal can leave them half-copied; nothing to do when sources are targets
+    (prepare's work where the caller's arrays serve the kernels as they are)."""
+    if sources is not targets:
+        _descent.copy_params(tuple(targets), tuple(sources))
 
 
 def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threads=None,
-            order=None, batch=0, velocity=None, moments=None, spare=None, weights=None):
+            order=None, batch=0, velocity=None, moments=None, weights=None):
     """Run len(losses) steps of `rule` (kernels/descent.py) on the C-contiguous params
-    tuple, losses[k] getting step k's loss before its update; returns the Outcome.
+    tuple, losses[k] getting step k's loss before its update; returns the Outcome, params
+    holding the last accepted state (the kernel's spare buffer never leaves it).
 
     order None: every step is a full pass over X (n_x, m). Else an int64 array of columns:
     step k takes order[k·batch : (k+1)·batch], and the_plan must be made for `batch`
     examples. velocity, moments: the rule's state (velocity for MOMENTUM and NESTEROV,
-    both for ADAM), updated in place; spare: a
-    second buffer of params' shapes (allocated when None); weights: None or the examples'
-    weights (m,) in params' dtype (validation.check_weights), indexed like X's columns.
+    both for ADAM), updated in place; weights: None or the examples' weights (m,) in
+    params' dtype (validation.check_weights), indexed like X's columns.
     Runs on the calling thread when n_threads is 1 or the steps are too small to share
     (_serial); the bits are the same either way."""
-    if spare is None:
-        spare = tuple(map(np.empty_like, params))
     velocity, moments = _state(params, velocity, moments, rule)
     m = n_columns(X) if order is None else min(batch, order.shape[0])
-    done, status, in_params = _run(
+    done, status = _run(
         _descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m,
-        params, spare, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
+        params, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
         tuple(rule), losses, the_plan,
     )
-    return Outcome(done, status, params if in_params else spare)
+    return Outcome(done, status)
 
 
 def _row(weights):

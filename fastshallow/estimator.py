@@ -609,9 +609,6 @@ class _ShallowNet(BaseEstimator):
             for target, saved in zip(params + velocity + moments, before):
                 target[...] = saved
             raise self._diverged(run.done, run.status, losses)
-        if run.final is not params:  # the last step's state is in descend's spare buffer
-            for target, source in zip(params, run.final):
-                target[...] = source
         opt.t += run.done
         return _mean_loss(losses, m, batch)
 

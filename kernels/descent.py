@@ -1,7 +1,7 @@
 """Gradient-based training in one compiled call: the update family and the driver loop.
 
-Legend as in step.py. `params` and `spare` are tuples (W1, b1, W2, b2) of C-contiguous
-arrays of the network's shapes, and so is each buffer of optimiser state (`velocity`:
+Legend as in step.py. `params` is a tuple (W1, b1, W2, b2) of C-contiguous arrays of
+the network's shapes, and so is each buffer of optimiser state (`velocity`:
 zero-size arrays when the rule keeps none). `rule` holds the optimiser's kind and
 hyperparameters in Rule's order; the kernels unpack it, and engine passes it as a plain
 tuple, which Numba's dispatcher types 0.6 µs faster than the namedtuple.
@@ -28,14 +28,15 @@ the last batch shorter (an epoch of mini-batches). One plan (chunks, tile, slots
 for the widest step, serves every step: a shorter batch leaves trailing chunks empty, and
 sums follow step.py's fixed order, so the bits never depend on threads.
 
-Divergence. The parameters alternate between two buffers: `cur`, the state a step starts
-from, and `prev`, the one before it. A step's update is written into prev's buffer only
-after cur's loss has been checked, and is accepted only if every new parameter is finite.
-So when step k fails, the last state whose parameters and loss were both finite is still
-in memory:
+Divergence. The parameters alternate between two buffers, params and a spare one the
+driver allocates: `cur`, the state a step starts from, and `prev`, the one before it. A
+step's update is written into prev's buffer only after cur's loss has been checked, and
+is accepted only if every new parameter is finite. So when step k fails, the last state
+whose parameters and loss were both finite is still in memory:
 - loss of step k not finite -> the state before the last update (prev), or the
   untouched input if no step has updated yet;
 - update of step k not finite -> the state step k started from (cur).
+Whichever buffer holds the state to keep, it is in params when the driver returns.
 Optimiser state is updated in place and is not rolled back: callers that keep it (the
 estimator) restore their own copy.
 """
@@ -243,7 +244,7 @@ def _next_columns(order, k, batch):
 
 
 @jit(inline="always")
-def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
+def _descend(params, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """Run len(losses) steps; losses[k] gets step k's loss (the mean loss over its
     examples, plus the L2 term when rule.alpha > 0) before its update, which is the
     rule's (rule.t + k + 1)-th. With weights, means are over the batch's total weight b,
@@ -251,11 +252,16 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     all zero has nothing to learn from: its loss is 0 and its step leaves every parameter
     and the optimiser's state as they are (it still counts in rule.t).
 
-    Returns (steps completed, status, True if the final state is in `params` rather
-    than `spare`)."""
+    Returns (steps completed, status), params holding the state to keep (the module's
+    note on divergence): the steps alternate between params and a spare buffer allocated
+    here, and a state left in the spare is copied back before the return, so the caller
+    has one buffer to read and, when params are its own arrays, nothing to copy."""
     # Every array below is borrowed (intrinsics.borrowed): the arguments, held by the
-    # caller for the whole call, and the scratch, held until keep_alive.
-    params, spare, velocity, moments, X, Y, SW = borrowed(params, spare, velocity, moments, X, Y, SW)
+    # caller for the whole call, and the scratch and spare, held until keep_alive.
+    params, velocity, moments, X, Y, SW = borrowed(params, velocity, moments, X, Y, SW)
+    own_spare = (np.empty_like(params[0]), np.empty_like(params[1]), np.empty_like(params[2]),
+                 np.empty_like(params[3]))
+    spare = borrowed(own_spare)
     W1 = params[0]
     dt = W1.dtype.type
     kind, _, _, alpha, _, _, _, t = rule
@@ -268,6 +274,7 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
     cur, prev = params, spare
     cur_is_params = True
     updated = False  # prev holds a state only once an update has been made
+    done, status = losses.shape[0], OK
     for k in range(losses.shape[0]):
         cols = step_columns(order, k, batch)
         b = total_weight(SW, X, cols)
@@ -279,7 +286,10 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
             loss += l2_penalty(cur[0], cur[2], alpha, b)
         losses[k] = loss
         if not np.isfinite(loss):
-            return k, COST_NOT_FINITE, cur_is_params if not updated else not cur_is_params
+            done, status = k, COST_NOT_FINITE
+            if updated:  # the state to keep is prev's
+                cur_is_params = not cur_is_params
+            break
         h = hyper(rule, dt, t + k + 1)
         decay = dt(alpha / b)
         # The mean gradients (step.accumulate_gradients' reduction), each block of dW1
@@ -292,12 +302,16 @@ def _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out
         ok &= update_array(prev[2], cur[2], velocity[2], moments[2], grads[2], kind, h, decay)
         ok &= update_array(prev[3], cur[3], velocity[3], moments[3], grads[3], kind, h, zero)
         if not ok:
-            return k, UPDATE_NOT_FINITE, cur_is_params
+            done, status = k, UPDATE_NOT_FINITE  # the state to keep is cur's
+            break
         cur, prev = prev, cur
         cur_is_params = not cur_is_params
         updated = True
-    keep_alive(scratch)  # until here: an early return leaves ws and slabs unused
-    return losses.shape[0], OK, cur_is_params
+    if not cur_is_params:
+        copy_params(params, spare)
+    keep_alive(scratch)
+    keep_alive(own_spare)
+    return done, status
 
 
 # What the drivers only read, compiled once for any layout of X, Y and SW (config.entry).
@@ -306,15 +320,15 @@ descent_driver = entry("X Y SW order", any_layout="X Y SW")
 
 @descent_driver
 @jit(parallel=True)
-def descend_parallel(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
+def descend_parallel(params, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend with its chunk and block loops spread over Numba's threads."""
-    return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan)
+    return _descend(params, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan)
 
 
 @descent_driver
 @jit
-def descend_serial(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
+def descend_serial(params, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses, plan):
     """_descend on the calling thread: the same arithmetic, with no parallel region to
     launch, which dominates a step of a tiny problem."""
-    return _descend(params, spare, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses,
+    return _descend(params, velocity, moments, X, Y, SW, order, batch, code, out, rule, losses,
                     on_one_thread(plan))

@@ -63,7 +63,7 @@ def epoch(rule_name, dtype, output, weighted=False):
                          the_plan=engine.plan(128, p.work), order=order, batch=128, velocity=velocity,
                          moments=moments, weights=p.weights)
     assert run.status == engine.OK and run.done == 3
-    got = dict(zip(("W1", "b1", "W2", "b2"), run.final))
+    got = dict(zip(("W1", "b1", "W2", "b2"), p.work))
     X64 = np.asarray(X, np.float64)
     if rule_name == "adam":
         zeros = {k: np.zeros_like(v) for k, v in start.items()}
@@ -239,7 +239,7 @@ def test_weight_sums_kept_transposed_or_not_give_the_same_bits(dtype):
                                      output=engine.Output.SOFTMAX, rule=engine.sgd(0.1), the_plan=the_plan,
                                      n_threads=n_threads, order=order, batch=m // 2 + 1)
             assert outcome.done == 2
-            results.append([np.array(cost), *grads, losses, *outcome.final])
+            results.append([np.array(cost), *grads, losses, *p])
     for result in results[1:]:
         for a, b in zip(results[0], result):
             np.testing.assert_array_equal(a, b)
@@ -283,13 +283,11 @@ def test_adam_counts_its_updates_across_calls():
     both = tuple(a.copy() for a in p.work)
     state2 = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
     kw = dict(activation=p.activation, output=p.output, the_plan=p.plan)
-    once = engine.descend(p.work, p.X, p.Y, np.empty(1), rule=engine.adam(0.01), velocity=state[0], moments=state[1], **kw)
-    step1 = tuple(a.copy() for a in once.final)
-    twice = engine.descend(step1, p.X, p.Y, np.empty(1), rule=engine.adam(0.01, t=1), velocity=state[0],
-                           moments=state[1], **kw)
-    together = engine.descend(both, p.X, p.Y, np.empty(2), rule=engine.adam(0.01), velocity=state2[0],
-                              moments=state2[1], **kw)
-    for a, b in zip(twice.final, together.final):
+    engine.descend(p.work, p.X, p.Y, np.empty(1), rule=engine.adam(0.01), velocity=state[0], moments=state[1], **kw)
+    engine.descend(p.work, p.X, p.Y, np.empty(1), rule=engine.adam(0.01, t=1), velocity=state[0],
+                   moments=state[1], **kw)
+    engine.descend(both, p.X, p.Y, np.empty(2), rule=engine.adam(0.01), velocity=state2[0], moments=state2[1], **kw)
+    for a, b in zip(p.work, both):
         np.testing.assert_array_equal(a, b)
 
 
@@ -303,11 +301,11 @@ def test_a_rule_with_state_starts_from_zeros_when_given_none():
     kw = dict(activation=p.activation, output=p.output, the_plan=p.plan)
     for rule in (engine.adam(0.01), engine.sgd(0.1, momentum=0.9, nesterov=True), engine.sgd(0.1, momentum=0.5)):
         zeros = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
-        given = engine.descend(tuple(a.copy() for a in p.work), p.X, p.Y, np.empty(2), rule=rule,
-                               velocity=zeros[0], moments=zeros[1], **kw)
-        none = engine.descend(tuple(a.copy() for a in p.work), p.X, p.Y, np.empty(2), rule=rule, **kw)
-        assert given.status == none.status == engine.OK
-        for a, b in zip(given.final, none.final):
+        given, none = (tuple(a.copy() for a in p.work) for _ in range(2))
+        run_given = engine.descend(given, p.X, p.Y, np.empty(2), rule=rule, velocity=zeros[0], moments=zeros[1], **kw)
+        run_none = engine.descend(none, p.X, p.Y, np.empty(2), rule=rule, **kw)
+        assert run_given.status == run_none.status == engine.OK
+        for a, b in zip(given, none):
             np.testing.assert_array_equal(a, b)
         _, grads = engine.gradients(p.work, p.X, p.Y, **kw)
         zeros = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
@@ -376,7 +374,7 @@ def test_sparse_mini_batches_follow_the_reference_with_the_same_bits_on_any_thre
                              rule=engine.adam(0.01, alpha=0.01), the_plan=engine.plan(1024, p.work), order=order,
                              batch=1024, velocity=state[0], moments=state[1], n_threads=n_threads)
         assert run.status == engine.OK and engine.plan(1024, p.work)[0] > 1
-        finals.append(run.final)
+        finals.append(p.work)
     for a, b in zip(*finals):
         np.testing.assert_array_equal(a, b)
     start = as_float64(params)
@@ -384,7 +382,7 @@ def test_sparse_mini_batches_follow_the_reference_with_the_same_bits_on_any_thre
     ref_losses, _ = ref.adam_epoch(start, (zeros, {k: v.copy() for k, v in zeros.items()}), dense, Y, order, 1024,
                                    0.01, alpha=0.01, activation="tanh", output="softmax")
     assert_close(losses, ref_losses, np.float64, "batch losses")
-    for k, got in zip(("W1", "b1", "W2", "b2"), run.final):
+    for k, got in zip(("W1", "b1", "W2", "b2"), p.work):
         assert_close(got, start[k], np.float64, k)
 
 

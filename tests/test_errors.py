@@ -216,7 +216,8 @@ def test_divergence_stops_and_keeps_the_last_finite_state():
 
 def test_a_diverging_step_leaves_the_callers_arrays_as_they_were():
     # fs.step reads the caller's arrays in place (no private copy: engine.prepare's
-    # private=False) and writes its update to a spare buffer, copied back only whole.
+    # private=False) and writes its update to the kernel's spare buffer, copied back only
+    # when it is whole and finite.
     params, X, Y = network(3, 4, 1, 50, scale=1.0)
     params["W1"] *= 1e150
     arrays = dict(params)

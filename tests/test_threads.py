@@ -113,15 +113,14 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     n_x, n_h, m = 20, 64, 10000
     rng = np.random.default_rng(0)
     params = tuple(rng.standard_normal(s) * 0.1 for s in ((n_h, n_x), (n_h, 1), (1, n_h), (1, 1)))
-    spare = tuple(np.empty_like(a) for a in params)
     no_velocity = tuple(np.empty((0, 0)) for a in params)
     X = rng.standard_normal((n_x, m))
     Y = (rng.random((1, m)) < 0.5).astype(np.float64)
     plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
     rule = tuple(descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0))  # as engine passes it
-    done, status, _ = descent.descend_serial(params, spare, no_velocity, no_velocity, X, Y, None, None, 0, int(Activation.TANH),
-                                             int(Output.SIGMOID), rule, costs, plan)
+    done, status = descent.descend_serial(params, no_velocity, no_velocity, X, Y, None, None, 0, int(Activation.TANH),
+                                          int(Output.SIGMOID), rule, costs, plan)
     print(plan[0] > plan[2], done, status == descent.OK)
     """
 )

@@ -55,16 +55,19 @@ def first_not_finite(arrays):
 
 
 def scan_problem(params, X, Y):
-    """The twin of kernels/checks.py's: (verdict, (x_lo, x_hi), (y_lo, y_hi)) with verdict
-    -2 for shapes that do not fit, the first non-finite parameter's index, or -1."""
+    """The twin of kernels/checks.py's: (verdict, (x_lo, x_hi), (y_lo, y_hi), apart) with
+    verdict -2 for shapes that do not fit, the first non-finite parameter's index, or -1,
+    and apart True when no two of the arrays may share memory (NumPy's bounds test)."""
     W1, b1, W2, b2 = params
     (n_h, n_x), n_y, m = W1.shape, W2.shape[0], X.shape[1]
     fits = (0 not in (n_h, n_x, n_y, m) and b1.shape == (n_h, 1) and W2.shape == (n_y, n_h)
             and b2.shape == (n_y, 1) and X.shape[0] == n_x and (Y.size == 0 or Y.shape == (n_y, m)))
     empty = (np.inf, -np.inf)
     if not fits:
-        return -2, empty, empty
-    return first_not_finite(params), value_range(X), value_range(Y)
+        return -2, empty, empty, False
+    arrays = [a for a in (*params, X, Y) if a.size]
+    apart = not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[:i])
+    return first_not_finite(params), value_range(X), value_range(Y), apart
 
 
 def pack_transposed(X, w):

@@ -504,10 +504,12 @@ def checked_data(params, X, Y, output, *, update=False, dtype=None):
         if Y is not None:
             Y = check_Y(Y, W2.shape[0], n_columns(X), dtype, out)
         return dtype, arrays, work, out, X, Y
-    arrays, targets, (verdict, x_range, y_range) = scan
+    arrays, targets, (verdict, x_range, y_range, apart) = scan
     if verdict >= 0:
         raise ValueError(f"{PARAM_LABELS[verdict]} contains NaN or inf")
-    if update and not _allocated_apart((*arrays, X, Y)):  # before building check_separate's names
+    # What the kernels read and write must not overlap (check_separate). The scan saw the
+    # targets they read: labels were converted into a new array, their own read done.
+    if update and not apart:
         check_separate(dict(zip(PARAM_LABELS, arrays)) | {"X": X, "Y": Y})
     dtype = arrays[0].dtype
     out = output_code(output, arrays[2].shape[0])

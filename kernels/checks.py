@@ -4,7 +4,8 @@ value_range(a) returns (lo, hi) of a float array (2-D, any layout) in float64; N
 anywhere makes both NaN, and inf shows in lo or hi, so one call answers finiteness and
 range (fastshallow.validation.finite_range). first_not_finite finds a network's first
 non-finite parameter. scan_problem checks a whole call's data in one call: the
-parameters' shapes and finiteness, X's and Y's shapes, and their ranges.
+parameters' shapes and finiteness, X's and Y's shapes, their ranges, and whether any
+two of the arrays' memory could overlap.
 
 Floats are compared as integers. A float's bit pattern read as a signed integer of its
 width orders like the float for values >= 0 and in reverse for negative ones; flipping
@@ -103,16 +104,49 @@ SHAPES_DIFFER = -2
 ALL_FINITE = -1
 
 
+@jit
+def _extent(a):
+    """(first, end): the addresses of a's first byte and one past its last, whatever its
+    strides' signs; (0, 0) for an array with no elements, which holds no memory."""
+    if a.size == 0:
+        return 0, 0
+    first = end = np.int64(a.ctypes.data)
+    for i in range(a.ndim):
+        reach = (a.shape[i] - 1) * a.strides[i]
+        if reach < 0:
+            first += reach
+        else:
+            end += reach
+    return first, end + a.itemsize
+
+
+@jit
+def _apart(params, X, Y):
+    """True when no two of the four parameters, X and Y reach into the same bytes (the
+    bounds test of np.may_share_memory, pair by pair): none can share memory then."""
+    extents = np.empty((6, 2), np.int64)
+    for i in range(4):
+        extents[i] = _extent(params[i])
+    extents[4] = _extent(X)
+    extents[5] = _extent(Y)
+    for i in range(6):
+        for j in range(i):
+            if max(extents[i, 0], extents[j, 0]) < min(extents[i, 1], extents[j, 1]):
+                return False
+    return True
+
+
 @entry("X Y", any_layout="X Y")
 @jit
 def scan_problem(params, X, Y):
-    """One call's data checked in one pass: (verdict, (x_lo, x_hi), (y_lo, y_hi)).
+    """One call's data checked in one pass: (verdict, (x_lo, x_hi), (y_lo, y_hi), apart).
 
     verdict: SHAPES_DIFFER unless W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1)
     with no size 0, X (n_x, m) with m >= 1, and Y (n_y, m) or with no values (a call
     without targets); else the index of the first parameter holding NaN or inf (as
     first_not_finite), else ALL_FINITE. The ranges are value_range's, of X and Y; a Y
-    without values has the empty range.
+    without values has the empty range. apart: no two of the six arrays reach into the
+    same bytes (_apart), so none of them can share memory with another; else they might.
 
     Shapes: params C-contiguous arrays of one float dtype; X, Y 2-D of that dtype.
     """
@@ -124,6 +158,6 @@ def scan_problem(params, X, Y):
             and X.shape[0] == n_x and m > 0 and (Y.size == 0 or (Y.shape[0] == n_y and Y.shape[1] == m)))
     if not fits:
         empty = (np.inf, -np.inf)
-        return SHAPES_DIFFER, empty, empty
+        return SHAPES_DIFFER, empty, empty, False
     bad = first_not_finite(params)
-    return bad if bad >= 0 else ALL_FINITE, _range(X), _range(Y)
+    return bad if bad >= 0 else ALL_FINITE, _range(X), _range(Y), _apart(params, X, Y)

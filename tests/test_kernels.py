@@ -577,8 +577,8 @@ def test_scan_problem_matches_reference(dtype, layout):
 
     def same(params, X, Y):
         got, expected = scan_problem(params, X, Y), ref.scan_problem(params, X, Y)
-        assert got[0] == expected[0]
-        np.testing.assert_array_equal(np.array(got[1:]), np.array(expected[1:]))
+        assert got[0] == expected[0] and got[3] == expected[3]
+        np.testing.assert_array_equal(np.array(got[1:3]), np.array(expected[1:3]))
         return got[0]
 
     rng = np.random.default_rng(5)
@@ -600,6 +600,16 @@ def test_scan_problem_matches_reference(dtype, layout):
             Xb, Yb = np.array(X, order="K"), np.array(Y, order="K")
             Xb[-1, -1], Yb[0, 0] = bad, -bad
             same(params, in_layout(Xb, layout), in_layout(Yb, layout))
+        # Memory: apart above (separate arrays, the strided ones with rows reversed). X and
+        # Y cut from one buffer: neighbours in C order, interleaved in the others. b1 and
+        # X in one flat buffer: touching, then sharing b1's last value.
+        both = in_layout(rng.random((n_x + n_y, m)).astype(dtype), layout)
+        same(params, both[:n_x], both[n_x:])
+        flat = rng.random(n_h + n_x * m).astype(dtype)
+        for start, apart in ((n_h, True), (n_h - 1, False)):
+            shared = (params[0], flat[:n_h].reshape(n_h, 1), params[2], params[3])
+            X_flat = flat[start : start + n_x * m].reshape(n_x, m)
+            assert same(shared, X_flat, Y) == -1 and scan_problem(shared, X_flat, Y)[3] is apart
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -124,14 +124,16 @@ def _extent(a):
 def _apart(params, X, Y):
     """True when no two of the four parameters, X and Y reach into the same bytes (the
     bounds test of np.may_share_memory, pair by pair): none can share memory then."""
-    extents = np.empty((6, 2), np.int64)
+    # Element by element: a tuple assigned to an array's row compiled Numba's shape-error
+    # messages, forty functions of string formatting (two seconds of a first call).
+    first, end = np.empty(6, np.int64), np.empty(6, np.int64)
     for i in range(4):
-        extents[i] = _extent(params[i])
-    extents[4] = _extent(X)
-    extents[5] = _extent(Y)
+        first[i], end[i] = _extent(params[i])
+    first[4], end[4] = _extent(X)
+    first[5], end[5] = _extent(Y)
     for i in range(6):
         for j in range(i):
-            if max(extents[i, 0], extents[j, 0]) < min(extents[i, 1], extents[j, 1]):
+            if max(first[i], first[j]) < min(end[i], end[j]):
                 return False
     return True
 

@@ -138,7 +138,7 @@ def update_parameters(parameters, grads, learning_rate=1.2):
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
     work = _float64_params(parameters)
     gradients = []
-    # The names and labels made once (_GRAD_LABELS): formed here, they were a tenth of a call.
+    # The names and labels made once (GRAD_NAMES, _GRAD_LABELS), not formed on every call (f725b4b).
     for k, g_name, g_label, a in zip(PARAM_NAMES, GRAD_NAMES, _GRAD_LABELS, work):
         if not hasattr(grads, "keys") or g_name not in grads:
             raise ValueError(f"grads is missing {g_name!r}; expected keys dW1, db1, dW2, db2")

@@ -115,8 +115,8 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
         packed = n_h if transposed else n_x
         per_tile, shared = (n_x + packed + 3 * n_h + 4 * n_y + 2) * tile + transposed * n_x * n_h, 0
     values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
-    # A module-level function and its arguments rather than a closure: making one cost a
-    # small call a twentieth of its checks.
+    # A module-level function and its arguments rather than a closure, which every call
+    # made and almost none used (a10f3bd).
     check_available(values * dtype.itemsize + costs * 8, _scratch_words, n_x, n_h, n_y, m, dtype, costs)
 
 

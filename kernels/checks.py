@@ -124,8 +124,8 @@ def _extent(a):
 def _apart(params, X, Y):
     """True when no two of the four parameters, X and Y reach into the same bytes (the
     bounds test of np.may_share_memory, pair by pair): none can share memory then."""
-    # Element by element: a tuple assigned to an array's row compiled Numba's shape-error
-    # messages, forty functions of string formatting (two seconds of a first call).
+    # Element by element: a tuple assigned to an array's row made Numba compile its
+    # shape-error messages, dozens of string-formatting functions (5a7173d).
     first, end = np.empty(6, np.int64), np.empty(6, np.int64)
     for i in range(4):
         first[i], end[i] = _extent(params[i])

@@ -404,3 +404,40 @@ def test_bad_sparse_x_is_refused(change, message):
         fs.train(params, change(X), Y, output="softmax", num_iterations=1)
     for k in params:
         np.testing.assert_array_equal(params[k], before[k])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("status, stop", [("cost", 1), ("cost", 2), ("cost", 3), ("cost", 4),
+                                          ("update", 1), ("update", 2), ("update", 3)])
+def test_a_run_that_stops_leaves_the_state_to_keep_in_params(status, stop, n_threads):
+    # The steps alternate between params and the kernel's spare buffer; wherever the state
+    # to keep ends, it is in params when descend returns (kernels/descent.py, Divergence).
+    # Batch `stop` is made to fail: a NaN in its examples makes its loss NaN, and keeps
+    # the state before the last update; or its examples at 1e200, after batches of zeros
+    # (whose steps move only b2), make an update of learning rate 1e110 overflow, and keep
+    # the state it started from. Either way params equal a run of just the steps kept.
+    n_x, n_h, batch = 20, 64, 512
+    m = batch * 6
+    params, X, _ = network(n_x, n_h, 1, m, seed=3)
+    Y = targets("sigmoid", 1, m)
+    cols = slice(stop * batch, (stop + 1) * batch)
+    if status == "cost":
+        X[0, cols.start + 5] = np.nan
+        rule, kept, expected_status = engine.sgd(0.1), stop - 1, engine.COST_NOT_FINITE
+    else:
+        X[:, : cols.start] = 0.0
+        X[:, cols] *= 1e200
+        params["b1"][:] = 0.0  # relu(0) = 0 with derivative 0: W1, b1 and W2 keep still
+        rule, kept, expected_status = engine.sgd(1e110), stop, engine.UPDATE_NOT_FINITE
+    start = tuple(params[k].copy() for k in ("W1", "b1", "W2", "b2"))
+    order = np.arange(m, dtype=np.int64)
+    the_plan = engine.plan(batch, start)
+    kw = dict(activation=engine.Activation.RELU, output=engine.Output.SIGMOID, rule=rule, the_plan=the_plan,
+              n_threads=n_threads, order=order, batch=batch)
+    stopped = tuple(a.copy() for a in start)
+    run = engine.descend(stopped, X, Y, np.empty(m // batch), **kw)
+    assert (run.done, run.status) == (stop, expected_status)
+    replay = tuple(a.copy() for a in start)
+    assert engine.descend(replay, X, Y, np.empty(kept), **kw).status == engine.OK
+    for a, b in zip(stopped, replay):
+        np.testing.assert_array_equal(a, b)

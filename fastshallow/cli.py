@@ -746,8 +746,7 @@ class _Trainer:
         run = engine.descend(p.work, p.X, p.Y, losses, activation=p.activation, output=p.output, rule=rule,
                              the_plan=the_plan, n_threads=args.threads, order=order, batch=batch,
                              velocity=self.state[0], moments=self.state[1])
-        for target, source in zip(p.arrays, p.work):
-            target[...] = source
+        engine.commit(p.arrays, p.work)
         self.t += run.done
         if run.status != engine.OK:
             where = f"in batch {run.done}" if order is not None else f"at iteration {self.done + run.done}"

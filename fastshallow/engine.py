@@ -20,6 +20,7 @@ Where to add things: an optimiser is a kind in kernels/descent.py (update_block)
 Rule constructor here; an activation or output layer is a row of kernels/codes.py.
 """
 
+import functools
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -93,8 +94,10 @@ def prepare(params, X, Y=None, *, activation="tanh", output="sigmoid", update=Fa
     n_y = W2.shape[0]
     m = n_columns(X)
     weights = check_weights(weights, m, dtype)
-    the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, max_threads())
-    check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs, sparse=isinstance(X, tuple))
+    # The plan and the scratch it needs come from one cache; the memory check's words are
+    # a module-level function and its arguments, made only if it fails (a10f3bd).
+    the_plan, n_bytes = _layout(m, n_x, n_h, n_y, dtype, max_threads(), isinstance(X, tuple))
+    check_available(n_bytes + 8 * costs, _scratch_words, n_x, n_h, n_y, m, dtype, costs)
     if update and private:  # after the memory check, which counts these copies
         work = tuple([np.array(w, order="C", copy=True) if w is a else w for w, a in zip(work, arrays)])
     return Problem(dtype, arrays, work, X, Y, weights, code, out, the_plan)
@@ -107,6 +110,19 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
     each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py); where the plan keeps
     a dense X's dW1ᵀ sums, they take the place of the packed X tile (n_x·T values for n_h·T)."""
+    check_available(scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse) + 8 * costs, _scratch_words,
+                    n_x, n_h, n_y, m, dtype, costs)
+
+
+@functools.lru_cache(maxsize=1024)  # pure functions of their arguments, asked on every call
+def _layout(m, n_x, n_h, n_y, dtype, pool_size, sparse):
+    """(the plan, the scratch bytes its call needs, not counting costs) for prepare."""
+    the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, pool_size)
+    return the_plan, scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse)
+
+
+def scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse):
+    """The bytes of check_memory's scratch, not counting the costs."""
     n_chunks, tile, n_slots, transposed = the_plan
     if sparse:
         per_tile = (4 * n_h + 4 * n_y + 2) * tile + n_x * n_h
@@ -115,9 +131,7 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
         packed = n_h if transposed else n_x
         per_tile, shared = (n_x + packed + 3 * n_h + 4 * n_y + 2) * tile + transposed * n_x * n_h, 0
     values = (2 + n_chunks) * param_count(n_x, n_h, n_y) + shared + n_slots * per_tile + n_y * m
-    # A module-level function and its arguments rather than a closure, which every call
-    # made and almost none used (a10f3bd).
-    check_available(values * dtype.itemsize + costs * 8, _scratch_words, n_x, n_h, n_y, m, dtype, costs)
+    return values * dtype.itemsize
 
 
 def _scratch_words(n_x, n_h, n_y, m, dtype, costs):
@@ -140,8 +154,9 @@ def check_network_memory(n_x, n_h, n_y, value_bytes):
 
 
 def gradient_descent(learning_rate):
-    """Plain gradient descent, P ← P − lr·g: fs.train's rule."""
-    return sgd(learning_rate)
+    """Plain gradient descent, P ← P − lr·g: fs.train's rule (sgd's without momentum or
+    penalty, made directly: fs.step makes one on every call)."""
+    return Rule(_descent.SGD, float(learning_rate), 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 
 def sgd(learning_rate, momentum=0.0, nesterov=False, alpha=0.0):

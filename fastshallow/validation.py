@@ -27,24 +27,33 @@ FLOAT_MAX = {dt: float(np.finfo(dt).max) for dt in FLOAT_DTYPES}  # np.finfo cos
 NOTHING = {dt: np.empty((0, 0), dt) for dt in FLOAT_DTYPES}
 
 
+# The codes as plain ints, which the kernels take: int() of an enum member, on every call,
+# cost more than the lookup.
+_ACTIVATION_CODES = {name: int(code) for name, code in ACTIVATIONS.items()}
+_OUTPUT_CODES = {name: int(code) for name, code in OUTPUTS.items()}
+_SIGMOID, _SOFTMAX = int(Output.SIGMOID), int(Output.SOFTMAX)  # an enum member's lookup costs as much as a test
+
+
 def activation_code(activation):
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+    code = _ACTIVATION_CODES.get(activation) if isinstance(activation, str) else None
+    if code is None:
         raise ValueError(
             f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}; got {activation!r}"
         )
-    return int(ACTIVATIONS[activation])
+    return code
 
 
 def output_code(output, n_y):
     """The output layer's code; softmax needs n_y >= 2 (over one row it is always 1)."""
-    if not isinstance(output, str) or output not in OUTPUTS:
+    code = _OUTPUT_CODES.get(output) if isinstance(output, str) else None
+    if code is None:
         raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}; got {output!r}")
-    if output == "softmax" and n_y < 2:
+    if code == _SOFTMAX and n_y < 2:
         raise ValueError(
             f"output='softmax' needs n_y >= 2 outputs; params['W2'] has n_y = {n_y} "
             "(use output='sigmoid' for a single binary output)"
         )
-    return int(OUTPUTS[output])
+    return code
 
 
 def float_dtype(dtype, name="dtype"):
@@ -435,7 +444,6 @@ def _check_sparse_X(X, n_x, dtype):
 
 # The outputs whose targets are values rather than labels in [0, 1].
 VALUE_OUTPUTS = frozenset((Output.IDENTITY, Output.EXP))
-_SIGMOID = int(Output.SIGMOID)  # an enum member's lookup costs as much as the test it serves
 
 # How far a softmax target's column sum may be from 1 (one-hot targets sum exactly).
 SUM_TOLERANCE = 1e-4

@@ -25,6 +25,9 @@ select_threading_layer()  # before anything launches a parallel kernel; see thre
 # fs.train holds Ctrl-C back over its kernel and copy-back only from this many multiply-adds
 # (iterations · n_h·(n_x + n_y)·m): about a millisecond of work, which a user can wait for.
 INTERRUPTIBLE_WORK = 2**22
+# predict's results, bools viewed as their 0s and 1s: a view given the dtype object, not
+# np.uint8, skips the lookup of its descriptor (a tenth of a microsecond of a 10 µs call).
+_LABELS = np.dtype(np.uint8)
 
 __all__ = [
     "DivergenceError",
@@ -143,8 +146,8 @@ def predict(params, X, threshold=0.5, *, activation="tanh", output="sigmoid", n_
         return A2
     # A bool array viewed as uint8 is its 0s and 1s, without a copy.
     if output == "softmax":
-        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).view(np.uint8)
-    return (A2 > threshold).view(np.uint8)
+        return (np.arange(A2.shape[0])[:, None] == A2.argmax(axis=0)).view(_LABELS)
+    return (A2 > threshold).view(_LABELS)
 
 
 def cost(params, X, Y, *, activation="tanh", output="sigmoid", n_threads=None):

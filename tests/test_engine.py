@@ -291,6 +291,16 @@ def test_adam_counts_its_updates_across_calls():
         np.testing.assert_array_equal(a, b)
 
 
+def test_gradient_descent_is_sgd_without_momentum_or_penalty():
+    # fs.train's rule is made directly, not through sgd (a call cheaper on every fs.step);
+    # the kernels must see the same rule, field for field and type for type (a float where
+    # an int was would compile the kernels again).
+    for learning_rate in (1.2, 3, np.float32(0.5)):
+        fast, general = engine.gradient_descent(learning_rate), engine.sgd(learning_rate)
+        assert fast == general
+        assert [type(v) for v in fast] == [type(v) for v in general]
+
+
 def test_a_rule_with_state_starts_from_zeros_when_given_none():
     # descend and update without velocity or moments give a stateful rule zeros (a first
     # step), not the zero-size stand-in of a rule that keeps none, which the kernels read

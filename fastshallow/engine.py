@@ -110,7 +110,7 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
     of each slot, the (n_y, m) output, and `costs` float64 costs. A sparse X needs W1ᵀ and
     each slot's dW1ᵀ sums instead of the X tiles (kernels/sparse.py); where the plan keeps
     a dense X's dW1ᵀ sums, they take the place of the packed X tile (n_x·T values for n_h·T)."""
-    check_available(scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse) + 8 * costs, _scratch_words,
+    check_available(_scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse) + 8 * costs, _scratch_words,
                     n_x, n_h, n_y, m, dtype, costs)
 
 
@@ -118,10 +118,10 @@ def check_memory(the_plan, n_x, n_h, n_y, m, dtype, costs=0, sparse=False):
 def _layout(m, n_x, n_h, n_y, dtype, pool_size, sparse):
     """(the plan, the scratch bytes its call needs, not counting costs) for prepare."""
     the_plan = _plan(m, n_x, n_h, n_y, dtype.itemsize, pool_size)
-    return the_plan, scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse)
+    return the_plan, _scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse)
 
 
-def scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse):
+def _scratch_bytes(the_plan, n_x, n_h, n_y, m, dtype, sparse):
     """The bytes of check_memory's scratch, not counting the costs."""
     n_chunks, tile, n_slots, transposed = the_plan
     if sparse:

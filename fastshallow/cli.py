@@ -771,8 +771,7 @@ class _Trainer:
             raise divergence_error(engine.COST_NOT_FINITE, at="in L-BFGS", cost=result.fun,
                                    learning_rate="(none: lbfgs)", state="No model was saved.",
                                    iteration=self.done, costs=self.costs, kept=0)
-        for target, source in zip(p.arrays, views):
-            target[...] = source
+        engine.commit(p.arrays, views)
         if result.status == 0 and self.done < total:
             self.stopped = f"L-BFGS converged: {result.message}"
 

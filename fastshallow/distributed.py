@@ -190,9 +190,8 @@ def _finish(run, outcome, arrays, costs, learning_rate):
     except BaseException as exc:  # KeyboardInterrupt
         exc.costs = costs[: run.done].copy()
         raise
-    finally:
-        for target, source in zip(arrays, run.params):
-            target[...] = source
+    finally:  # one compiled copy, which a Ctrl-C cannot split (engine.commit)
+        engine.commit(arrays, run.params)
     if status != engine.OK:
         raise iterations_diverged(done, status, costs, learning_rate)
 

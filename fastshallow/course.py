@@ -12,11 +12,14 @@ Inputs may be lists or arrays; Y may be bool, uint8 or float. Bad input raises t
 ValueError / TypeError as the core API.
 """
 
+import operator
+
 import numpy as np
 
 from . import engine
 from .validation import (
     GRAD_NAMES,
+    PARAM_LABELS,
     PARAM_NAMES,
     as_array,
     check_all_finite,
@@ -26,11 +29,13 @@ from .validation import (
     checked_params,
     finite_real,
     iteration_count,
+    kernel_form,
     layer_size,
     numeric_array,
     positive_int,
     required_targets,
     value_bounds,
+    Y_array,
 )
 
 __all__ = [
@@ -46,6 +51,7 @@ __all__ = [
 
 _F64 = np.dtype(np.float64)
 _GRAD_LABELS = tuple(f"grads[{k!r}]" for k in GRAD_NAMES)
+_GRADS_OF = operator.itemgetter(*GRAD_NAMES)  # grads dict -> its four arrays, in order
 
 
 def _as_2d(value, name):
@@ -84,12 +90,6 @@ def _network(parameters, X, Y=None):
     return work, np.ascontiguousarray(X), None if Y is None else np.ascontiguousarray(Y)
 
 
-def _float64_params(parameters):
-    """The validated parameters as the kernels' C-contiguous float64 tuple (the course
-    computes in float64 whatever the parameters' dtype)."""
-    return checked_params(parameters, dtype=_F64)[2]
-
-
 def forward_propagation(X, parameters):
     """(A2, cache): A2 (n_y, m) and cache with Z1, A1 (n_h, m), Z2, A2 (n_y, m)."""
     work, X, _ = _network(parameters, X)
@@ -107,11 +107,14 @@ def compute_cost(A2, Y, parameters=None):
             f"A2 must be a non-empty array of probabilities; got dtype {A2.dtype}, shape {A2.shape}"
         )
     A2 = np.ascontiguousarray(A2, dtype=_F64)
-    lo, hi = value_bounds(A2)
-    if not (0 <= lo and hi <= 1):  # NaN fails both
-        raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {lo} to {hi}")
-    Y = check_Y(required_targets(Y), A2.shape[0], A2.shape[1], _F64, shape_of="A2")
-    return engine.cross_entropy(A2, Y)
+    Y = Y_array(required_targets(Y), A2.shape[0], A2.shape[1], _F64, shape_of="A2")
+    cost, in_range = engine.cross_entropy(A2, Y)
+    if not in_range:  # one compiled call tested both; now say which, A2 first
+        lo, hi = value_bounds(A2)
+        if not (0 <= lo and hi <= 1):  # NaN fails both
+            raise ValueError(f"A2 must hold probabilities in [0, 1]; got values from {lo} to {hi}")
+        check_Y(Y, A2.shape[0], A2.shape[1], _F64, shape_of="A2")
+    return cost
 
 
 def backward_propagation(parameters, cache, X, Y):
@@ -136,23 +139,44 @@ def _cached(cache, key, shape):
 def update_parameters(parameters, grads, learning_rate=1.2):
     """A new params dict, P - learning_rate·dP for each parameter; the inputs are not changed."""
     learning_rate = finite_real(learning_rate, "learning_rate", positive=True)
-    work = _float64_params(parameters)
-    gradients = []
-    # The names and labels made once (GRAD_NAMES, _GRAD_LABELS), not formed on every call (f725b4b).
-    for k, g_name, g_label, a in zip(PARAM_NAMES, GRAD_NAMES, _GRAD_LABELS, work):
-        if not hasattr(grads, "keys") or g_name not in grads:
-            raise ValueError(f"grads is missing {g_name!r}; expected keys dW1, db1, dW2, db2")
-        g = np.ascontiguousarray(numeric_array(grads[g_name], g_label), dtype=_F64)
-        if g.shape != a.shape:
-            raise ValueError(f"{g_label} has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
-        gradients.append(g)
-    gradients = tuple(gradients)
+    # float64 whatever the parameters' dtype; their NaN and inf are looked for below.
+    work = checked_params(parameters, dtype=_F64, finite=False)[2]
+    gradients = _gradient_arrays(grads, work)
     new, finite = engine.update(work, gradients, engine.gradient_descent(learning_rate))
-    # A NaN or inf in a gradient shows in the result, so only then are the gradients
-    # scanned, to name it. Finite gradients that overflow return inf, as NumPy's would.
+    # A NaN or inf in a parameter or a gradient shows in the result, so only then are
+    # they scanned, parameters first, to name it. Finite ones that overflow return inf, as
+    # NumPy's would.
     if not finite:
+        check_all_finite(work, PARAM_LABELS)
         check_all_finite(gradients, _GRAD_LABELS)
     return dict(zip(PARAM_NAMES, new))
+
+
+def _gradient_arrays(grads, work):
+    """grads' four arrays as C-contiguous float64 arrays in the shapes of the parameters
+    `work`: the caller's own where they already are (backward_propagation's are)."""
+    if not hasattr(grads, "keys"):
+        raise TypeError(f"grads must be a dict with keys dW1, db1, dW2, db2; got {type(grads).__name__}")
+    try:
+        gradients = _GRADS_OF(grads)
+    except KeyError:
+        missing = next(k for k in GRAD_NAMES if k not in grads)
+        raise ValueError(f"grads is missing {missing!r}; expected keys dW1, db1, dW2, db2") from None
+    form = kernel_form(gradients)  # None or a dtype; and None == dtype("float64") in NumPy
+    g1, g2, g3, g4 = gradients
+    w1, w2, w3, w4 = work
+    # Compared one by one: a generator over the pairs cost more than the rest of the test.
+    if (form is not None and form == _F64 and g1.shape == w1.shape and g2.shape == w2.shape
+            and g3.shape == w3.shape and g4.shape == w4.shape):
+        return gradients
+    converted = []
+    # The labels made once (_GRAD_LABELS), not formed on every call (f725b4b).
+    for k, g, g_label, a in zip(PARAM_NAMES, gradients, _GRAD_LABELS, work):
+        g = np.ascontiguousarray(numeric_array(g, g_label), dtype=_F64)
+        if g.shape != a.shape:
+            raise ValueError(f"{g_label} has shape {g.shape}; expected {a.shape} to match parameters['{k}']")
+        converted.append(g)
+    return tuple(converted)
 
 
 def nn_model(X, Y, n_h, num_iterations=10000, print_cost=False):

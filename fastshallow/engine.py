@@ -407,8 +407,10 @@ def layers_backward(params, A1, A2, X, Y, activation):
 
 
 def cross_entropy(A2, Y):
-    """Binary cross-entropy of probabilities A2 against Y (n_y, m), averaged over m."""
-    return float(_whole.bce_from_probabilities(A2, Y))
+    """(binary cross-entropy of probabilities A2 against Y (n_y, m), averaged over m;
+    whether every value of both lies in [0, 1], without which the cost means nothing)."""
+    cost, in_range = _whole.bce_from_probabilities(A2, Y)
+    return float(cost), bool(in_range)
 
 
 # -- the machine -------------------------------------------------------------------------

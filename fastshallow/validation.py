@@ -197,18 +197,20 @@ def check_params(params, *, update=False, inputs=None):
     return dtype, arrays
 
 
-def checked_params(params, *, update=False, inputs=None, dtype=None):
+def checked_params(params, *, update=False, inputs=None, dtype=None, finite=True):
     """check_params, plus the parameters as the kernels take them: (dtype, arrays, work),
     work the four as C-contiguous arrays of dtype, the caller's own where they already are
     so (a caller that updates them copies them first). dtype: what the call computes in,
-    the parameters' own if None (the course computes in float64 whatever theirs)."""
-    own, arrays, work = _checked_params(params, update, inputs)
+    the parameters' own if None (the course computes in float64 whatever theirs).
+    finite=False leaves out the test for NaN and inf, for a caller whose result shows
+    them (the course's update_parameters) and that calls check_all_finite when it does."""
+    own, arrays, work = _checked_params(params, update, inputs, finite)
     if dtype is None or dtype == own:
         return own, arrays, work
     return dtype, arrays, tuple(a.astype(dtype) for a in work)
 
 
-def _checked_params(params, update, inputs):
+def _checked_params(params, update, inputs, finite=True):
     if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
         raise TypeError(
             f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
@@ -221,7 +223,7 @@ def _checked_params(params, update, inputs):
             f"params is missing {', '.join(map(repr, missing))}; expected keys "
             f"{', '.join(PARAM_NAMES)} (got {', '.join(map(repr, params.keys()))})"
         ) from None
-    dtype = _kernel_form(arrays)  # arrays in kernel form are writeable: updatable as they are
+    dtype = kernel_form(arrays)  # arrays in kernel form are writeable: updatable as they are
     if dtype is None:
         arrays = tuple(_param_array(a, name, update) for a, name in zip(arrays, PARAM_LABELS))
     _check_param_shapes(arrays)
@@ -230,13 +232,14 @@ def _checked_params(params, update, inputs):
         work = tuple(_kernel_copy(a, dtype) for a in arrays)
     else:
         work = arrays
-    check_all_finite(work, PARAM_LABELS)
+    if finite:
+        check_all_finite(work, PARAM_LABELS)
     if update:
         check_separate(dict(zip(PARAM_LABELS, arrays)) | (inputs or {}))
     return dtype, arrays, work
 
 
-def _kernel_form(arrays):
+def kernel_form(arrays):
     """The dtype of four arrays that the kernels can take as they are (writeable,
     C-contiguous 2-D ndarrays of one float dtype, aligned), else None. Most calls pass such
     arrays, and testing for them first spares each its conversion (5aea16c has the numbers).
@@ -455,6 +458,21 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID, shape_of=None):
     it); any finite values for the identity output; counts >= 0 for the exp output.
     shape_of: the argument whose shape Y must match, for the message, if not the
     parameters and X."""
+    Y = _Y_array(Y, n_y, m, dtype, shape_of)
+    _check_Y_values(Y, *value_bounds(Y), dtype, output)
+    return _kernel_copy(Y, dtype)
+
+
+def Y_array(Y, n_y, m, dtype, shape_of=None):
+    """check_Y without the test of Y's values, for a caller whose kernel tests them as it
+    reads them (the course's compute_cost) and calls check_Y, to say what is wrong, only
+    when that test fails."""
+    return _kernel_copy(_Y_array(Y, n_y, m, dtype, shape_of), dtype)
+
+
+def _Y_array(Y, n_y, m, dtype, shape_of):
+    """Y as a numeric array of shape (n_y, m), labels of a bool or integer dtype converted
+    to `dtype` (exact there)."""
     Y = numeric_array(Y, "Y")
     if Y.ndim != 2:
         raise ValueError(f"Y must be 2-D with shape (n_y, m) = ({n_y}, {m}); got {Y.ndim}-D shape {Y.shape}")
@@ -464,8 +482,7 @@ def check_Y(Y, n_y, m, dtype, output=Output.SIGMOID, shape_of=None):
         raise ValueError(f"Y has shape {Y.shape}; expected (n_y, m) = ({n_y}, {m}) from {source}")
     if Y.dtype.kind != "f":  # labels as bool or int: exact in dtype, and then a compiled scan
         Y = np.ascontiguousarray(Y, dtype=dtype)
-    _check_Y_values(Y, *value_bounds(Y), dtype, output)
-    return _kernel_copy(Y, dtype)
+    return Y
 
 
 def _check_Y_values(Y, lo, hi, dtype, output):
@@ -498,7 +515,7 @@ def checked_data(params, X, Y, output, *, update=False, dtype=None):
     call computes in (work, X and Y come in it), the parameters' own if None; the course's
     functions compute in float64 whatever theirs.
 
-    Most calls pass the parameters in kernel form (_kernel_form), X as an array of their
+    Most calls pass the parameters in kernel form (kernel_form), X as an array of their
     dtype and Y as one too or as integer labels. Then one compiled call
     (kernels/checks.scan_problem) checks every shape and scans every value, and only the
     rules on its results run here. Anything else, or shapes that do not fit, takes the
@@ -534,7 +551,7 @@ def _scan(params, X, Y, dtype=None):
     if type(params) is not dict or type(X) is not np.ndarray or X.ndim != 2:
         return None
     arrays = (params.get("W1"), params.get("b1"), params.get("W2"), params.get("b2"))
-    own = _kernel_form(arrays)
+    own = kernel_form(arrays)
     if own is None or X.dtype != own or (dtype is not None and dtype != own):
         return None
     dtype = own

@@ -67,15 +67,20 @@ def _difference(out, A, B):
 
 @jit
 def bce_from_probabilities(A, Y):
-    """Σ -(y·log a + (1 - y)·log(1 - a)) / m over A, Y (n_y, m), for callers that hold only
-    A = sigmoid(Z). Each term is taken only where its weight is non-zero, so a label that
-    matches a saturated output (a = 1, y = 1) costs 0, not 0·log 0 = NaN."""
+    """(Σ -(y·log a + (1 - y)·log(1 - a)) / m, whether every a and y lies in [0, 1]) over A,
+    Y (n_y, m), for callers that hold only A = sigmoid(Z). Each term is taken only where
+    its weight is non-zero, so a label that matches a saturated output (a = 1, y = 1)
+    costs 0, not 0·log 0 = NaN. The range test rides along (a NaN fails it), so that a
+    caller checks its arguments and takes the cost in one compiled call; the cost means
+    nothing where it fails."""
     total = 0.0
+    in_range = True
     for i in range(A.shape[0]):
         for j in range(A.shape[1]):
             a, y = A[i, j], Y[i, j]
+            in_range &= (0 <= a <= 1) & (0 <= y <= 1)
             if y > 0:
                 total -= y * np.log(a)
             if y < 1:
                 total -= (1 - y) * np.log(1 - a)
-    return total / A.shape[1]
+    return total / A.shape[1], in_range

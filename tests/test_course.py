@@ -229,6 +229,45 @@ def test_non_finite_probabilities_and_gradients_are_refused(flower, params, bad)
             np.testing.assert_array_equal(a, before[name])
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_update_parameters_names_a_non_finite_parameter_before_any_gradient(params, bad):
+    # The parameters' NaN and inf are looked for only once the update's result shows one:
+    # a parameter's must still be refused, and named before a gradient's.
+    grads = {"d" + name: np.zeros_like(a) for name, a in params.items()}
+    grads["dW1"][0, 0] = np.nan
+    for name in ("W1", "b1", "W2", "b2"):
+        bad_params = {k: a.copy() for k, a in params.items()}
+        bad_params[name].flat[-1] = bad
+        with pytest.raises(ValueError, match=rf"params\['{name}'\] contains NaN or inf"):
+            nn.update_parameters(bad_params, grads)
+
+
+def test_update_parameters_takes_gradients_in_any_real_dtype_and_layout(params):
+    grads = {"d" + name: np.full_like(a, 0.25) for name, a in params.items()}
+    expected = {k: params[k] - 1.2 * 0.25 for k in params}
+    for change in (lambda a: a.astype(np.float32), lambda a: np.asfortranarray(a), lambda a: a[:, ::1].copy(),
+                   lambda a: np.repeat(a, 2, axis=1)[:, ::2]):
+        new = nn.update_parameters(params, {k: change(g) for k, g in grads.items()})
+        for k in params:
+            np.testing.assert_array_equal(new[k], expected[k])
+    with pytest.raises(TypeError, match=r"grads must be a dict with keys dW1, db1, dW2, db2; got list"):
+        nn.update_parameters(params, list(grads.values()))
+
+
+@pytest.mark.parametrize("bad", [np.nan, 1.5, -0.5])
+def test_compute_cost_names_labels_out_of_range(flower, bad):
+    # One compiled call takes the cost and tests both arrays' ranges; which one failed is
+    # then said as before.
+    _, Y = flower
+    labels = Y.astype(np.float64)
+    labels[0, 7] = bad
+    message = r"Y contains NaN or inf" if np.isnan(bad) else r"Y must hold labels in \[0, 1\]"
+    with pytest.raises(ValueError, match=message):
+        nn.compute_cost(np.full((1, 400), 0.5), labels)
+    with pytest.raises(ValueError, match=r"A2 must hold probabilities"):  # A2 is named first
+        nn.compute_cost(np.full((1, 400), 2.0), labels)
+
+
 def test_extra_datasets_are_column_per_example():
     pytest.importorskip("sklearn")
     sets = fs.datasets.load_extra_datasets(seed=0)

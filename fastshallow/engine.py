@@ -153,9 +153,10 @@ def check_network_memory(n_x, n_h, n_y, value_bytes):
 # -- rules: the optimisers of descend() --------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # fs.step and the course's update ask on every call, mostly for one rate
 def gradient_descent(learning_rate):
     """Plain gradient descent, P ← P − lr·g: fs.train's rule (sgd's without momentum or
-    penalty, made directly: fs.step makes one on every call)."""
+    penalty, made directly)."""
     return Rule(_descent.SGD, float(learning_rate), 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
 

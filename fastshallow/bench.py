@@ -9,9 +9,10 @@ PyTorch (an equivalent nn.Sequential trained with SGD) in one process. Repetitio
 interleaved (one of each implementation per round), so slow drifts of a shared machine
 hit all of them alike, and each timed run follows untimed ones of the same
 implementation (see time_point). It reports the median time per step with the spread of the
-repetitions, GFLOP/s and its fraction of the machine's FMA peak (measured first by a probe,
-kernels/probe.py, with the same threads), ratios, and the peak extra memory of one step
-measured in a fresh process for each implementation.
+repetitions, GFLOP/s and its fraction of the machine's FMA peak (the best reading so far of
+a probe, kernels/probe.py, with the same threads, taken before the grid and before each
+point), ratios, and the peak extra memory of one step measured in a fresh process for each
+implementation.
 """
 
 import dataclasses
@@ -394,6 +395,7 @@ def summarise(point, dtype, samples, memory, peak=None):
                 "max": max(times),
                 "gflops": point.flops_per_step / med[name] / 1e9,
                 "fraction_of_peak": point.flops_per_step / med[name] / 1e9 / peak if peak else None,
+                "peak_gflops": peak,
                 "speedup_vs_numpy": med["numpy"] / med[name] if "numpy" in med else None,
                 "speedup_vs_pytorch": med["pytorch"] / med[name] if "pytorch" in med else None,
                 "peak_extra_bytes": memory.get(name),
@@ -402,12 +404,16 @@ def summarise(point, dtype, samples, memory, peak=None):
     return rows
 
 
-def print_table(point, dtype, rows, out=sys.stdout):
+def print_table(point, dtype, rows, out=sys.stdout, probe=None):
+    """One point's table; probe: the FMA probe's reading just before it, if taken."""
     batches = f", batches of {point.batch}" if point.batch else ""
+    peak = rows[0]["peak_gflops"]
+    peak_words = "" if peak is None else f"; 'of peak' over {peak:.1f} GFLOP/s"
+    probe_words = "" if probe is None else f" (the probe read {probe:.1f} just before)"
     print(
         f"\n{point.name} (n_x, n_h, n_y, m) = {point.shape}{batches} {dtype}: "
         f"{point.flops_per_step / 1e9:.3g} GFLOP per step, {len(rows[0]['seconds_per_step'])} repetitions "
-        f"of {point.iterations} step(s)",
+        f"of {point.iterations} step(s){peak_words}{probe_words}",
         file=out,
     )
     header = (
@@ -554,16 +560,23 @@ def run(args):
     print(
         f"FMA peak, {threads} thread(s), measured by the probe: "
         + ", ".join(f"{peaks[d]:.1f} GFLOP/s {d}" for d in dtypes)
-        + " ('of peak' below is GFLOP/s over this)"
+        + " ('of peak' below is GFLOP/s over the best reading so far)"
     )
+    # The probe again before each point: on a shared machine one reading can come from a
+    # slow moment (an AMD EPYC read 90.9 GFLOP/s in float64 before a grid and 115.9 after;
+    # another run, 58.6 before it and 116.9 just before its first point), and a fraction
+    # over it would flatter every point. Over the best reading so far, a slow one cannot.
+    best = dict(peaks)
     results = []
     for name in sizes:
         point = POINTS[name]
         for dtype in dtypes:
+            now = fma_peak_gflops(dtype, threads)
+            best[dtype] = max(best[dtype], now)
             samples = time_point(point, dtype, threads, args.repeat, impls)
             memory = {} if args.no_memory else {i.name: measure_memory(i.name, point, dtype, threads) for i in impls}
-            rows = summarise(point, dtype, samples, memory, peaks[dtype])
-            print_table(point, dtype, rows)
+            rows = summarise(point, dtype, samples, memory, best[dtype])
+            print_table(point, dtype, rows, probe=now)
             results.extend(rows)
     per_call = None
     if not args.no_per_call:

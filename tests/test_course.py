@@ -245,8 +245,9 @@ def test_update_parameters_names_a_non_finite_parameter_before_any_gradient(para
 def test_update_parameters_takes_gradients_in_any_real_dtype_and_layout(params):
     grads = {"d" + name: np.full_like(a, 0.25) for name, a in params.items()}
     expected = {k: params[k] - 1.2 * 0.25 for k in params}
-    for change in (lambda a: a.astype(np.float32), lambda a: np.asfortranarray(a), lambda a: a[:, ::1].copy(),
-                   lambda a: np.repeat(a, 2, axis=1)[:, ::2]):
+    # float32, F order, big-endian (as read from a file), strided: each takes the conversion.
+    for change in (lambda a: a.astype(np.float32), lambda a: np.asfortranarray(a),
+                   lambda a: a.astype(a.dtype.newbyteorder()), lambda a: np.repeat(a, 2, axis=1)[:, ::2]):
         new = nn.update_parameters(params, {k: change(g) for k, g in grads.items()})
         for k in params:
             np.testing.assert_array_equal(new[k], expected[k])

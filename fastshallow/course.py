@@ -12,8 +12,6 @@ Inputs may be lists or arrays; Y may be bool, uint8 or float. Bad input raises t
 ValueError / TypeError as the core API.
 """
 
-import operator
-
 import numpy as np
 
 from . import engine
@@ -31,6 +29,7 @@ from .validation import (
     iteration_count,
     kernel_form,
     layer_size,
+    named_arrays,
     numeric_array,
     positive_int,
     required_targets,
@@ -51,7 +50,6 @@ __all__ = [
 
 _F64 = np.dtype(np.float64)
 _GRAD_LABELS = tuple(f"grads[{k!r}]" for k in GRAD_NAMES)
-_GRADS_OF = operator.itemgetter(*GRAD_NAMES)  # grads dict -> its four arrays, in order
 
 
 def _as_2d(value, name):
@@ -155,13 +153,7 @@ def update_parameters(parameters, grads, learning_rate=1.2):
 def _gradient_arrays(grads, work):
     """grads' four arrays as C-contiguous float64 arrays in the shapes of the parameters
     `work`: the caller's own where they already are (backward_propagation's are)."""
-    if not hasattr(grads, "keys"):
-        raise TypeError(f"grads must be a dict with keys dW1, db1, dW2, db2; got {type(grads).__name__}")
-    try:
-        gradients = _GRADS_OF(grads)
-    except KeyError:
-        missing = next(k for k in GRAD_NAMES if k not in grads)
-        raise ValueError(f"grads is missing {missing!r}; expected keys dW1, db1, dW2, db2") from None
+    gradients = named_arrays(grads, GRAD_NAMES, "grads")
     form = kernel_form(gradients)  # None or a dtype; and None == dtype("float64") in NumPy
     g1, g2, g3, g4 = gradients
     w1, w2, w3, w4 = work

@@ -210,19 +210,25 @@ def checked_params(params, *, update=False, inputs=None, dtype=None, finite=True
     return dtype, arrays, tuple(a.astype(dtype) for a in work)
 
 
-def _checked_params(params, update, inputs, finite=True):
-    if not hasattr(params, "keys") or not hasattr(params, "__getitem__"):
-        raise TypeError(
-            f"params must be a dict with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
-        )
+def named_arrays(d, names, label):
+    """The values of the dict d at `names` (a tuple of its keys), in that order: the
+    parameters (PARAM_NAMES) or the course's gradients (GRAD_NAMES). TypeError if d is
+    not a dict, ValueError naming the keys it lacks; label names d in both."""
+    if not hasattr(d, "keys") or not hasattr(d, "__getitem__"):
+        raise TypeError(f"{label} must be a dict with keys {', '.join(names)}; got {type(d).__name__}")
     try:
-        arrays = tuple(params[k] for k in PARAM_NAMES)
+        # An itemgetter, made on every call, still cost a fifth of a generator over names.
+        return operator.itemgetter(*names)(d)
     except KeyError:
-        missing = [k for k in PARAM_NAMES if k not in params]
+        missing = [k for k in names if k not in d]
         raise ValueError(
-            f"params is missing {', '.join(map(repr, missing))}; expected keys "
-            f"{', '.join(PARAM_NAMES)} (got {', '.join(map(repr, params.keys()))})"
+            f"{label} is missing {', '.join(map(repr, missing))}; expected keys "
+            f"{', '.join(names)} (got {', '.join(map(repr, d.keys()))})"
         ) from None
+
+
+def _checked_params(params, update, inputs, finite=True):
+    arrays = named_arrays(params, PARAM_NAMES, "params")
     dtype = kernel_form(arrays)  # arrays in kernel form are writeable: updatable as they are
     if dtype is None:
         arrays = tuple(_param_array(a, name, update) for a, name in zip(arrays, PARAM_LABELS))

@@ -120,6 +120,36 @@ def vector_sweep(typingctx, acc, A, B, i, j0):
 
 
 @intrinsic
+def vector_add_row(typingctx, c, j0, s):
+    """c[j0 : j0 + w] += s[:w], w = panel_width(c) (PANEL_VECTORS vectors), in explicit
+    vector loads, adds and stores: a register panel's row of sums added into C
+    (products._add_row). LLVM unrolls the plain loop of w elements completely and leaves it
+    scalar, in both instruction sets: with AVX-512, 16 or 32 loads, adds and stores a row,
+    against a panel's 128 steps of 16 FMAs when dW1 = dZ1·Xᵀ sums a tile of 128 examples.
+    Each element gets the same one addition. Shapes: c (n,) and s (>= w,) C-contiguous, of
+    one dtype, j0 + w <= n."""
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in (c, s)) or c.dtype != s.dtype:
+        return None
+    bits = c.dtype.bitwidth
+    n_vec, lanes = PANEL_VECTORS, vector_lanes(bits)
+
+    def codegen(context, builder, sig, args):
+        c_a, s_a = (context.make_array(t)(context, builder, v) for t, v in ((sig.args[0], args[0]), (sig.args[2], args[2])))
+        j0 = context.cast(builder, args[1], sig.args[1], types.intp)
+        vty = ir.VectorType(context.get_value_type(c.dtype), lanes)
+        start = builder.gep(c_a.data, [j0])
+        for v in range(n_vec):
+            offset = context.get_constant(types.intp, v * lanes)
+            dst = builder.bitcast(builder.gep(start, [offset]), vty.as_pointer())
+            src = builder.bitcast(builder.gep(s_a.data, [offset]), vty.as_pointer())
+            total = builder.fadd(builder.load(dst, align=bits // 8), builder.load(src, align=bits // 8))
+            builder.store(total, dst, align=bits // 8)
+        return context.get_dummy_value()
+
+    return types.none(c, j0, s), codegen
+
+
+@intrinsic
 def stack_panel(typingctx, like):
     """A pointer to PANEL_ROWS · panel_width(like) elements of like's dtype on the stack
     (1 KiB), for products._panel's accumulators.

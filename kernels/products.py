@@ -34,7 +34,7 @@ from numba import carray
 from numba.extending import overload
 
 from .config import PANEL_HEIGHT, PANEL_ROWS, jit, reduction_jit
-from .intrinsics import panel_width, stack_panel, vector_sweep, view, wide_vectors
+from .intrinsics import panel_width, stack_panel, vector_add_row, vector_sweep, view, wide_vectors
 from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
@@ -222,6 +222,25 @@ def _sweep_for(acc, A, B, i, j0):
     return _sweep_rows
 
 
+def _add_row(c, j0, s):
+    """c[j0 : j0 + w] += s[:w], w = panel_width(c): one row of a register panel's sums
+    added into C. Resolved when compiling: intrinsics.vector_add_row for C-ordered rows,
+    else a loop (the twin tests' F-ordered and strided C). Shapes: c (n,), s (>= w,)."""
+
+
+def _add_row_loop(c, j0, s):
+    j0u, wu = np.uint64(j0), np.uint64(panel_width(c))  # unsigned: see _sweep_8_rows
+    for j in range(wu):
+        c[j0u + j] += s[j]
+
+
+@overload(_add_row, inline="always")
+def _add_row_for(c, j0, s):
+    if c.layout == "C" and s.layout == "C":
+        return lambda c, j0, s: vector_add_row(c, j0, s)
+    return _add_row_loop
+
+
 @jit
 def _panel(C, A, B, i, j0, skip, bias, code):
     """C[i:i+h, j0+skip:j0+w] += (A[i:i+h]·B[:, j0:j0+w])[:, skip:], h = PANEL_HEIGHT
@@ -252,17 +271,14 @@ def _panel(C, A, B, i, j0, skip, bias, code):
         for q in range(min(h, last + 1 - i)):
             bias_activation_forward(C[i + q, j0 : j0 + w], acc[q], bias[i + q, 0], code)
         return
-    # The first `skip` columns belong to the previous panel: add zeros there, so that the
-    # loop below has a constant trip count and vectorises like the one above.
+    # The first `skip` columns belong to the previous panel: add zeros there, so that every
+    # row adds whole vectors.
     for q in range(h):
         s = acc[q]
         for j in range(skip):
             s[j] = 0
-    j0u, wu = np.uint64(j0), np.uint64(w)
     for q in range(min(h, last + 1 - i)):
-        c, s = C[i + q], acc[q]
-        for j in range(wu):
-            c[j0u + j] += s[j]
+        _add_row(C[i + q], j0, acc[q])
 
 
 @jit

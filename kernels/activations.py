@@ -141,13 +141,16 @@ def bias_activation_forward(a, s, bias, code):
     elif code == SIGMOID:
         for j in range(s.shape[0]):
             a[j] = em.sigmoid(bias + s[j])
+    # The short bodies below run over a's length, which is known only at run time: over
+    # s's, the panel's constant width, LLVM unrolled them completely and left them scalar
+    # (tanh's and sigmoid's bodies are too long to unroll, and vectorise either way).
     elif code == RELU:
         zero = s.dtype.type(0)
-        for j in range(s.shape[0]):
+        for j in range(a.shape[0]):
             z = bias + s[j]
             a[j] = zero if z < zero else z  # as relu_forward: NaN passes
     else:
-        for j in range(s.shape[0]):
+        for j in range(a.shape[0]):
             a[j] = bias + s[j]
 
 

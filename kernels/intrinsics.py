@@ -134,7 +134,8 @@ def vector_add_row(typingctx, c, j0, s):
     n_vec, lanes = PANEL_VECTORS, vector_lanes(bits)
 
     def codegen(context, builder, sig, args):
-        c_a, s_a = (context.make_array(t)(context, builder, v) for t, v in ((sig.args[0], args[0]), (sig.args[2], args[2])))
+        c_a = context.make_array(sig.args[0])(context, builder, args[0])
+        s_a = context.make_array(sig.args[2])(context, builder, args[2])
         j0 = context.cast(builder, args[1], sig.args[1], types.intp)
         vty = ir.VectorType(context.get_value_type(c.dtype), lanes)
         start = builder.gep(c_a.data, [j0])

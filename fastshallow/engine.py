@@ -32,6 +32,7 @@ from .kernels import probe as _probe
 from .kernels import step as _step
 from .kernels import whole as _whole
 from .kernels.codes import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output, activation_name
+from .kernels.config import call
 from .kernels.planning import PARALLEL_UPDATE_MIN, SERIAL_WORK, param_count
 from .kernels.planning import plan as _plan
 
@@ -244,9 +245,9 @@ def _run(serial, parallel, n_threads, the_plan, params, m, *args):
     n = thread_count(n_threads)
     if _serial(n, the_plan, params, m):
         start_threading_layer()
-        return serial(*args)
+        return call(serial, args)
     with using_threads(n):
-        return parallel(*args)
+        return call(parallel, args)
 
 
 def _serial(n_threads, the_plan, params, m):

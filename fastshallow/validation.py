@@ -14,6 +14,7 @@ import numpy as np
 from .kernels.codes import ACTIVATION_NAMES as ACTIVATIONS
 from .kernels.codes import OUTPUT_NAMES as OUTPUTS
 from .kernels.checks import SHAPES_DIFFER, first_not_finite, scan_problem, value_range
+from .kernels.config import call
 from .kernels.codes import Output
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -149,7 +150,7 @@ def value_bounds(a):
     arrays (bool and integer ones among them, whose NumPy scalars the rules could not
     negate), NumPy's min and max."""
     if a.dtype in FLOAT_DTYPES and 0 < a.ndim <= 2:
-        return value_range(a if a.ndim == 2 else a.reshape(1, -1))
+        return call(value_range, (a if a.ndim == 2 else a.reshape(1, -1),))
     return float(a.min()), float(a.max())
 
 
@@ -571,7 +572,7 @@ def _scan(params, X, Y, dtype=None):
         targets = np.ascontiguousarray(Y, dtype=dtype)
     else:
         return None
-    verdict = scan_problem(arrays, X, targets)
+    verdict = call(scan_problem, (arrays, X, targets))
     return None if verdict[0] == SHAPES_DIFFER else (arrays, targets, verdict)
 
 

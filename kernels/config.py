@@ -137,6 +137,9 @@ class Entry:
         self._roles = [(name in reads, name in any_layout) for name in names]
         self._lock = threading.Lock()
         self._compiled_any = False
+        # What call() runs: this entry until it has compiled a signature, then the
+        # dispatcher itself, which converts the arguments to what is compiled.
+        self.direct = self
         self.__doc__ = dispatcher.__doc__
 
     def __call__(self, *args):
@@ -169,6 +172,21 @@ class Entry:
             finally:
                 if self._dispatcher.signatures:
                     self._dispatcher.disable_compile()  # from now on, calls convert to what is compiled
+            self.direct = self._dispatcher  # only now: called with compiling on, it would specialise
+
+
+def call(kernel, args):
+    """kernel(*args) for an `entry` kernel, through its dispatcher once the entry has
+    compiled: the entry's own Python call cost 0.24 µs, this one 0.05 (two kernel calls
+    make a tiny problem's forward pass; the commit has the numbers). Whatever the
+    dispatcher refuses (see Entry.__call__) goes to the entry, which compiles for it."""
+    direct = kernel.direct
+    if direct is kernel:
+        return kernel(*args)
+    try:
+        return direct(*args)
+    except (TypeError, RuntimeError):
+        return kernel(*args)
 
 
 def _general_type(t, read_only, any_layout):

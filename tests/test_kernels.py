@@ -504,6 +504,21 @@ def test_entry_compiles_once_for_every_layout_and_again_for_a_new_dtype():
     assert out32[0] == 2.0 * X[:, 2].sum() and len(toy.overloads) == 2
 
 
+def test_call_runs_an_entry_through_its_dispatcher_once_it_has_compiled():
+    from fastshallow.kernels.config import call
+
+    toy = _entry_toy()
+    X, cols, out = np.arange(12.0).reshape(3, 4), np.array([2]), np.zeros(1)
+    assert toy.direct is toy  # nothing compiled yet: the entry picks the signature
+    for layout in LAYOUTS:
+        call(toy, (out, in_layout(X, layout), cols, 2.0))
+        assert out[0] == 2.0 * X[:, 2].sum(), layout
+    assert toy.direct is toy._dispatcher and len(toy.overloads) == 1
+    out32 = np.zeros(1, np.float32)
+    call(toy, (out32, X.astype(np.float32), cols, 2.0))  # the dispatcher refuses it; the entry compiles
+    assert out32[0] == 2.0 * X[:, 2].sum() and len(toy.overloads) == 2
+
+
 def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():
     from numba.core.errors import TypingError
 

@@ -136,14 +136,13 @@ class Entry:
         self._dispatcher = dispatcher
         self._roles = [(name in reads, name in any_layout) for name in names]
         self._lock = threading.Lock()
-        self._compiled_any = False
         # What call() runs: this entry until it has compiled a signature, then the
         # dispatcher itself, which converts the arguments to what is compiled.
         self.direct = self
         self.__doc__ = dispatcher.__doc__
 
     def __call__(self, *args):
-        if not self._compiled_any:  # Numba would compile these exact types: give it ours first
+        if self.direct is self:  # nothing compiled: Numba would compile these exact types; give it ours
             self._compile_for(args)
         try:
             return self._dispatcher(*args)
@@ -168,7 +167,6 @@ class Entry:
             self._dispatcher.disable_compile(False)
             try:
                 self._dispatcher.compile(sig)
-                self._compiled_any = True
             finally:
                 if self._dispatcher.signatures:
                     self._dispatcher.disable_compile()  # from now on, calls convert to what is compiled

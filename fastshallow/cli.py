@@ -580,7 +580,6 @@ def cmd_train(args):
     if compiling:
         progress.update(0, status="compiling kernels")
     t_train = time.perf_counter()
-    val_scores = []
 
     def after(n):
         """Report n more iterations or epochs; True to stop early."""
@@ -588,7 +587,6 @@ def cmd_train(args):
         stats = {"cost": f"{trainer.costs[-1]:.4f}"}
         if check is not None:
             val_cost, score = check.validation()
-            val_scores.append(score)
             stats[check.name] = f"{score:.3f}"
             record, improved = engine.track(record, val_cost, 1e-7, higher_is_better=False)
             if improved:
@@ -608,11 +606,14 @@ def cmd_train(args):
             model.params[k][...] = best[0][k]
 
     train_score = _Scores(model, Xt, y[train_idx]).score()
+    # The saved params' own score: after an early stop they are the best check's, not the
+    # last check's.
+    val_score = check.validation()[1] if n_val else None
     done = trainer.done
     model.interrupted = stop.requested
     score_key = "r2" if task == "regression" else "accuracy"
     model.info = {"iterations" if not mini else "epochs": done, f"train_{score_key}": train_score,
-                  f"validation_{score_key}": val_scores[-1] if val_scores else None, "seed": args.seed,
+                  f"validation_{score_key}": val_score, "seed": args.seed,
                   "solver": args.solver, "learning_rate": trainer.lr, "task": task,
                   "data": os.path.basename(args.data)}
     save_model(args.out, model, overwrite=args.force)
@@ -629,7 +630,7 @@ def cmd_train(args):
           + (f" ({trainer.stopped})" if trainer.stopped else ""))
     print(_Scores.line("Training", train_score, task))
     if n_val:
-        print(_Scores.line("Validation", check.validation()[1], task) + f" ({n_val} rows)")
+        print(_Scores.line("Validation", val_score, task) + f" ({n_val} rows)")
     print(f"Model saved to {args.out}" + (" (training was interrupted)" if stop.requested else ""))
     return 0
 

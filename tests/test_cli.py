@@ -97,6 +97,18 @@ def test_mini_batches_and_early_stopping(tmp_path, flower_csv, capsys):
     assert "epochs in" in out
 
 
+def test_an_early_stop_saves_the_validation_score_of_the_params_it_keeps(tmp_path, flower_csv, capsys):
+    """After an early stop the model keeps the best check's params; the score saved with
+    it is theirs (the line printed for them), not the last check's."""
+    model = tmp_path / "m.fsn"
+    code, out, err = run(capsys, "train", flower_csv, "--epochs", 200, "--batch-size", 32, "--validation-fraction",
+                         0.3, "--early-stopping", "--patience", 3, "--lr", 0.5, "--seed", 0, "--out", model, "--quiet")
+    assert code == 0, err
+    assert "early stopping: best validation cost at" in out
+    printed = out.split("Validation accuracy: ")[1].split("%")[0]
+    assert f"{model_file.load_model(model).info['validation_accuracy'] * 100:.2f}" == printed
+
+
 def test_mini_batches_read_examples_laid_out_contiguously(tmp_path, flower_csv, capsys, monkeypatch):
     """Shuffled mini-batches read X with each example's features contiguous (F-ordered
     (n_x, m), validation.examples_contiguous); full batches read it C-ordered. The same

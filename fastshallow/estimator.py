@@ -1221,11 +1221,14 @@ def _is_dask(a):
 
 
 def _mean_loss(losses, m, batch):
-    """An epoch's loss: its batches' losses weighted by their sizes (the last may be short),
-    as an np.float64, the type of MLP's loss_ and loss_curve_."""
+    """An epoch's loss as scikit-learn's MLP forms it: each batch's loss times its size
+    (the last may be short), added in batch order, over m; an np.float64, the type of
+    MLP's loss_ and loss_curve_. Added in order (a running sum), not by a BLAS dot, whose
+    order, and so the last bits of the loss that tol compares, depends on the BLAS build
+    and the CPU."""
     sizes = np.full(len(losses), batch, dtype=np.float64)
     sizes[-1] = m - batch * (len(losses) - 1)
-    return np.float64(losses @ sizes / m)
+    return np.cumsum(losses * sizes)[-1] / m
 
 
 def _call(block, model, method, columns, dtype):

@@ -20,7 +20,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler  # noqa: E402
 import fastshallow as fs  # noqa: E402
 from fastshallow import ShallowNetClassifier, ShallowNetRegressor, reference  # noqa: E402
 from fastshallow import validation  # noqa: E402
-from fastshallow.estimator import _examples_as_columns, _targets  # noqa: E402
+from fastshallow.estimator import _examples_as_columns, _mean_loss, _targets  # noqa: E402
 from fastshallow.kernels import plan  # noqa: E402
 from helpers import assert_close  # noqa: E402
 
@@ -475,3 +475,20 @@ def test_a_regressor_whose_loss_ends_above_the_mean_predictor_warns_of_divergenc
         warnings.simplefilter("always")
         ShallowNetRegressor(learning_rate_init=0.01, **settings).fit(X, y)
     assert not [w for w in caught if "diverged" in str(w.message)]
+
+
+@pytest.mark.parametrize("n_batches", [1, 2, 7, 50, 333])
+def test_an_epochs_loss_adds_its_batches_in_order_as_scikit_learn(n_batches):
+    """loss_ and loss_curve_: each batch's loss times its size, added in batch order, over
+    the examples (MLP's accumulated_loss), bit for bit, whatever the BLAS would order a dot
+    product in."""
+    rng = np.random.default_rng(n_batches)
+    batch = 200
+    m = batch * n_batches - (13 if n_batches > 1 else 0)  # a short last batch
+    for _ in range(20):
+        losses = rng.random(n_batches) * 3
+        accumulated = 0.0
+        for k, loss in enumerate(losses):
+            accumulated += loss * (min((k + 1) * batch, m) - k * batch)
+        got = _mean_loss(losses, m, batch)
+        assert type(got) is np.float64 and got == accumulated / m

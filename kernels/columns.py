@@ -23,7 +23,9 @@ def n_examples(X, cols):
 
 
 def is_sparse(X):
-    """True when X is the sparse tuple (data, indices, indptr), a constant when compiled."""
+    """True when X is the sparse tuple (data, indices, indptr), a constant when compiled.
+    Code that must not be typed for the other kind of X tests isinstance(X, tuple)
+    instead, which Numba settles while typing (step.first_layer_forward)."""
 
 
 @overload(example_index, inline="always")

@@ -322,23 +322,20 @@ def forward_tile(params, X, cols, j0, n, code, ws, s):
     return Xp, Z, H, O
 
 
-# The first layer is the only one that reads X: these dispatch on X's type (columns.py),
-# when compiling, between the dense tiles and the sparse kernels (sparse.py).
+# The first layer is the only one that reads X: these choose, when compiling, between the
+# dense tiles and the sparse kernels (sparse.py) by X's type (columns.py).
+# first_layer_forward and first_layer_backward are inlined functions that test
+# isinstance, which Numba settles while typing, so that the branch for the other kind is
+# never typed. As @overload(inline="always") implementations they were also compiled in
+# full, to learn their return types (config's note), and the dense ones link
+# dense_forward and the panels: a first fs.train compiled 1.1-1.4 s longer (the commit has
+# the numbers). An isinstance makes Numba run a partial type inference over the function
+# it is inlined into, which refuses a variable given two different int constants
+# (descent._descend's status): prepare_first_layer, inlined there, stays an overload.
 
 
 def prepare_first_layer(ws, W1, X):
     """Before a pass: W1ᵀ into ws[W1T_SCRATCH] for a sparse X; nothing for a dense one."""
-
-
-def first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
-    """H = g(W1·X + b1) for the tile of H's n examples from j0; Z (n_h, n) is scratch.
-    Returns the dense X tile (n_x, n), or an empty view for a sparse X."""
-
-
-def first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
-    """db1 += Σ D; dW1 += D·Xᵀ over the tile (D = dZ1 (n_h, n), Xp forward's X tile). With
-    transposed (always, for a sparse X), dW1ᵀ accumulates in ws[DW1T_SUMS][s] instead,
-    until first_layer_finish."""
 
 
 @overload(prepare_first_layer, inline="always")
@@ -348,48 +345,38 @@ def _prepare_first_layer(ws, W1, X):
     return lambda ws, W1, X: None
 
 
-@overload(first_layer_forward, inline="always")
-def _first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
-    if isinstance(X, types.BaseTuple):
-
-        def sparse(H, Z, W1, b1, X, cols, j0, code, ws, s):
-            n_h, n = H.shape
-            Zt = view(ws[XT_TILE][s], (n, n_h))
-            sparse_forward_rows(Zt, ws[W1T_SCRATCH], X, cols, j0)
-            transpose(Z, Zt)
-            add_bias(Z, b1)
-            activation_forward(H, Z, code)
-            return view(ws[X_TILE][s], (0, n))
-
-        return sparse
-
-    def dense(H, Z, W1, b1, X, cols, j0, code, ws, s):
-        Xp = view(ws[X_TILE][s], (W1.shape[1], H.shape[1]))
-        load_tile(Xp, X, cols, j0)
-        dense_forward(H, Z, W1, Xp, b1, code)
-        return Xp
-
-    return dense
+@jit(inline="always")
+def first_layer_forward(H, Z, W1, b1, X, cols, j0, code, ws, s):
+    """H = g(W1·X + b1) for the tile of H's n examples from j0; Z (n_h, n) is scratch.
+    Returns the dense X tile (n_x, n), or an empty view for a sparse X."""
+    n_h, n = H.shape
+    if isinstance(X, tuple):
+        Zt = view(ws[XT_TILE][s], (n, n_h))
+        sparse_forward_rows(Zt, ws[W1T_SCRATCH], X, cols, j0)
+        transpose(Z, Zt)
+        add_bias(Z, b1)
+        activation_forward(H, Z, code)
+        return view(ws[X_TILE][s], (0, n))
+    Xp = view(ws[X_TILE][s], (W1.shape[1], n))
+    load_tile(Xp, X, cols, j0)
+    dense_forward(H, Z, W1, Xp, b1, code)
+    return Xp
 
 
-@overload(first_layer_backward, inline="always")
-def _first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
-    if isinstance(X, types.BaseTuple):
-
-        def sparse(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
-            n_h, n = D.shape
-            Dt = view(ws[XT_TILE][s], (n, n_h))
-            transpose(Dt, D)
-            row_sums_add(db1, D)
-            sparse_weight_sums(dw1t_sums(dW1, ws, s), Dt, X, cols, j0)
-
-        return sparse
-
-    def dense(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
+@jit(inline="always")
+def first_layer_backward(dW1, db1, D, Xp, X, cols, j0, ws, s, transposed):
+    """db1 += Σ D; dW1 += D·Xᵀ over the tile (D = dZ1 (n_h, n), Xp forward's X tile). With
+    transposed (always, for a sparse X), dW1ᵀ accumulates in ws[DW1T_SUMS][s] instead,
+    until first_layer_finish."""
+    if isinstance(X, tuple):
+        n_h, n = D.shape
+        Dt = view(ws[XT_TILE][s], (n, n_h))
+        transpose(Dt, D)
+        row_sums_add(db1, D)
+        sparse_weight_sums(dw1t_sums(dW1, ws, s), Dt, X, cols, j0)
+    else:
         sums = dw1t_sums(dW1, ws, s) if transposed else dW1
         linear_backward_weights_tile(sums, db1, D, Xp, ws[XT_TILE][s], transposed)
-
-    return dense
 
 
 @jit(inline="always")

@@ -12,7 +12,7 @@ import numba
 from numba import njit, types
 from numba.core.cpu_options import ParallelOptions
 
-from .numba_cache import tolerate_damaged_cache
+from .numba_cache import stamp_with_kernel_sources, tolerate_damaged_cache
 
 # Floating-point contract for every kernel.
 # - "contract" lets LLVM fuse a*b + c into one FMA; "nsz" ignores the sign of zero.
@@ -47,7 +47,7 @@ def _njit(fn, options):
     once.
     """
     try:
-        return tolerate_damaged_cache(njit(**options)(fn))
+        return stamp_with_kernel_sources(tolerate_damaged_cache(njit(**options)(fn)))
     except RuntimeError as exc:
         if not options.get("cache") or "no locator available" not in str(exc):
             raise

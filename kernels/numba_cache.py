@@ -1,9 +1,46 @@
-"""Numba's on-disk cache, made to survive damaged files.
+"""Numba's on-disk cache, made to survive damaged files and to notice every kernel's source.
 
-This is the one place that touches Numba's private attributes (a dispatcher's _cache and
-its load_overload / save_overload). If a Numba release renames them, the kernels still
-work: tolerate_damaged_cache then leaves the dispatcher as it is.
+This is the one place that touches Numba's private attributes (a dispatcher's _cache, its
+load_overload / save_overload, and its index file's _source_stamp). If a Numba release
+renames them, the kernels still work: the functions here then leave the dispatcher as it
+is.
 """
+
+import hashlib
+import os
+
+
+def sources_digest(folder):
+    """SHA-256 of the names and bytes of the .py files in folder (not its subfolders)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            digest.update(name.encode())
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+# Read once, at import: the kernels' sources cannot change under a running process that
+# has compiled them.
+KERNELS_DIGEST = sources_digest(os.path.dirname(os.path.abspath(__file__)))
+
+
+def stamp_with_kernel_sources(dispatcher):
+    """Keep this kernel's cache entries only while no kernel's source has changed.
+
+    Numba keys a cached kernel on its own code and stamps the cache index with its own
+    file's time and size. A kernel's compiled code also holds every function it calls
+    (linked in), so after an edit to a callee's file (or a `git pull` or upgrade that
+    changes only that file) the caller still loaded its old code from the cache. The stamp
+    is now the digest of all the kernels' sources: any change to any of them makes every
+    index stale, and each kernel compiles afresh on its next call. It also no longer
+    depends on file times, so a copy of the same sources keeps its cache.
+    """
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = KERNELS_DIGEST
+    return dispatcher
 
 
 def tolerate_damaged_cache(dispatcher):

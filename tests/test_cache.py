@@ -70,3 +70,47 @@ def test_damaged_cache_files_are_recompiled_and_replaced(tmp_path):
             pickle.load(f)  # the version stamp
             pickle.loads(f.read())  # the index itself
     assert _train_with_cache(tmp_path) == expected
+
+
+_HITS = textwrap.dedent(
+    """
+    import fastshallow as fs
+    from fastshallow import course
+    X, Y = fs.datasets.load_planar_dataset()
+    A2, _ = course.forward_propagation(X, fs.init_params(2, 4, 1, seed=0))
+    stats = fs.kernels.whole.forward.stats
+    print(fs.__file__, sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), repr(A2.sum()))
+    """
+)
+
+
+def test_a_change_to_any_kernel_source_makes_every_cached_kernel_compile_again(tmp_path):
+    """A cached kernel holds the code of every function it calls, so an edit to a callee's
+    file (here products.py, which whole.forward calls; whole.py is untouched) must not
+    leave the caller's old code in use: Numba alone checks only the kernel's own file."""
+    import shutil
+
+    import fastshallow
+
+    package = tmp_path / "copy" / "fastshallow"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(os.path.dirname(fastshallow.__file__), package, ignore=ignore)
+    shutil.rmtree(package / "kernels", ignore_errors=True)  # a link to the sources' kernels/ in a checkout
+    shutil.copytree(os.path.dirname(fastshallow.kernels.__file__), package / "kernels", ignore=ignore)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "copy"), os.environ.get("PYTHONPATH", "")]))
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _HITS], capture_output=True, text=True, timeout=600, env=env,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        where, hits, misses, total = out.stdout.split()
+        assert where == str(package / "__init__.py")  # the copy, not the checkout
+        return int(hits), int(misses), total
+
+    hits, misses, total = run()
+    assert hits == 0 and misses == 1  # compiled, and saved
+    assert run() == (1, 0, total)  # loaded
+    with open(package / "kernels" / "products.py", "a") as f:
+        f.write("\n# a change to a function that whole.forward calls would go here\n")
+    assert run() == (0, 1, total)  # compiled again, not loaded with the old products' code

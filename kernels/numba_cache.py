@@ -10,20 +10,20 @@ import hashlib
 import os
 
 
-def sources_digest(folder):
+def _sources_digest(folder):
     """SHA-256 of the names and bytes of the .py files in folder (not its subfolders)."""
     digest = hashlib.sha256()
     for name in sorted(os.listdir(folder)):
         if name.endswith(".py"):
-            digest.update(name.encode())
+            digest.update(name.encode() + b"\0")
             with open(os.path.join(folder, name), "rb") as f:
                 digest.update(f.read())
     return digest.hexdigest()
 
 
-# Read once, at import: the kernels' sources cannot change under a running process that
-# has compiled them.
-KERNELS_DIGEST = sources_digest(os.path.dirname(os.path.abspath(__file__)))
+# Read once, at import: this process compiles the sources it imported, whatever happens to
+# the files afterwards.
+KERNELS_DIGEST = _sources_digest(os.path.dirname(os.path.abspath(__file__)))
 
 
 def stamp_with_kernel_sources(dispatcher):

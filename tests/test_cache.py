@@ -92,11 +92,12 @@ def test_a_change_to_any_kernel_source_makes_every_cached_kernel_compile_again(t
 
     import fastshallow
 
+    # fastshallow.kernels lives in kernels/ in a checkout, inside the package once installed.
     package = tmp_path / "copy" / "fastshallow"
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(os.path.dirname(fastshallow.__file__), package, ignore=ignore)
-    shutil.rmtree(package / "kernels", ignore_errors=True)  # a link to the sources' kernels/ in a checkout
-    shutil.copytree(os.path.dirname(fastshallow.kernels.__file__), package / "kernels", ignore=ignore)
+    shutil.copytree(os.path.dirname(fastshallow.__file__), package,
+                    ignore=shutil.ignore_patterns("__pycache__", "kernels"))
+    shutil.copytree(os.path.dirname(fastshallow.kernels.__file__), package / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
                PYTHONPATH=os.pathsep.join([str(tmp_path / "copy"), os.environ.get("PYTHONPATH", "")]))
 

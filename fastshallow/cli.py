@@ -918,10 +918,9 @@ def kernel_cache():
 
 def compile_notice():
     """Say once, on stderr, that this run compiles the training kernels, when their cache
-    holds none: the first run in a fresh environment is otherwise silent for tens of
-    seconds."""
-    _, cached = kernel_cache()
-    compiling = not any(f.startswith("descent.") for f in cached)
+    holds none for the kernels' current sources: the first run in a fresh environment (or
+    after an upgrade) is otherwise silent for tens of seconds."""
+    compiling = not engine.training_kernels_cached()
     if compiling:
         print("fastshallow: compiling kernels for this machine, once; later runs load them from the cache",
               file=sys.stderr, flush=True)
@@ -938,7 +937,8 @@ def cmd_info(args):
     print(f"fastshallow {fs.__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
     print(machine_line())
     print(f"Numba cache directory: {cache_dir}")
-    print(f"Compiled kernels cached: {'yes' if cached else 'no'} ({len(cached)} index files)")
+    current = "yes" if engine.training_kernels_cached() else "no"
+    print(f"Compiled kernels cached: {current} ({len(cached)} index files)")
     print("dtypes: float32, float64 (computation runs in the parameters' dtype)")
     return 0
 

@@ -33,6 +33,7 @@ from .kernels import step as _step
 from .kernels import whole as _whole
 from .kernels.codes import ACTIVATION_NAMES, OUTPUT_NAMES, Activation, Output, activation_name
 from .kernels.config import call
+from .kernels.numba_cache import holds_current_code
 from .kernels.planning import PARALLEL_UPDATE_MIN, SERIAL_WORK, param_count
 from .kernels.planning import plan as _plan
 
@@ -43,7 +44,7 @@ __all__ = [
     "prepare", "plan", "check_memory", "check_network_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
     "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
-    "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder",
+    "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder", "training_kernels_cached",
 ]
 
 OK, COST_NOT_FINITE, UPDATE_NOT_FINITE = _descent.OK, _descent.COST_NOT_FINITE, _descent.UPDATE_NOT_FINITE
@@ -426,6 +427,12 @@ def fma_peak(out, rounds, s, t):
 def fma_flops(rounds, threads, dtype):
     """The floating-point operations of one fma_peak call."""
     return 2 * threads * rounds * _probe.ACCUMULATORS * _probe.lanes(dtype)
+
+
+def training_kernels_cached():
+    """True if Numba's cache holds a training driver compiled from the kernels' current
+    sources, so that a first fs.train loads rather than compiles (the CLI's notice)."""
+    return any(holds_current_code(k) for k in (_descent.descend_serial, _descent.descend_parallel))
 
 
 def kernel_cache_folder():

@@ -12,7 +12,7 @@ Modules, one concern each:
 - probe: the machine's FMA peak, for `fastshallow bench`;
 - checks: ranges and finiteness of input arrays, for fastshallow.validation;
 - config (jit options), planning (tiles and chunks), intrinsics (LLVM-level helpers),
-  numba_cache (damaged cache files).
+  numba_cache (damaged cache files, and the sources each cached kernel was compiled from).
 Kernels write into arrays passed in (outputs first) and assume validated input: call them
 through fastshallow.engine, which checks shapes, dtypes and values first.
 """

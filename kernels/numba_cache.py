@@ -37,10 +37,27 @@ def stamp_with_kernel_sources(dispatcher):
     index stale, and each kernel compiles afresh on its next call. It also no longer
     depends on file times, so a copy of the same sources keeps its cache.
     """
-    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    cache_file = _cache_file(dispatcher)
     if cache_file is not None and hasattr(cache_file, "_source_stamp"):
         cache_file._source_stamp = KERNELS_DIGEST
     return dispatcher
+
+
+def holds_current_code(dispatcher):
+    """True if this kernel's cache index lists code compiled from the kernels' sources as
+    they are now: index files alone say nothing, as a change to the sources leaves them in
+    place until each kernel compiles again. False where it cannot tell (no cache, a
+    damaged index, or Numba's internals not as expected)."""
+    cache_file = _cache_file(dispatcher)
+    try:
+        return bool(cache_file._load_index())  # {} when missing, stale or another Numba's
+    except Exception:
+        return False
+
+
+def _cache_file(dispatcher):
+    """The dispatcher's cache index and data files (Numba's IndexDataCacheFile), or None."""
+    return getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
 
 
 def tolerate_damaged_cache(dispatcher):

@@ -76,10 +76,13 @@ _HITS = textwrap.dedent(
     """
     import fastshallow as fs
     from fastshallow import course
+    from fastshallow.kernels.numba_cache import holds_current_code
+    before = holds_current_code(fs.kernels.whole.forward)
     X, Y = fs.datasets.load_planar_dataset()
     A2, _ = course.forward_propagation(X, fs.init_params(2, 4, 1, seed=0))
     stats = fs.kernels.whole.forward.stats
-    print(fs.__file__, sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), repr(A2.sum()))
+    print(fs.__file__, sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), repr(A2.sum()), before,
+          holds_current_code(fs.kernels.whole.forward))
     """
 )
 
@@ -105,13 +108,15 @@ def test_a_change_to_any_kernel_source_makes_every_cached_kernel_compile_again(t
         out = subprocess.run([sys.executable, "-c", _HITS], capture_output=True, text=True, timeout=600, env=env,
                              cwd=tmp_path)
         assert out.returncode == 0, out.stderr[-3000:]
-        where, hits, misses, total = out.stdout.split()
+        where, hits, misses, total, before, after = out.stdout.split()
         assert where == str(package / "__init__.py")  # the copy, not the checkout
-        return int(hits), int(misses), total
+        assert after == "True"  # what the CLI's compile notice asks (holds_current_code)
+        return int(hits), int(misses), total, before
 
-    hits, misses, total = run()
-    assert hits == 0 and misses == 1  # compiled, and saved
-    assert run() == (1, 0, total)  # loaded
+    hits, misses, total, before = run()
+    assert hits == 0 and misses == 1 and before == "False"  # compiled, and saved
+    assert run() == (1, 0, total, "True")  # loaded
     with open(package / "kernels" / "products.py", "a") as f:
         f.write("\n# a change to a function that whole.forward calls would go here\n")
-    assert run() == (0, 1, total)  # compiled again, not loaded with the old products' code
+    # Compiled again, not loaded with the old products' code; its index files were there.
+    assert run() == (0, 1, total, "False")

@@ -15,7 +15,11 @@ of sums (tests/test_estimator.py compares them). Where they differ:
   rather than scikit-learn's clipped log(1e-16), and predict_log_proba stays finite;
 - a non-finite loss or update raises fastshallow.DivergenceError (a ValueError) and
   leaves the model as it was before the failing epoch;
-- a classifier needs two classes in y.
+- a classifier needs two classes in y;
+- a mini-batch whose sample weights are all zero is skipped (adam still counts it as a step),
+  where scikit-learn raises ZeroDivisionError;
+- with lbfgs, a line search that tries a step saturating the outputs sees the unclipped
+  loss, so it can go on differently (seen with relu).
 
 Data arrive the scikit-learn way, X (n_samples, n_features). The kernels take examples as
 columns, and X.T is exactly that, as a view: a C-ordered X becomes an F-ordered (n_x, m)
@@ -445,7 +449,7 @@ class _ShallowNet(BaseEstimator):
         # The draws in float64, then W1 in dtype transposed, before anything is drawn.
         engine.check_network_memory(n_x, settings["n_hidden"], n_y, 8 + settings["dtype"].itemsize)
         self._params = _initial_params(n_x, settings["n_hidden"], n_y, self.activation, self._rng, settings["dtype"])
-        for name in ("_optimizer", "_best_params", "loss_curve_", "best_loss_", "validation_scores_",
+        for name in ("_optimizer", "loss_curve_", "best_loss_", "validation_scores_",
                      "best_validation_score_", "_no_improvement_count"):
             self.__dict__.pop(name, None)
         self.n_iter_ = 0
@@ -457,7 +461,6 @@ class _ShallowNet(BaseEstimator):
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
-            self._best_params = {k: v.copy() for k, v in self._params.items()}
         else:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
 
@@ -491,12 +494,16 @@ class _ShallowNet(BaseEstimator):
             # Every fit is a new run of the optimiser from the current weights, as
             # scikit-learn's; partial_fit calls continue one run.
             self._optimizer = _Optimiser(self._params, settings["learning_rate_init"])
-        if not hasattr(self, "loss_curve_"):  # a fresh model, or one that lbfgs fitted
+        fresh = not hasattr(self, "loss_curve_")  # a fresh model, or one that lbfgs fitted
+        if fresh:
             self._start_history()
         if score is not None and self.validation_scores_ is None:  # early_stopping set since
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
-        if score is not None and not hasattr(self, "_best_params"):
-            self._best_params = {k: v.copy() for k, v in self._params.items()}
+        # What early stopping restores at the end: this call's best epoch's parameters, or,
+        # if no epoch beats the best score so far, a fresh model's initial ones and a warm
+        # one's last (None: nothing to restore). So scikit-learn's MLPs end: a fit leaves
+        # them holding their best parameters' own arrays, which the next fit trains in place.
+        best = {k: v.copy() for k, v in self._params.items()} if score is not None and fresh else None
         if score is None and self.best_loss_ is None:
             self.best_loss_ = np.inf
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
@@ -515,7 +522,8 @@ class _ShallowNet(BaseEstimator):
                 self.validation_scores_.append(value)
                 if self.verbose:
                     print(f"Validation score: {value:f}")
-            self._no_improvement(loss, value, settings["tol"])
+            if self._no_improvement(loss, value, settings["tol"]):
+                best = {k: v.copy() for k, v in self._params.items()}
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 self._optimizer.learning_rate = settings["learning_rate_init"] / (self.t_ + 1) ** settings["power_t"]
             if self._no_improvement_count > settings["n_iter_no_change"]:
@@ -535,8 +543,8 @@ class _ShallowNet(BaseEstimator):
                     break
             if incremental:
                 break
-        if score is not None:  # the best epoch's parameters, as scikit-learn keeps them
-            self._params = {k: v.copy() for k, v in self._best_params.items()}
+        if best is not None:
+            self._params = best
         self._warn_if_diverged(run)
         if not incremental and not stopped:
             warnings.warn(
@@ -628,17 +636,18 @@ class _ShallowNet(BaseEstimator):
 
     def _no_improvement(self, loss, score, tol):
         """Track the best epoch (engine.track), as scikit-learn counts epochs without
-        improvement by tol: on the validation score with early stopping, else the loss."""
-        if score is not None:
+        improvement by tol: on the validation score with early stopping, else the loss.
+        Returns True for a validation score that is the best so far: early stopping then
+        keeps this epoch's parameters."""
+        if score is None:
+            record, _ = engine.track(engine.Plateau(self.best_loss_, self._no_improvement_count), loss, tol, False)
+            self.best_loss_ = record.best
+        else:
             record = engine.Plateau(self.best_validation_score_, self._no_improvement_count)
             record, improved = engine.track(record, score, tol, higher_is_better=True)
             self.best_validation_score_ = record.best
-            if improved:
-                self._best_params = {k: v.copy() for k, v in self._params.items()}
-        else:
-            record, _ = engine.track(engine.Plateau(self.best_loss_, self._no_improvement_count), loss, tol, False)
-            self.best_loss_ = record.best
         self._no_improvement_count = record.stalled
+        return score is not None and improved
 
     def _fit_lbfgs(self, run):
         """L-BFGS-B through scipy on the flat parameters (engine.lbfgs: each evaluation one

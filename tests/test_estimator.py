@@ -443,6 +443,38 @@ def test_the_same_settings_and_seed_give_scikit_learns_network(solver, target, w
         assert [type(v) for v in getattr(a, name, None) or []] == [type(v) for v in getattr(b, name, None) or []], name
 
 
+@pytest.mark.parametrize("beaten", [False, True], ids=["old-best-stands", "new-best"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_warm_fit_with_early_stopping_ends_where_scikit_learns_does(kind, beaten):
+    # A warm fit compares its validation scores with the best of the fits before it. If
+    # none beats that, scikit-learn's MLP ends with its last epoch's parameters (the
+    # arrays it restored after the last fit are the ones it trains); else, as in any
+    # fit, with this fit's best epoch's.
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((160, 4))
+    if kind == "classifier":
+        y, ours, theirs = (X[:, 0] - X[:, 1] > 0).astype(int), ShallowNetClassifier, MLPClassifier
+    else:
+        y, ours, theirs = X[:, 0] - 0.5 * X[:, 1], ShallowNetRegressor, MLPRegressor
+    settings = dict(hidden_layer_sizes=(5,), solver="sgd", max_iter=3, random_state=2, learning_rate_init=0.01,
+                    early_stopping=True, warm_start=True, n_iter_no_change=5, tol=0.0)
+    models = [ours(**settings), theirs(**settings)]
+    for model in models:
+        quiet_fit(model, X, y)
+        first, best = len(model.validation_scores_), model.best_validation_score_
+        # The second fit: a few epochs on other labels, which score worse than the first
+        # fit's best, or more with a larger step on the same data, which improve on it.
+        model.set_params(max_iter=12 if beaten else 3, learning_rate_init=0.05 if beaten else 0.001)
+        quiet_fit(model, X, y if beaten else y[::-1])
+        assert (max(model.validation_scores_[first:]) > best) == beaten
+    a, b = models
+    assert_close(a.validation_scores_, b.validation_scores_, np.float64, "validation scores", rtol=1e-9)
+    for mine, theirs_ in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert_close(mine, theirs_, np.float64, "parameters", rtol=1e-7)
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_sparse_x_trains_the_dense_network(solver):
     # CSR and CSC X, read by the sparse kernels without densifying, give the dense fit,

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 
+import numba
 import numpy as np
 
 import fastshallow as fs
@@ -260,9 +261,11 @@ class Estimator:
         self.dtype = dtype
         self.Y = LabelBinarizer().fit_transform(y).T.astype(np.float64)  # (n_y, m)
         self.output = "softmax" if n_classes > 2 else "sigmoid"
-        self._fit(1)  # compile, or load from the cache
+        # Compile, or load from the cache, with the thread count given: with n_threads=None
+        # the parallel kernel would compile once the fits' work paid for it, in a timing.
+        self._fit(1, n_threads=numba.config.NUMBA_NUM_THREADS)
 
-    def _fit(self, epochs):
+    def _fit(self, epochs, n_threads=None):
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
@@ -270,7 +273,7 @@ class Estimator:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fs.ShallowNetClassifier(solver="sgd", learning_rate_init=0.01, max_iter=epochs, tol=0.0, random_state=0,
-                                    dtype=self.dtype).fit(self.X, self.y)
+                                    dtype=self.dtype, n_threads=n_threads).fit(self.X, self.y)
 
     def time_fit(self, target, dtype):
         self._fit(self.EPOCHS)

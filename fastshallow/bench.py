@@ -98,18 +98,24 @@ def make_problem(point, dtype, seed=0):
 WARM_UP_M = 2048  # examples in the warm-up input: enough for the same (parallel) path
 
 
-def warm_up(point, dtype):
+def warm_up(point, dtype, threads=None):
     """Compile (or load from the cache) every kernel a benchmark of this point and dtype
-    calls, on a small C-ordered input of the same dtype, so that compilation never lands
-    in a timing. The input is big enough to take the same serial or parallel path."""
+    calls with `threads` threads (None: all), on a small C-ordered input of the same dtype,
+    so that compilation never lands in a timing. The input is big enough to take the same
+    serial or parallel path; the count is passed, as n_threads=None would leave a parallel
+    kernel to compile once its calls' work paid for it (engine.PARALLEL_COMPILE_WORK),
+    which in a benchmark is during the timings. Once compiled, n_threads=None uses it."""
     import fastshallow as fs
 
+    from .threads import max_threads
+
+    n = threads or max_threads()
     small = dataclasses.replace(point, m=min(point.m, WARM_UP_M))
     params, X, Y = make_problem(small, dtype)
-    fs.train(params, X, Y, learning_rate=LEARNING_RATE, num_iterations=1)
-    fs.gradients(params, X, Y)
-    fs.forward(params, X)
-    fs.cost(params, X, Y)
+    fs.train(params, X, Y, learning_rate=LEARNING_RATE, num_iterations=1, n_threads=n)
+    fs.gradients(params, X, Y, n_threads=n)
+    fs.forward(params, X, n_threads=n)
+    fs.cost(params, X, Y, n_threads=n)
 
 
 # ---------------------------------------------------------------------------------------
@@ -128,7 +134,7 @@ class FastShallow:
         if point.batch:
             self._prepare_batches()
         else:
-            warm_up(point, dtype)
+            warm_up(point, dtype, threads)
 
     def _prepare_batches(self):
         """Mini-batch SGD runs through engine.descend, as the estimators' fit does: the

@@ -228,7 +228,7 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     done, status = _run(
         _descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m,
         params, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
-        tuple(rule), losses, the_plan,
+        tuple(rule), losses, the_plan, passes=losses.shape[0],
     )
     return Outcome(done, status)
 
@@ -238,13 +238,14 @@ def _row(weights):
     return None if weights is None else weights.reshape(1, -1)
 
 
-def _run(serial, parallel, n_threads, the_plan, params, m, *args):
-    """serial(*args) or parallel(*args), for steps or a pass of m examples: the serial
-    kernel, with no thread setting to make (it starts no threads), where _serial says so,
-    else the parallel one within using_threads(n_threads). A bad n_threads is an error
-    either way."""
+def _run(serial, parallel, n_threads, the_plan, params, m, *args, passes=1):
+    """serial(*args) or parallel(*args), for `passes` steps or passes of m examples each:
+    the serial kernel, with no thread setting to make (it starts no threads), where
+    _serial says so or the parallel one has not yet paid for its compile
+    (_parallel_pays), else the parallel one within using_threads(n_threads). A bad
+    n_threads is an error either way."""
     n = thread_count(n_threads)
-    if _serial(n, the_plan, params, m):
+    if _serial(n, the_plan, params, m) or not _parallel_pays(parallel, n_threads, params, m * passes):
         start_threading_layer()
         return call(serial, args)
     with using_threads(n):
@@ -264,6 +265,40 @@ def _serial(n_threads, the_plan, params, m):
         return True
     n_chunks, tile, _, _ = the_plan
     return n_chunks == 1 and (params[0].size < PARALLEL_UPDATE_MIN or m <= tile)
+
+
+# A parallel kernel takes longer to compile than its serial twin, and on a small problem
+# the second core never wins that back: a first ShallowNetClassifier fit and predict on
+# scikit-learn's digits compiled for 50.7 s, against 30.2 s on the serial kernels alone
+# (the commit has the numbers). So, for n_threads=None, a parallel kernel that is neither
+# compiled in this process nor in Numba's cache compiles only once a call's work, or the
+# work of the calls it ran on one thread until then, reaches PARALLEL_COMPILE_WORK
+# multiply-adds of forward passes, n_h·(n_x + n_y) per example and pass (2·10¹⁰ is some
+# seconds of serial steps at mnist's size). Either kernel gives the same bits. An
+# explicit n_threads asks for the threads: the parallel kernel compiles at once.
+PARALLEL_COMPILE_WORK = 2 * 10**10
+_parallel_ready = set()  # parallel kernels compiled or cached: used as _serial says
+_deferred_work = {}  # parallel kernel: the work its calls have run serially so far
+
+
+def _parallel_pays(parallel, n_threads, params, examples):
+    """True if `examples` examples' passes (over the network params) should run on the
+    parallel kernel rather than on the calling thread, by the rule above."""
+    if parallel in _parallel_ready:
+        return True
+    if parallel not in _deferred_work:  # its first call here: cached from an earlier process?
+        _deferred_work[parallel] = 0
+        if holds_current_code(parallel):
+            _parallel_ready.add(parallel)
+            return True
+    n_h, n_x = params[0].shape
+    work = _deferred_work[parallel] + n_h * (n_x + params[2].shape[0]) * examples
+    # parallel.direct: the Entry's dispatcher once it has compiled (kernels/config.py).
+    if n_threads is not None or parallel.direct is not parallel or work >= PARALLEL_COMPILE_WORK:
+        _parallel_ready.add(parallel)
+        return True
+    _deferred_work[parallel] = work
+    return False
 
 
 def lbfgs(params, X, Y, *, activation, output, the_plan, max_iter, max_fun, tol, alpha=0.0, weights=None,

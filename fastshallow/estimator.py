@@ -151,6 +151,9 @@ _PARAMETERS_DOC = """
     n_threads : int or None, default=None
         The most threads to use; None, or a number above the threads available
         (NUMBA_NUM_THREADS, which joblib lowers in its worker processes), means all.
+        With None, a parallel kernel not yet compiled or cached waits until the work
+        pays for its compile (fastshallow.engine.PARALLEL_COMPILE_WORK), the calls
+        until then running on one thread, with the same bits.
         With Dask arrays: the threads of each chunk task on the workers, None meaning 1.
     dtype : None, "float32" or "float64", default=None
         The precision of the parameters and of all arithmetic; None follows X (float32 X

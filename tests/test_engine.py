@@ -6,6 +6,8 @@ output layer of the table (kernels/codes.py) is compared with its twin, and its
 gradients with finite differences.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -451,3 +453,50 @@ def test_a_run_that_stops_leaves_the_state_to_keep_in_params(status, stop, n_thr
     assert engine.descend(replay, X, Y, np.empty(kept), **kw).status == engine.OK
     for a, b in zip(stopped, replay):
         np.testing.assert_array_equal(a, b)
+
+
+class _Kernel:
+    """A stand-in for a kernel Entry: records its calls; direct is itself until compiled."""
+
+    def __init__(self):
+        self.direct, self.calls = self, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+
+
+def test_a_parallel_kernel_compiles_only_once_its_work_pays(monkeypatch):
+    # engine._parallel_pays: with n_threads=None, a parallel kernel neither compiled here
+    # nor cached waits until one call's work, or the work its calls ran serially, reaches
+    # PARALLEL_COMPILE_WORK; an explicit n_threads, or a kernel compiled or cached already,
+    # takes the threads at once.
+    monkeypatch.setattr(engine, "_parallel_ready", set())
+    monkeypatch.setattr(engine, "_deferred_work", {})
+    monkeypatch.setattr(engine, "holds_current_code", lambda kernel: kernel.cached)
+    monkeypatch.setattr(engine, "thread_count", lambda n: 2 if n is None else n)
+    monkeypatch.setattr(engine, "using_threads", lambda n: contextlib.nullcontext())
+    params = tuple(np.zeros(s) for s in ((64, 20), (64, 1), (3, 64), (3, 1)))  # 1472 multiply-adds an example
+    the_plan = (4, 2496, 2, 0)  # 4 chunks of 10,000 examples: _serial says share
+    assert not engine._serial(2, the_plan, params, 10_000)
+    monkeypatch.setattr(engine, "PARALLEL_COMPILE_WORK", 1472 * 10_000 * 5)
+
+    def run(kernels, n_threads=None, passes=1):
+        serial, parallel = kernels
+        before = parallel.calls
+        engine._run(serial, parallel, n_threads, the_plan, params, 10_000, passes=passes)
+        return parallel.calls > before
+
+    fresh = [_Kernel(), _Kernel()]
+    fresh[1].cached = False
+    # Four calls of one pass each run serially; the fifth brings the work to the threshold.
+    assert [run(fresh) for _ in range(5)] == [False] * 4 + [True]
+    assert run(fresh) and fresh[0].calls == 4
+    one_big_call = [_Kernel(), _Kernel()]
+    one_big_call[1].cached = False
+    assert not run(one_big_call, passes=4) and run(one_big_call, passes=5)
+    for how in ("n_threads", "compiled", "cached"):
+        kernels = [_Kernel(), _Kernel()]
+        kernels[1].cached = how == "cached"
+        if how == "compiled":
+            kernels[1].direct = object()  # the Entry's dispatcher, once it has compiled
+        assert run(kernels, n_threads=2 if how == "n_threads" else None), how

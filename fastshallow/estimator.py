@@ -642,6 +642,7 @@ class _ShallowNet(BaseEstimator):
         improvement by tol: on the validation score with early stopping, else the loss.
         Returns True for a validation score that is the best so far: early stopping then
         keeps this epoch's parameters."""
+        improved = False
         if score is None:
             record, _ = engine.track(engine.Plateau(self.best_loss_, self._no_improvement_count), loss, tol, False)
             self.best_loss_ = record.best
@@ -650,7 +651,7 @@ class _ShallowNet(BaseEstimator):
             record, improved = engine.track(record, score, tol, higher_is_better=True)
             self.best_validation_score_ = record.best
         self._no_improvement_count = record.stalled
-        return score is not None and improved
+        return improved
 
     def _fit_lbfgs(self, run):
         """L-BFGS-B through scipy on the flat parameters (engine.lbfgs: each evaluation one

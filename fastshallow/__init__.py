@@ -190,8 +190,9 @@ def train(
 
     Returns a float64 array with the cost at every iteration, each taken before that
     iteration's update. The whole loop runs in compiled code (engine.descend), on the
-    calling thread for n_threads=1 or a problem too small to share; both paths give
-    identical bits.
+    calling thread for n_threads=1, a problem too small to share, or, with n_threads=None,
+    a parallel kernel that has not yet paid for its compile (README, Threads and dtype);
+    both paths give identical bits.
 
     If an iteration's cost or update is not finite, training stops, params keep the last
     state whose parameters and cost were both finite, and DivergenceError says where.

@@ -12,12 +12,11 @@ import sys
 import tempfile
 import time
 
-import numba
 import numpy as np
 
 import fastshallow as fs
 from fastshallow import reference
-from fastshallow.bench import BATCH_POINTS, DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up
+from fastshallow.bench import BATCH_POINTS, DTYPES, GRID, LEARNING_RATE, POINTS, make_problem, warm_up, warm_up_threads
 from fastshallow.kernels import activations, loss, products
 from fastshallow.kernels import plan
 
@@ -261,9 +260,7 @@ class Estimator:
         self.dtype = dtype
         self.Y = LabelBinarizer().fit_transform(y).T.astype(np.float64)  # (n_y, m)
         self.output = "softmax" if n_classes > 2 else "sigmoid"
-        # Compile, or load from the cache, with the thread count given: with n_threads=None
-        # the parallel kernel would compile once the fits' work paid for it, in a timing.
-        self._fit(1, n_threads=numba.config.NUMBA_NUM_THREADS)
+        self._fit(1, n_threads=warm_up_threads())  # compile, or load from the cache
 
     def _fit(self, epochs, n_threads=None):
         import warnings

@@ -13,23 +13,20 @@ import argparse
 import time
 import warnings
 
-import numba
 import numpy as np
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from fastshallow.bench import warm_up_threads
 from fastshallow.estimator import ShallowNetClassifier
 
 
 def median_fit(model, X, y, repeat):
-    # Compiles, and warms the caches. Ours with its thread count given: n_threads=None
-    # leaves the parallel kernel to compile once the fits' work has paid for it, which
-    # would be in a timed fit (fastshallow.engine.PARALLEL_COMPILE_WORK).
-    warm = clone(model)
-    if getattr(warm, "n_threads", 0) is None:
-        warm.set_params(n_threads=numba.config.NUMBA_NUM_THREADS)
+    warm = clone(model)  # compiles, and warms the caches
+    if isinstance(warm, ShallowNetClassifier):
+        warm.set_params(n_threads=warm_up_threads(warm.n_threads))
     warm.fit(X[:2000], y[:2000])
     times = []
     for _ in range(repeat):

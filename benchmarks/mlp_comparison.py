@@ -19,7 +19,6 @@ import argparse
 import time
 import warnings
 
-import numba
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -28,6 +27,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
 from fastshallow import ShallowNetClassifier, ShallowNetRegressor, reference
+from fastshallow.bench import warm_up_threads
 from fastshallow.estimator import _initial_params
 
 # Seconds of idleness before each timed fit. OpenBLAS's worker threads keep spinning for a
@@ -50,13 +50,6 @@ DATASETS = {
     "digits": (lambda: load_digits(return_X_y=True), 100, 100),
     "synthetic 100,000 x 50": (synthetic, 100, 10),
 }
-
-
-def warm_threads(threads):
-    """The thread count to compile with, outside the timings: n_threads=None would leave
-    the parallel kernel to compile once the fits' work paid for it, in a timed fit
-    (fastshallow.engine.PARALLEL_COMPILE_WORK); once compiled, None uses it."""
-    return threads or numba.config.NUMBA_NUM_THREADS
 
 
 def fit_ours(X, y, n_hidden, epochs, n_threads):
@@ -124,8 +117,8 @@ def drop_in_table(repeat, threads):
         scaler = StandardScaler().fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
         settings = dict(max_iter=epochs, tol=0.0, n_iter_no_change=10**6, random_state=0)
-        # Compile with the thread count given (warm_threads).
-        ours(**settings, n_threads=warm_threads(threads)).set_params(max_iter=1).fit(X_train[:400], y_train[:400])
+        warm = ours(**settings, n_threads=warm_up_threads(threads)).set_params(max_iter=1)
+        warm.fit(X_train[:400], y_train[:400])  # compile
         times, scores = {"ours": [], "theirs": []}, {}
         for _ in range(repeat):
             for key, make in (("ours", lambda: ours(**settings, n_threads=threads)), ("theirs", lambda: theirs(**settings))):
@@ -155,7 +148,7 @@ def main(argv=None):
         X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
         scaler = StandardScaler().fit(X_train)
         X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-        fit_ours(X_train[:400], y_train[:400], n_hidden, 1, warm_threads(args.threads))  # compile outside the timing
+        fit_ours(X_train[:400], y_train[:400], n_hidden, 1, warm_up_threads(args.threads))  # compile outside the timing
         times = {"ours": [], "mlp": [], "ref": []}
         for _ in range(args.repeat):
             for key, fit in (

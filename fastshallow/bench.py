@@ -98,18 +98,24 @@ def make_problem(point, dtype, seed=0):
 WARM_UP_M = 2048  # examples in the warm-up input: enough for the same (parallel) path
 
 
-def warm_up(point, dtype, threads=None):
-    """Compile (or load from the cache) every kernel a benchmark of this point and dtype
-    calls with `threads` threads (None: all), on a small C-ordered input of the same dtype,
-    so that compilation never lands in a timing. The input is big enough to take the same
-    serial or parallel path; the count is passed, as n_threads=None would leave a parallel
-    kernel to compile once its calls' work paid for it (engine.PARALLEL_COMPILE_WORK),
-    which in a benchmark is during the timings. Once compiled, n_threads=None uses it."""
-    import fastshallow as fs
-
+def warm_up_threads(threads=None):
+    """The n_threads to pass to a warm-up call before timings: `threads`, or all of them.
+    Never None: with n_threads=None a parallel kernel not yet compiled or cached compiles
+    only once its calls' work pays for it (engine.PARALLEL_COMPILE_WORK), which in a
+    benchmark is during the timings. Once compiled, n_threads=None calls use it."""
     from .threads import max_threads
 
-    n = threads or max_threads()
+    return threads or max_threads()
+
+
+def warm_up(point, dtype, threads=None):
+    """Compile (or load from the cache) every kernel a benchmark of this point and dtype
+    calls with `threads` threads (warm_up_threads), on a small C-ordered input of the same
+    dtype, so that compilation never lands in a timing. The input is big enough to take
+    the same serial or parallel path."""
+    import fastshallow as fs
+
+    n = warm_up_threads(threads)
     small = dataclasses.replace(point, m=min(point.m, WARM_UP_M))
     params, X, Y = make_problem(small, dtype)
     fs.train(params, X, Y, learning_rate=LEARNING_RATE, num_iterations=1, n_threads=n)

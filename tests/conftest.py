@@ -10,16 +10,6 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("fastshallow", deadline=None, max_examples=40)
 settings.load_profile("fastshallow")
 
-# The parallel kernels compile as soon as a test reaches them, as with an explicit
-# n_threads: with the default deferral (engine.PARALLEL_COMPILE_WORK) most of the tests
-# that share work among threads would compile the serial twin first, and then the
-# parallel one for another test; on a fresh cache the suite took 38 s longer (341 s ->
-# 379 s on 2 cores). Either kernel gives the same bits; the deferral has its own test
-# (test_engine.py), and the tests that run fastshallow in a subprocess keep it.
-from fastshallow import engine  # noqa: E402
-
-engine.PARALLEL_COMPILE_WORK = 0
-
 
 @pytest.fixture
 def flower_csv(tmp_path):

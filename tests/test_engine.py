@@ -491,9 +491,10 @@ def test_a_parallel_kernel_compiles_only_once_its_work_pays(monkeypatch):
     # Four calls of one pass each run serially; the fifth brings the work to the threshold.
     assert [run(fresh) for _ in range(5)] == [False] * 4 + [True]
     assert run(fresh) and fresh[0].calls == 4
-    one_big_call = [_Kernel(), _Kernel()]
-    one_big_call[1].cached = False
-    assert not run(one_big_call, passes=4) and run(one_big_call, passes=5)
+    for passes, shared in ((4, False), (5, True)):  # one call of that many steps, on fresh kernels
+        kernels = [_Kernel(), _Kernel()]
+        kernels[1].cached = False
+        assert run(kernels, passes=passes) == shared, passes
     for how in ("n_threads", "compiled", "cached"):
         kernels = [_Kernel(), _Kernel()]
         kernels[1].cached = how == "cached"

@@ -245,23 +245,24 @@ def _run(serial, parallel, n_threads, the_plan, params, m, *args, passes=1):
     (_parallel_pays), else the parallel one within using_threads(n_threads). A bad
     n_threads is an error either way."""
     n = thread_count(n_threads)
-    if _serial(n, the_plan, params, m) or not _parallel_pays(parallel, n_threads, params, m * passes):
+    n_h, n_x = params[0].shape
+    work = n_h * (n_x + params[2].shape[0]) * m  # multiply-adds of one forward pass
+    if _serial(n, the_plan, params, m, work) or not _parallel_pays(parallel, n_threads, work * passes):
         start_threading_layer()
         return call(serial, args)
     with using_threads(n):
         return call(parallel, args)
 
 
-def _serial(n_threads, the_plan, params, m):
-    """True when a step or a pass of m examples should run on the calling thread: one
-    thread, or a pass under SERIAL_WORK multiply-adds (launching a parallel region costs
-    more than such a step), or nothing to share (one chunk, and W1 too small for its
-    update to be split: step.reduce_dW1_then), or one tile: its one chunk runs on one core
-    whatever the update does, and W1 updated by two cores then crosses between them for
-    the next tile (at 784-128-10 in batches of 32, 0.87x as fast on 2 threads as on 1)."""
-    n_h, n_x = params[0].shape
-    n_y = params[2].shape[0]
-    if n_threads == 1 or n_h * (n_x + n_y) * m < SERIAL_WORK:
+def _serial(n_threads, the_plan, params, m, work):
+    """True when a step or a pass of m examples (`work` multiply-adds, n_h·(n_x + n_y)·m)
+    should run on the calling thread: one thread, or a pass under SERIAL_WORK multiply-adds
+    (launching a parallel region costs more than such a step), or nothing to share (one
+    chunk, and W1 too small for its update to be split: step.reduce_dW1_then), or one
+    tile: its one chunk runs on one core whatever the update does, and W1 updated by two
+    cores then crosses between them for the next tile (at 784-128-10 in batches of 32,
+    0.87x as fast on 2 threads as on 1)."""
+    if n_threads == 1 or work < SERIAL_WORK:
         return True
     n_chunks, tile, _, _ = the_plan
     return n_chunks == 1 and (params[0].size < PARALLEL_UPDATE_MIN or m <= tile)
@@ -281,8 +282,8 @@ _parallel_ready = set()  # parallel kernels compiled or cached: used as _serial 
 _deferred_work = {}  # parallel kernel: the work its calls have run serially so far
 
 
-def _parallel_pays(parallel, n_threads, params, examples):
-    """True if `examples` examples' passes (over the network params) should run on the
+def _parallel_pays(parallel, n_threads, work):
+    """True if a call of `work` multiply-adds (its forward passes') should run on the
     parallel kernel rather than on the calling thread, by the rule above."""
     if parallel in _parallel_ready:
         return True
@@ -291,8 +292,7 @@ def _parallel_pays(parallel, n_threads, params, examples):
         if holds_current_code(parallel):
             _parallel_ready.add(parallel)
             return True
-    n_h, n_x = params[0].shape
-    work = _deferred_work[parallel] + n_h * (n_x + params[2].shape[0]) * examples
+    work += _deferred_work[parallel]
     # parallel.direct: the Entry's dispatcher once it has compiled (kernels/config.py).
     if n_threads is not None or parallel.direct is not parallel or work >= PARALLEL_COMPILE_WORK:
         _parallel_ready.add(parallel)

@@ -477,7 +477,7 @@ def test_a_parallel_kernel_compiles_only_once_its_work_pays(monkeypatch):
     monkeypatch.setattr(engine, "using_threads", lambda n: contextlib.nullcontext())
     params = tuple(np.zeros(s) for s in ((64, 20), (64, 1), (3, 64), (3, 1)))  # 1472 multiply-adds an example
     the_plan = (4, 2496, 2, 0)  # 4 chunks of 10,000 examples: _serial says share
-    assert not engine._serial(2, the_plan, params, 10_000)
+    assert not engine._serial(2, the_plan, params, 10_000, 1472 * 10_000)
     monkeypatch.setattr(engine, "PARALLEL_COMPILE_WORK", 1472 * 10_000 * 5)
 
     def run(kernels, n_threads=None, passes=1):

@@ -120,3 +120,22 @@ def test_a_change_to_any_kernel_source_makes_every_cached_kernel_compile_again(t
         f.write("\n# a change to a function that whole.forward calls would go here\n")
     # Compiled again, not loaded with the old products' code; its index files were there.
     assert run() == (0, 1, total, "False")
+
+
+def test_an_index_that_cannot_be_read_counts_as_no_cached_code():
+    # holds_current_code (the CLI's notice, the parallel kernels' deferred compile) reads a
+    # kernel's cache index: a damaged index, a dispatcher without Numba's cache, or one
+    # whose internals are not as expected all answer False (compile), never an error.
+    import pickle
+    from types import SimpleNamespace
+
+    from fastshallow.kernels.numba_cache import holds_current_code
+
+    def damaged():
+        raise pickle.UnpicklingError("truncated")
+
+    assert holds_current_code(SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_load_index=damaged)))) is False
+    assert holds_current_code(SimpleNamespace()) is False  # no cache (caching off)
+    assert holds_current_code(SimpleNamespace(_cache=SimpleNamespace())) is False  # another Numba's layout
+    listed = SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_load_index=lambda: {"sig": "f"})))
+    assert holds_current_code(listed) is True

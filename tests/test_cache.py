@@ -134,8 +134,10 @@ def test_an_index_that_cannot_be_read_counts_as_no_cached_code():
     def damaged():
         raise pickle.UnpicklingError("truncated")
 
-    assert holds_current_code(SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_load_index=damaged)))) is False
+    def kernel(load_index):
+        return SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_load_index=load_index)))
+
+    assert holds_current_code(kernel(damaged)) is False
     assert holds_current_code(SimpleNamespace()) is False  # no cache (caching off)
     assert holds_current_code(SimpleNamespace(_cache=SimpleNamespace())) is False  # another Numba's layout
-    listed = SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_load_index=lambda: {"sig": "f"})))
-    assert holds_current_code(listed) is True
+    assert holds_current_code(kernel(lambda: {"sig": "f"})) is True  # an index listing code

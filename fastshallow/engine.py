@@ -227,15 +227,17 @@ def descend(params, X, Y, losses, *, activation, output, rule, the_plan, n_threa
     m = n_columns(X) if order is None else min(batch, order.shape[0])
     done, status = _run(
         _descent.descend_serial, _descent.descend_parallel, n_threads, the_plan, params, m,
-        params, velocity, moments, X, Y, _row(weights), order, batch, int(activation), int(output),
+        params, velocity, moments, X, Y, _row(weights, params[0].dtype), order, batch, int(activation), int(output),
         tuple(rule), losses, the_plan, passes=losses.shape[0],
     )
     return Outcome(done, status)
 
 
-def _row(weights):
-    """The kernels' form of the examples' weights: None, or a (1, m) view of the (m,) array."""
-    return None if weights is None else weights.reshape(1, -1)
+def _row(weights, dtype):
+    """The kernels' form of the examples' weights, in `dtype`: a (1, m) view of the (m,)
+    array, or for None an array with no columns, which the kernels read as no weights (so
+    weighted and unweighted calls share their compiled kernels)."""
+    return NOTHING[dtype] if weights is None else weights.reshape(1, -1)
 
 
 def _run(serial, parallel, n_threads, the_plan, params, m, *args, passes=1):
@@ -397,7 +399,7 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
         serial, parallel = _step.gradient_sums_serial, _step.gradient_sums
     m = n_columns(X) if cols is None else cols.shape[0]
     cost = _run(serial, parallel, n_threads, the_plan, params, m,
-                grads, params, X, Y, _row(weights), cols, int(activation), int(output), the_plan)
+                grads, params, X, Y, _row(weights, params[0].dtype), cols, int(activation), int(output), the_plan)
     return cost, grads
 
 

@@ -22,9 +22,9 @@ for the other kinds). A new optimiser is one more kind: a branch of update_block
 hyperparameters in Rule, its state beside these two.
 
 The driver. Step k trains on the examples `step_columns(order, k, batch)` (weighted by SW,
-None or a (1, m) row; see step.py): every column of
-X when order is None (full-batch gradient descent), else order[k·batch : (k+1)·batch],
-the last batch shorter (an epoch of mini-batches). One plan (chunks, tile, slots), made
+a (1, m) row, or no columns for none; see step.py): every column of X when order is None
+(full-batch gradient descent), else order[k·batch : (k+1)·batch], the last batch shorter
+(an epoch of mini-batches). One plan (chunks, tile, slots), made
 for the widest step, serves every step: a shorter batch leaves trailing chunks empty, and
 sums follow step.py's fixed order, so the bits never depend on threads.
 

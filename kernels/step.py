@@ -5,9 +5,11 @@ C chunks, S scratch slots. `plan` is the triple (C, T, S) from planning.plan.
 X is (n_x, m), dense in any layout or sparse (columns.py); Y is (n_y, m) in X's dtype.
 `cols` is None, or an int64 array of column indices (a mini-batch, or the training part of
 a split): the kernels then see the examples X[:, cols], Y[:, cols], gathered a tile at a
-time and never copied whole, and m is len(cols). `SW` is None, or the examples' weights as a (1, m) row in X's dtype (read
-through cols like Y): each example's loss and output delta are multiplied by its weight,
-and means are taken over the weights' sum instead of m (scikit-learn's sample_weight).
+time and never copied whole, and m is len(cols). `SW` is the examples' weights as a (1, m)
+row in X's dtype (read through cols like Y): each example's loss and output delta are
+multiplied by its weight, and means are taken over the weights' sum instead of m
+(scikit-learn's sample_weight). An SW with no columns, such as (0, 0), means no weights:
+a runtime test, so that weighted and unweighted calls share one compiled kernel.
 `code` is the hidden activation's code, `out` the output's (codes.Output). `params` is the tuple
 (W1, b1, W2, b2) with W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1), C-contiguous,
 and `grads` the tuple (dW1, db1, dW2, db2) of the same shapes.
@@ -61,42 +63,28 @@ from .products import (
 from .sparse import add_bias, sparse_forward_rows, sparse_weight_sums
 
 
+@jit(inline="always")
 def total_weight(SW, X, cols):
-    """What a pass's sums are divided by to make means: the number of examples when SW is
-    None, else the sum of their weights (float64, in column order)."""
+    """What a pass's sums are divided by to make means (float64): the number of examples
+    when SW has no columns, else the sum of their weights, in column order."""
+    if SW.shape[1] == 0:
+        return float(n_examples(X, cols))
+    total = 0.0
+    sw = SW[0]
+    for j in range(n_examples(X, cols)):
+        total += sw[example_index(cols, j)]
+    return total
 
 
+@jit(inline="always")
 def weigh_tile(L, G, SW, cols, j0, w):
     """Multiply each column j of the loss tile L and the delta tile G (both (n_y, n)) by
-    the weight of example j0 + j; w is a (1, n) scratch row. A no-op when SW is None."""
-
-
-@overload(total_weight, inline="always")
-def _total_weight(SW, X, cols):
-    if isinstance(SW, types.NoneType):
-        return lambda SW, X, cols: n_examples(X, cols)
-
-    def impl(SW, X, cols):
-        total = 0.0
-        sw = SW[0]
-        for j in range(n_examples(X, cols)):
-            total += sw[example_index(cols, j)]
-        return total
-
-    return impl
-
-
-@overload(weigh_tile, inline="always")
-def _weigh_tile(L, G, SW, cols, j0, w):
-    if isinstance(SW, types.NoneType):
-        return lambda L, G, SW, cols, j0, w: None
-
-    def impl(L, G, SW, cols, j0, w):
+    the weight of example j0 + j; w is a (1, n) scratch row. A no-op when SW has no
+    columns."""
+    if SW.shape[1] > 0:
         load_tile(w, SW, cols, j0)
         scale_columns(L, w[0])
         scale_columns(G, w[0])
-
-    return impl
 
 
 @jit

@@ -160,9 +160,12 @@ def test_train_updates_arrays_that_are_not_c_contiguous_in_place():
         assert all(np.array_equal(other[k], params[k]) for k in params)
 
 
-def test_read_only_targets_and_weights_reuse_the_compiled_kernels():
+def test_read_only_targets_and_weights_or_none_reuse_the_compiled_kernels():
     # Numba types a read-only array apart from a writeable one; the kernels take Y and the
     # weights typed read-only (kernels/config.entry), so a read-only one compiles nothing.
+    # No weights is an array with no columns to them, so that compiles nothing either,
+    # and weights of 1 give the unweighted bits (a product with 1 and a sum of ones are
+    # exact).
     from numba.core import event
 
     params, X, Y = network(3, 5, 2, 150)
@@ -172,8 +175,12 @@ def test_read_only_targets_and_weights_reuse_the_compiled_kernels():
     Y_ro, weights_ro = _read_only(Y), _read_only(weights)
     with event.install_recorder("numba:compile") as compiles:
         J_ro, grads_ro = fs.gradients(params, X, Y_ro, sample_weight=weights_ro)
+        J_none, grads_none = fs.gradients(params, X, Y)
     assert not compiles.buffer
     assert J_ro == J and all(np.array_equal(grads_ro[k], grads[k]) for k in grads)
+    J_ones, grads_ones = fs.gradients(params, X, Y, sample_weight=np.ones(150))
+    assert J_ones == J_none and all(np.array_equal(grads_ones[k], grads_none[k]) for k in grads)
+    assert J_none != J
 
 
 def test_serial_and_parallel_paths_give_identical_bits():

@@ -119,8 +119,9 @@ _SERIAL_BEFORE_THE_POOL = textwrap.dedent(
     plan = planning.plan(m, n_x, n_h, 1, 8, 2)
     costs = np.empty(2)
     rule = tuple(descent.Rule(descent.SGD, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0))  # as engine passes it
-    done, status = descent.descend_serial(params, no_velocity, no_velocity, X, Y, None, None, 0, int(Activation.TANH),
-                                          int(Output.SIGMOID), rule, costs, plan)
+    no_weights = np.empty((0, 0))
+    done, status = descent.descend_serial(params, no_velocity, no_velocity, X, Y, no_weights, None, 0,
+                                          int(Activation.TANH), int(Output.SIGMOID), rule, costs, plan)
     print(plan[0] > plan[2], done, status == descent.OK)
     """
 )

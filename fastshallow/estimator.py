@@ -176,6 +176,12 @@ _PARAMETERS_DOC = """
 """
 
 
+def _writeable(arrays):
+    """{name: array} with each read-only array (a read-only memmap) replaced by an
+    in-memory copy; the others as they are."""
+    return {k: a if a.flags.writeable else np.array(a) for k, a in arrays.items()}
+
+
 class _Optimiser:
     """A stochastic solver's state between epochs (and between partial_fit calls): the
     step size of its schedule, the updates made, and its buffers in the kernels'
@@ -427,6 +433,7 @@ class _ShallowNet(BaseEstimator):
             self._start(X.shape[1], settings)
         else:
             self._check_targets(y, classes)
+            self._own_state()
             # The kernels write the parameters while they read X: they must not overlap.
             check_separate({f"the model's {k}": v for k, v in self._params.items()} | {"X": XT})
         Y = self._encode(y, dtype)
@@ -445,6 +452,16 @@ class _ShallowNet(BaseEstimator):
         baseline = self._baseline(Y, val_idx, train_idx.shape[0])
         return _Run(settings, epoch, train_idx.shape[0], None if val_idx is None else score, lambda: None,
                     baseline, None)
+
+    def _own_state(self):
+        """Make the parameters and the optimiser's buffers arrays this fit may write. A model
+        loaded with joblib.load(..., mmap_mode="r") holds read-only maps of its file: it
+        trains on copies, and the file stays as it was (scikit-learn's MLP raises "output
+        array is read-only" there, except with lbfgs)."""
+        self._params = _writeable(self._params)
+        opt = getattr(self, "_optimizer", None)
+        if opt is not None:
+            opt.velocity, opt.moments = _writeable(opt.velocity), _writeable(opt.moments)
 
     def _start(self, n_x, settings):
         """A fresh model: initial parameters and empty history (targets already set)."""
@@ -752,6 +769,8 @@ class _ShallowNet(BaseEstimator):
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
+        else:
+            self._own_state()
         n_h, n_x = self._params["W1"].shape
         data = fsd.Chunks(
             fsd.current_client(None),

@@ -148,6 +148,31 @@ def test_pickle_round_trips_exactly_and_training_continues_identically():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_model_loaded_read_only_keeps_training_on_copies(tmp_path, solver):
+    # joblib.load(..., mmap_mode="r") maps the model's arrays read-only from its file. A
+    # warm fit or partial_fit then trains on copies (the kernels wrote in place and failed
+    # to compile for read-only arrays), as the same model loaded into memory would, and
+    # the file is left as it was.
+    import joblib
+
+    X, y = multiclass_data()
+    clf = quiet_fit(ShallowNetClassifier(12, solver=solver, max_iter=3, random_state=1), X, y)
+    path = tmp_path / "model.joblib"
+    joblib.dump(clf, path)
+    saved = path.read_bytes()
+    for train in (lambda c: c.partial_fit(X, y), lambda c: quiet_fit(c.set_params(warm_start=True), X, y)):
+        mapped, loaded = joblib.load(path, mmap_mode="r"), joblib.load(path)
+        assert not mapped.coefs_[0].flags.writeable
+        np.testing.assert_array_equal(mapped.predict_proba(X), loaded.predict_proba(X))
+        train(mapped)
+        train(loaded)
+        for a, b in zip(mapped.coefs_ + mapped.intercepts_, loaded.coefs_ + loaded.intercepts_):
+            np.testing.assert_array_equal(a, b)
+        assert mapped.n_iter_ == loaded.n_iter_ and mapped.loss_curve_ == loaded.loss_curve_
+    assert path.read_bytes() == saved
+
+
 def test_learns_binary_multiclass_and_multilabel_targets():
     X, y = binary_data(600)
     clf = quiet_fit(ShallowNetClassifier(random_state=0), X, y)

@@ -24,9 +24,9 @@ hyperparameters in Rule, its state beside these two.
 The driver. Step k trains on the examples `step_columns(order, k, batch)` (weighted by SW,
 a (1, m) row, or no columns for none; see step.py): every column of X when order is None
 (full-batch gradient descent), else order[k·batch : (k+1)·batch], the last batch shorter
-(an epoch of mini-batches). One plan (chunks, tile, slots), made
-for the widest step, serves every step: a shorter batch leaves trailing chunks empty, and
-sums follow step.py's fixed order, so the bits never depend on threads.
+(an epoch of mini-batches). One plan (chunks, tile, slots), made for the widest step,
+serves every step: a shorter batch leaves trailing chunks empty, and sums follow step.py's
+fixed order, so the bits never depend on threads.
 
 Divergence. The parameters alternate between two buffers, params and a spare one the
 driver allocates: `cur`, the state a step starts from, and `prev`, the one before it. A

@@ -769,8 +769,6 @@ class _ShallowNet(BaseEstimator):
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
-        else:
-            self._own_state()
         n_h, n_x = self._params["W1"].shape
         data = fsd.Chunks(
             fsd.current_client(None),

@@ -3,7 +3,7 @@
 Dask moves data and partial sums; the compiled kernels of a single machine do the
 arithmetic. One iteration of ``train``:
 
-1. the parameters (small) are broadcast to every worker;
+1. the parameters (small) are scattered to the cluster, and each worker fetches them once;
 2. each chunk of examples, persisted on its worker since the call began, computes the
    unnormalised gradient sums and cost sum of its examples (engine.gradients with mean=False);
 3. the chunks' sums are added pairwise in a tree whose shape is fixed by the chunk order
@@ -86,7 +86,7 @@ def train(
         (numpy's default_rng) and takes its batches in turn, the last one shorter. Each
         chunk sums its members of the batch, in the batch's order, read in place.
     sync_every : None, or k >= 1 for local steps with averaging, a different algorithm:
-        each chunk takes k full-batch steps on its own examples from the broadcast
+        each chunk takes k full-batch steps on its own examples from the iteration's
         parameters, and the results are averaged, weighted by the chunks' sizes (k = 1 is
         gradient descent again, up to rounding). One round trip per k steps, for clusters
         where latency dominates. num_iterations must be a multiple of k; the costs are one
@@ -409,7 +409,7 @@ def _report(callback, iteration, cost):
             raise _CallbackError from exc
 
 
-# How often an iteration whose broadcast params were lost is run again, and the pause
+# How often an iteration whose scattered params were lost is run again, and the pause
 # before the first rerun (doubled, tripled, ... before later ones).
 RETRIES = 3
 RETRY_PAUSE = 0.2
@@ -431,23 +431,31 @@ class Descent:
         self.done = 0
 
     def _with_params(self, compute):
-        """compute(future of the current params, broadcast to every worker).
+        """compute(future of the current params), the params scattered to one worker, from
+        which the others fetch them as their chunks' tasks need them.
 
-        A worker lost mid-iteration can take the broadcast params with it. Dask cannot
+        Not broadcast=True: the scheduler then copies them to every worker in a loop that
+        can wait for ever on a worker lost during it (dask/distributed issue 5704; a CI run
+        hung in it for 17 minutes, in test_worker_killed_mid_training_changes_nothing).
+
+        A worker lost mid-iteration can take the params with it, or be sent them before
+        the scheduler knows it is gone (the scatter fails with an OSError). Dask cannot
         recompute scattered data, so it cancels the tasks that needed them instead of
         running them again. The params are always here on the client: scatter them again
         and rerun the iteration, RETRIES times at most, as long as the training data (which
         Dask recomputes from its source) is intact. The rerun computes the same sums."""
         for attempt in range(RETRIES + 1):
-            [future] = self.data.client.scatter([self.params], broadcast=True, hash=False)
+            future = None
             try:
+                [future] = self.data.client.scatter([self.params], hash=False)
                 return compute(future)
-            except CancelledError:
+            except (CancelledError, OSError):
                 if attempt == RETRIES or not self.data.intact():
                     raise
                 time.sleep(RETRY_PAUSE * (attempt + 1))  # let the scheduler see the worker gone
             finally:
-                future.release()
+                if future is not None:
+                    future.release()
 
     def steps(self, batches, losses, callback=None):
         """A deferred run of one update per batch; losses[i] gets batch i's loss (with the L2

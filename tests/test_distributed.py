@@ -447,7 +447,7 @@ def test_estimator_dask_errors(client):
         np.testing.assert_array_equal(c, d)
 
 
-def test_lost_broadcast_params_are_scattered_again(client, monkeypatch):
+def test_lost_params_are_scattered_again(client, monkeypatch):
     # What a worker killed mid-iteration can do: take the iteration's scattered params
     # with it, so Dask cancels the tasks that needed them ("already forgotten"). The
     # params are on the client: the iteration runs again with them scattered anew.
@@ -469,6 +469,34 @@ def test_lost_broadcast_params_are_scattered_again(client, monkeypatch):
     monkeypatch.setattr(fsd.Chunks, "gradient_sums", forgetful)
     costs = fsd.train(params, Xd, Yd, learning_rate=0.5, num_iterations=4)
     assert len(set(lost)) == fsd.RETRIES  # a fresh scatter each time
+    assert np.array_equal(costs, expected)
+    assert_params_equal(params, calm)
+
+
+def test_a_scatter_to_a_lost_worker_is_made_again_and_nothing_is_broadcast(client, monkeypatch):
+    # A worker killed just before an iteration can be sent its params before the scheduler
+    # knows it is gone: the scatter fails with an OSError (CommClosedError), and the
+    # iteration runs again with a fresh scatter. Never broadcast=True: Dask's replicate,
+    # which that runs, can wait for ever on a worker lost during it (dask/distributed
+    # issue 5704), as a CI run did for 17 minutes.
+    from distributed.comm import CommClosedError
+
+    params, X, Y = problem()
+    Xd, Yd = da.from_array(X, chunks=(12, 500)), da.from_array(Y, chunks=(1, 500))
+    calm = copy(params)
+    expected = fsd.train(calm, Xd, Yd, learning_rate=0.5, num_iterations=4)
+    real = type(client).scatter
+    calls = []
+
+    def scatter(self, data, *args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:  # the second iteration's first try
+            raise CommClosedError("in <TCP (closed)>: Stream is closed")
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(type(client), "scatter", scatter)
+    costs = fsd.train(params, Xd, Yd, learning_rate=0.5, num_iterations=4)
+    assert len(calls) == 5 and not any(kw.get("broadcast") for kw in calls)
     assert np.array_equal(costs, expected)
     assert_params_equal(params, calm)
 

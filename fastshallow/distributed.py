@@ -435,8 +435,8 @@ class Descent:
         which the others fetch them as their chunks' tasks need them.
 
         Not broadcast=True: the scheduler then copies them to every worker in a loop that
-        can wait for ever on a worker lost during it (dask/distributed issue 5704; a CI run
-        hung in it for 17 minutes, in test_worker_killed_mid_training_changes_nothing).
+        can wait for ever on a worker lost during it (dask/distributed issue 5704; 3451046
+        has the hang that showed it).
 
         A worker lost mid-iteration can take the params with it, or be sent them before
         the scheduler knows it is gone (the scatter fails with an OSError). Dask cannot

@@ -478,7 +478,7 @@ def test_a_scatter_to_a_lost_worker_is_made_again_and_nothing_is_broadcast(clien
     # knows it is gone: the scatter fails with an OSError (CommClosedError), and the
     # iteration runs again with a fresh scatter. Never broadcast=True: Dask's replicate,
     # which that runs, can wait for ever on a worker lost during it (dask/distributed
-    # issue 5704), as a CI run did for 17 minutes.
+    # issue 5704).
     from distributed.comm import CommClosedError
 
     params, X, Y = problem()

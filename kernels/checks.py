@@ -84,7 +84,7 @@ def value_range(a):
     return _range(a)
 
 
-@jit
+@jit(python=True)
 def first_not_finite(arrays):
     """The index of the first of `arrays` (a tuple of C-contiguous float arrays of one
     dtype and rank) that holds a NaN or an inf, or -1: a network's four parameters in one

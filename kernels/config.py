@@ -5,12 +5,15 @@ Legend used across kernels/: n_x features, n_h hidden units, n_y outputs, m exam
 T examples per tile, C chunks. X is (n_x, m), Y is (n_y, m).
 """
 
+import functools
 import inspect
 import threading
+from types import FunctionType
 
 import numba
 from numba import njit, types
 from numba.core.cpu_options import ParallelOptions
+from numba.core.registry import CPUDispatcher
 
 from .numba_cache import stamp_with_kernel_sources, tolerate_damaged_cache
 
@@ -31,14 +34,21 @@ REDUCTION_FASTMATH = FASTMATH | {"reassoc"}
 # no_cfunc_wrapper: Numba otherwise also emits, for every kernel and every signature, a
 # C-callable wrapper, used only when a compiled function is passed as a first-class
 # function value, which no kernel is. Skipping it shortens a first run's compiling
-# (084cc90 has the numbers).
-JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", no_cfunc_wrapper=True)
+# (084cc90 has the numbers). no_cpython_wrapper likewise skips the wrapper through which
+# Python calls a kernel (it unboxes the arguments and boxes the result), built and
+# optimised for every kernel and signature, a tenth of a first `fastshallow demo`'s time
+# (the commit that added it has the numbers). Only the kernels Python calls keep it: the
+# entries and those marked @jit(python=True). CompiledOnly says what a call from Python
+# does to the others.
+JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", no_cfunc_wrapper=True,
+           no_cpython_wrapper=True)
 
 _warned_uncached = []
 
 
 def _njit(fn, options):
-    """njit(**options)(fn), falling back to no cache where nothing can hold one.
+    """njit(**options)(fn), falling back to no cache where nothing can hold one; a
+    CompiledOnly dispatcher where options leave out Python's wrapper.
 
     With cache=True Numba looks for a writable folder (beside the package, then the user's
     cache folder, or NUMBA_CACHE_DIR) when the kernel is defined, and raises "no locator
@@ -47,7 +57,7 @@ def _njit(fn, options):
     once.
     """
     try:
-        return stamp_with_kernel_sources(tolerate_damaged_cache(njit(**options)(fn)))
+        dispatcher = stamp_with_kernel_sources(tolerate_damaged_cache(njit(**options)(fn)))
     except RuntimeError as exc:
         if not options.get("cache") or "no locator available" not in str(exc):
             raise
@@ -61,7 +71,34 @@ def _njit(fn, options):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return njit(**dict(options, cache=False))(fn)
+        dispatcher = njit(**dict(options, cache=False))(fn)
+    if options["no_cpython_wrapper"]:
+        dispatcher.__class__ = CompiledOnly
+    dispatcher.jit_options = options
+    return dispatcher
+
+
+class CompiledOnly(CPUDispatcher):
+    """A kernel compiled without the wrapper through which Python calls it (see JIT): other
+    kernels call it, Python should not. Numba would run a call from Python through the
+    missing wrapper and crash; here it goes to the kernel's twin (python_twin) instead, so
+    the tests, the benchmarks and anyone calling fastshallow.kernels by hand still can."""
+
+    def __call__(self, *args, **kwargs):
+        return python_twin(self)(*args, **kwargs)
+
+
+@functools.cache
+def python_twin(kernel):
+    """A dispatcher of kernel's function with Python's wrapper, compiled and cached apart:
+    its copy of the function has a name of its own, and Numba names a kernel's cache files
+    after its function and does not tell wrapped from unwrapped entries apart. The
+    functions it calls are still kernel's, compiled once for both."""
+    fn = kernel.py_func
+    twin = FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + ".from_python"
+    twin.__module__, twin.__doc__, twin.__kwdefaults__ = fn.__module__, fn.__doc__, fn.__kwdefaults__
+    return _njit(twin, dict(kernel.jit_options, no_cpython_wrapper=False))
 
 
 # Compile time. Numba compiles a @jit function that another one calls as a library of its
@@ -88,10 +125,13 @@ PRANGE_ONLY = ParallelOptions({
 })
 
 
-def jit(fn=None, **overrides):
+def jit(fn=None, *, python=False, **overrides):
     """njit with the project's options; ``@jit`` or ``@jit(parallel=True)`` (prange loops
-    only: PRANGE_ONLY)."""
+    only: PRANGE_ONLY). python=True for a kernel that Python calls (engine, validation)
+    and that is not an entry: it keeps Python's wrapper (JIT)."""
     options = dict(JIT, **overrides)
+    if python:
+        options["no_cpython_wrapper"] = False
     if options.get("parallel") is True:
         options["parallel"] = PRANGE_ONLY
     if fn is None:
@@ -133,6 +173,8 @@ class Entry:
         unknown = (reads | any_layout) - set(names)
         if unknown:
             raise TypeError(f"entry: {dispatcher.py_func.__name__} has no argument {sorted(unknown)[0]!r}")
+        if isinstance(dispatcher, CompiledOnly):  # Python calls every entry: give it the wrapper
+            dispatcher = _njit(dispatcher.py_func, dict(dispatcher.jit_options, no_cpython_wrapper=False))
         self._dispatcher = dispatcher
         self._roles = [(name in reads, name in any_layout) for name in names]
         self._lock = threading.Lock()

@@ -163,7 +163,7 @@ def update_array(N, P, V, S, G, kind, h, decay):
     return finite
 
 
-@jit
+@jit(python=True)
 def update(new, params, velocity, moments, grads, rule, b):
     """The rule's next update (its rule.t + 1-th) of every parameter on this thread, from
     the mean gradients `grads` of b examples (b scales the L2 penalty). Tuples as in the
@@ -179,7 +179,7 @@ def update(new, params, velocity, moments, grads, rule, b):
     return ok
 
 
-@jit
+@jit(python=True)
 def update_from_sums(new, params, velocity, moments, sums, b, rule):
     """update from the gradient's sums over b examples, which become their mean in place
     (as step.reduce_block forms means, so sums assembled elsewhere round the same): for
@@ -189,7 +189,7 @@ def update_from_sums(new, params, velocity, moments, sums, b, rule):
     return update(new, params, velocity, moments, sums, rule, b)
 
 
-@jit
+@jit(python=True)
 def copy_params(targets, sources):
     """targets[k] = sources[k] for the four arrays, in one compiled call: Python cannot
     deliver a signal between two of the copies, so the targets hold one whole state."""
@@ -213,7 +213,7 @@ def sum_of_squares(W):
     return total
 
 
-@jit
+@jit(python=True)
 def l2_penalty(W1, W2, alpha, b):
     """The L2 term of a batch of b examples' loss, alpha/(2b)·(ΣW1² + ΣW2²), in float64."""
     return 0.5 * alpha * (sum_of_squares(W1) + sum_of_squares(W2)) / b

@@ -74,7 +74,7 @@ def fma_chains(rounds, s, t):
     return _fma_chains(rounds, s, t)
 
 
-@jit(parallel=True)
+@jit(parallel=True, python=True)
 def fma_peak(out, rounds, s, t):
     """out[p] = fma_chains(rounds, s, t) for each of the P workers, in parallel.
 

@@ -21,7 +21,7 @@ from .products import (
 )
 
 
-@jit
+@jit(python=True)
 def forward(Z1, A1, Z2, A2, params, X, code):
     """Z1 = W1·X + b1, A1 = g(Z1), Z2 = W2·A1 + b2, A2 = sigmoid(Z2). Shapes: see legend."""
     W1, b1, W2, b2 = params
@@ -33,7 +33,7 @@ def forward(Z1, A1, Z2, A2, params, X, code):
     restore_fp_mode(fp_mode)
 
 
-@jit
+@jit(python=True)
 def backward(grads, params, A1, A2, X, Y, code):
     """Mean gradients into grads = (dW1, db1, dW2, db2) from the forward pass's A1, A2."""
     dW1, db1, dW2, db2 = grads
@@ -65,7 +65,7 @@ def _difference(out, A, B):
             o[j] = a[j] - b[j]
 
 
-@jit
+@jit(python=True)
 def bce_from_probabilities(A, Y):
     """(Σ -(y·log a + (1 - y)·log(1 - a)) / m, whether every a and y lies in [0, 1]) over A,
     Y (n_y, m), for callers that hold only A = sigmoid(Z). Each term is taken only where

@@ -533,6 +533,63 @@ def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():
         entry("Z")(toy._dispatcher)
 
 
+def test_a_kernel_compiled_only_for_kernels_runs_from_python_through_its_twin():
+    import numba
+    from fastshallow.kernels.config import CompiledOnly, python_twin
+
+    kernel = products.row_sums_add
+    assert isinstance(kernel, CompiledOnly)  # no Python wrapper: calling it directly would crash
+    A = np.arange(12.0).reshape(3, 4)
+    s = np.ones((3, 1))
+    kernel(s, A)
+    assert np.array_equal(s, 1 + A.sum(axis=1, keepdims=True))
+    twin = python_twin(kernel)
+    assert python_twin(kernel) is twin and not isinstance(twin, CompiledOnly)
+    assert (numba.typeof(s), numba.typeof(A)) in twin.signatures  # the call compiled the twin
+    # Its own name, so its own cache files: Numba's index does not tell a wrapped entry
+    # from an unwrapped one, and loading the kernel's for the twin would crash again.
+    assert twin.py_func.__qualname__ != kernel.py_func.__qualname__
+    assert twin.py_func.__code__ is kernel.py_func.__code__
+
+
+def test_every_kernel_the_package_calls_from_python_keeps_its_wrapper():
+    # Each one missing here would run through its twin: a second compile of it, and of
+    # nothing else, for the package's own calls. Found by reading the package's imports
+    # of kernels and its attribute uses of the kernel modules it imports.
+    import ast
+    import importlib
+    import pathlib
+
+    import fastshallow
+    from numba.core.dispatcher import Dispatcher
+    from fastshallow.kernels.config import CompiledOnly, Entry
+
+    def check(obj, where):
+        if isinstance(obj, Entry):
+            obj = obj._dispatcher
+        if isinstance(obj, Dispatcher):
+            assert not isinstance(obj, CompiledOnly), where
+            checked.append(where)
+
+    checked = []
+    for path in pathlib.Path(fastshallow.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        modules = {}  # the names this file gives kernel modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and (node.module or "").startswith("kernels"):
+                source = importlib.import_module("fastshallow." + node.module)
+                for alias in node.names:
+                    obj = getattr(source, alias.name)
+                    if hasattr(obj, "__file__"):
+                        modules[alias.asname or alias.name] = obj
+                    else:
+                        check(obj, f"{path.name}: {node.module}.{alias.name}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                check(getattr(modules[node.value.id], node.attr), f"{path.name}: {node.value.id}.{node.attr}")
+    assert "engine.py: _descent.update" in checked and "validation.py: kernels.checks.scan_problem" in checked
+
+
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])
 @pytest.mark.parametrize("shape", [(2, 4, 1), (20, 64, 1), (784, 128, 10), (784, 1024, 10)])
 def test_chunks_cover_every_tile_once_and_depend_only_on_shapes(shape, m):

@@ -140,7 +140,7 @@ def update_parameters(parameters, grads, learning_rate=1.2):
     # float64 whatever the parameters' dtype; their NaN and inf are looked for below.
     work = checked_params(parameters, dtype=_F64, finite=False)[2]
     gradients = _gradient_arrays(grads, work)
-    new, finite = engine.update(work, gradients, engine.gradient_descent(learning_rate))
+    new, finite = engine.gradient_step(work, gradients, learning_rate)
     # A NaN or inf in a parameter or a gradient shows in the result, so only then are
     # they scanned, parameters first, to name it. Finite ones that overflow return inf, as
     # NumPy's would.

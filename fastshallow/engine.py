@@ -43,7 +43,7 @@ __all__ = [
     "Problem", "Outcome", "Rule",
     "prepare", "plan", "check_memory", "check_network_memory", "param_count",
     "gradient_descent", "sgd", "adam", "no_state", "Plateau", "track",
-    "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "update", "update_from_sums", "l2_penalty",
+    "descend", "commit", "lbfgs", "outputs", "mean_loss", "gradients", "gradient_step", "update_from_sums", "l2_penalty",
     "layers", "layers_backward", "cross_entropy", "fma_peak", "kernel_cache_folder", "training_kernels_cached",
 ]
 
@@ -403,19 +403,19 @@ def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_thread
     return cost, grads
 
 
-def update(params, grads, rule, *, b=1, velocity=None, moments=None):
-    """New parameters (a tuple) from params and the mean gradients grads of b examples (b
-    scales the L2 penalty), on this thread: the rule's (rule.t + 1)-th update. params are
-    not changed, the state (velocity, moments) is. Returns (new params, True if all are
-    finite)."""
-    new = tuple(map(np.empty_like, params))
-    ok = _descent.update(new, params, *_state(params, velocity, moments, rule), grads, tuple(rule), b)
+def gradient_step(params, grads, learning_rate):
+    """(new params, True if all are finite): P − learning_rate·G for each parameter, into
+    new arrays, on this thread; params and grads C-contiguous arrays of one dtype, in
+    matching shapes. params are not changed."""
+    new, ok = _descent.gradient_step(params, grads, learning_rate)
     return new, bool(ok)
 
 
 def update_from_sums(params, sums, b, rule, velocity=None, moments=None):
-    """update() from the gradient's sums over b examples (which become their mean in
-    place): Dask's client, whose workers return sums."""
+    """The rule's (rule.t + 1)-th update of params, from the gradient's sums over b
+    examples (which become their mean in place; b also scales the L2 penalty), on this
+    thread: Dask's client, whose workers return sums. params are not changed, the state
+    (velocity, moments) is. Returns (new params, True if all are finite)."""
     new = tuple(map(np.empty_like, params))
     ok = _descent.update_from_sums(new, params, *_state(params, velocity, moments, rule), sums, b, tuple(rule))
     return new, bool(ok)

@@ -304,9 +304,9 @@ def test_gradient_descent_is_sgd_without_momentum_or_penalty():
 
 
 def test_a_rule_with_state_starts_from_zeros_when_given_none():
-    # descend and update without velocity or moments give a stateful rule zeros (a first
-    # step), not the zero-size stand-in of a rule that keeps none, which the kernels read
-    # and wrote out of bounds.
+    # descend and update_from_sums without velocity or moments give a stateful rule zeros
+    # (a first step), not the zero-size stand-in of a rule that keeps none, which the
+    # kernels read and wrote out of bounds.
     params, X, _ = network(4, 5, 1, 64, seed=6)
     Y = targets("sigmoid", 1, 64)
     p = engine.prepare(params, X, Y, update=True)
@@ -321,8 +321,9 @@ def test_a_rule_with_state_starts_from_zeros_when_given_none():
             np.testing.assert_array_equal(a, b)
         _, grads = engine.gradients(p.work, p.X, p.Y, **kw)
         zeros = [tuple(np.zeros_like(a) for a in p.work) for _ in range(2)]
-        new_given, ok_given = engine.update(p.work, grads, rule, velocity=zeros[0], moments=zeros[1])
-        new_none, ok_none = engine.update(p.work, grads, rule)
+        sums = [tuple(g.copy() for g in grads) for _ in range(2)]  # of 1 example: their mean
+        new_given, ok_given = engine.update_from_sums(p.work, sums[0], 1, rule, velocity=zeros[0], moments=zeros[1])
+        new_none, ok_none = engine.update_from_sums(p.work, sums[1], 1, rule)
         assert ok_given and ok_none
         for a, b in zip(new_given, new_none):
             np.testing.assert_array_equal(a, b)

@@ -587,7 +587,7 @@ def test_every_kernel_the_package_calls_from_python_keeps_its_wrapper():
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
                 check(getattr(modules[node.value.id], node.attr), f"{path.name}: {node.value.id}.{node.attr}")
-    assert "engine.py: _descent.update" in checked and "validation.py: kernels.checks.scan_problem" in checked
+    assert "engine.py: _descent.gradient_step" in checked and "validation.py: kernels.checks.scan_problem" in checked
 
 
 @pytest.mark.parametrize("m", [1, 127, 128, 129, 400, 40 * 128 + 7, 10**6])

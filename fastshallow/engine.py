@@ -376,14 +376,14 @@ def outputs(params, X, *, activation, output, the_plan, cols=None, n_threads=Non
     m = n_columns(X) if cols is None else cols.shape[0]
     A2 = np.empty((n_y, m), params[0].dtype)
     _run(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, m,
-         A2, params, X, NOTHING[A2.dtype], cols, int(activation), int(output), the_plan)
+         A2, params, X, None, cols, int(activation), int(output), the_plan)
     return A2
 
 
 def mean_loss(params, X, Y, *, activation, output, the_plan, n_threads=None):
     """The loss of `output` against Y, averaged over the examples (a Python float)."""
     return float(_run(_step.evaluate_serial, _step.evaluate, n_threads, the_plan, params, Y.shape[1],
-                      NOTHING[Y.dtype], params, X, Y, None, int(activation), int(output), the_plan))
+                      None, params, X, Y, None, int(activation), int(output), the_plan))
 
 
 def gradients(params, X, Y, *, activation, output, the_plan, cols=None, n_threads=None, mean=True, into=None,

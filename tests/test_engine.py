@@ -211,6 +211,24 @@ def test_every_layout_of_x_and_y_shares_one_compiled_kernel_and_gives_the_same_b
     assert counts[1:] == counts[:1] * 3, "a layout compiled a kernel again"
 
 
+def test_outputs_and_the_loss_compile_apart_each_without_the_others_code():
+    # step._evaluate: engine.outputs passes Y as None and engine.mean_loss A2, and Numba
+    # prunes a None argument's branch before typing (had it not, the None would reach
+    # code that indexes it, and the compile would fail).
+    from numba import types
+
+    from fastshallow.kernels import step
+
+    params, X, Y = network(3, 5, 2, 40, seed=4)
+    A2 = fs.forward(params, X, n_threads=1)
+    J = fs.cost(params, X, Y, n_threads=1)
+    assert_close(A2, ref.forward(params, X), np.float64)
+    assert_close(J, ref.cost(params, X, Y), np.float64)
+    kinds = {(type(sig[0]), type(sig[3])) for sig in step.evaluate_serial.signatures}
+    assert (types.Array, types.NoneType) in kinds, "the outputs' kernel was compiled with a loss"
+    assert (types.NoneType, types.Array) in kinds, "the loss's kernel was compiled with outputs"
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_weight_sums_kept_transposed_or_not_give_the_same_bits(dtype):
     # The plan's last entry (planning.transposed_sums) only picks which of two orders of the

@@ -33,7 +33,8 @@ def main():
     X = rng.standard_normal((50, 600))
     Y = (rng.random((1, 600)) < 0.5).astype(np.uint8)
     p = fs.init_params(50, 100, 1, seed=0)
-    fs.forward(p, X)  # step.evaluate
+    fs.forward(p, X)  # step.evaluate, the outputs
+    fs.cost(p, X, Y)  # ... and the loss, compiled apart
     fs.gradients(p, X, Y)  # step.gradients
     fs.train(p, X, Y, num_iterations=2)  # descent.descend_parallel, full batch
     ShallowNetClassifier(100, batch_size=200, max_iter=1, n_threads=2).fit(X.T, Y[0])  # ... and mini-batches

@@ -23,8 +23,8 @@ GRAD_NAMES = tuple("d" + k for k in PARAM_NAMES)  # the gradients' keys: dW1, db
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 FLOAT_MAX = {dt: float(np.finfo(dt).max) for dt in FLOAT_DTYPES}  # np.finfo costs a microsecond a call
 # Zero-size arrays hold nothing to write or read: one per dtype serves every call, as the
-# outputs or targets a pass skips (and a scan of a call without targets), and as the state
-# of an optimiser that keeps none.
+# weights of an unweighted pass, the targets of a scan of a call without any, and the
+# state of an optimiser that keeps none.
 NOTHING = {dt: np.empty((0, 0), dt) for dt in FLOAT_DTYPES}
 
 

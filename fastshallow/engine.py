@@ -243,17 +243,18 @@ def _row(weights, dtype):
 def _run(serial, parallel, n_threads, the_plan, params, m, *args, passes=1):
     """serial(*args) or parallel(*args), for `passes` steps or passes of m examples each:
     the serial kernel, with no thread setting to make (it starts no threads), where
-    _serial says so or the parallel one has not yet paid for its compile
-    (_parallel_pays), else the parallel one within using_threads(n_threads). A bad
-    n_threads is an error either way."""
+    _serial says so, or where n_threads is None and the parallel one has not compiled the
+    signature args need, nor does its compile pay yet (_parallel_pays); else the parallel
+    one within using_threads(n_threads). A bad n_threads is an error either way."""
     n = thread_count(n_threads)
     n_h, n_x = params[0].shape
     work = n_h * (n_x + params[2].shape[0]) * m  # multiply-adds of one forward pass
-    if _serial(n, the_plan, params, m, work) or not _parallel_pays(parallel, n_threads, work * passes):
-        start_threading_layer()
-        return call(serial, args)
-    with using_threads(n):
-        return call(parallel, args)
+    if not _serial(n, the_plan, params, m, work) and (
+            n_threads is not None or parallel.compiled(args) or _parallel_pays(parallel, args, work * passes)):
+        with using_threads(n):
+            return call(parallel, args)
+    start_threading_layer()
+    return call(serial, args)
 
 
 def _serial(n_threads, the_plan, params, m, work):
@@ -273,33 +274,33 @@ def _serial(n_threads, the_plan, params, m, work):
 # A parallel kernel takes longer to compile than its serial twin, and on a small problem
 # the second core never wins that back: a first ShallowNetClassifier fit and predict on
 # scikit-learn's digits compiled for 50.7 s, against 30.2 s on the serial kernels alone
-# (the commit has the numbers). So, for n_threads=None, a parallel kernel that is neither
-# compiled in this process nor in Numba's cache compiles only once a call's work, or the
-# work of the calls it ran on one thread until then, reaches PARALLEL_COMPILE_WORK
-# multiply-adds of forward passes, n_h·(n_x + n_y) per example and pass (2·10¹⁰ is some
-# seconds of serial steps at mnist's size). Either kernel gives the same bits. An
-# explicit n_threads asks for the threads: the parallel kernel compiles at once.
+# (the commit has the numbers). So, for n_threads=None, a signature the parallel kernel
+# has neither compiled in this process nor in Numba's cache compiles only once a call's
+# work, or the work of the calls it ran on one thread until then, reaches
+# PARALLEL_COMPILE_WORK multiply-adds of forward passes, n_h·(n_x + n_y) per example and
+# pass (2·10¹⁰ is some seconds of serial steps at mnist's size). Each signature counts
+# apart: another dtype or layout, or the loss where the outputs were compiled (they are
+# specialisations of one kernel: step._evaluate), is another compile. Either kernel
+# gives the same bits. An explicit n_threads asks for the threads: the parallel kernel
+# compiles at once.
 PARALLEL_COMPILE_WORK = 2 * 10**10
-_parallel_ready = set()  # parallel kernels compiled or cached: used as _serial says
-_deferred_work = {}  # parallel kernel: the work its calls have run serially so far
+_deferred_work = {}  # (parallel kernel, signature): the work its calls have run serially so far
 
 
-def _parallel_pays(parallel, n_threads, work):
-    """True if a call of `work` multiply-adds (its forward passes') should run on the
-    parallel kernel rather than on the calling thread, by the rule above."""
-    if parallel in _parallel_ready:
-        return True
-    if parallel not in _deferred_work:  # its first call here: cached from an earlier process?
-        _deferred_work[parallel] = 0
-        if holds_current_code(parallel):
-            _parallel_ready.add(parallel)
+def _parallel_pays(parallel, args, work):
+    """True if a call of `work` multiply-adds (its forward passes') should compile the
+    parallel kernel for args' signature rather than run on the calling thread, by the rule
+    above; the caller has found that signature not compiled in this process."""
+    sig = parallel.signature(args)
+    key = parallel, sig
+    if key not in _deferred_work:  # its first call here: cached from an earlier process?
+        _deferred_work[key] = 0
+        if holds_current_code(parallel, sig.types):
             return True
-    work += _deferred_work[parallel]
-    # parallel.direct: the Entry's dispatcher once it has compiled (kernels/config.py).
-    if n_threads is not None or parallel.direct is not parallel or work >= PARALLEL_COMPILE_WORK:
-        _parallel_ready.add(parallel)
+    work += _deferred_work[key]
+    if work >= PARALLEL_COMPILE_WORK:
         return True
-    _deferred_work[parallel] = work
+    _deferred_work[key] = work
     return False
 
 

@@ -43,14 +43,19 @@ def stamp_with_kernel_sources(dispatcher):
     return dispatcher
 
 
-def holds_current_code(dispatcher):
+def holds_current_code(dispatcher, sig=None):
     """True if this kernel's cache index lists code compiled from the kernels' sources as
-    they are now: index files alone say nothing, as a change to the sources leaves them in
-    place until each kernel compiles again. False where it cannot tell (no cache, a
-    damaged index, or Numba's internals not as expected)."""
+    they are now: for the signature sig (a tuple of Numba types, as compiled), or for any
+    signature if sig is None. Index files alone say nothing, as a change to the sources
+    leaves them in place until each kernel compiles again. False where it cannot tell (no
+    cache, a damaged index, or Numba's internals not as expected)."""
     cache_file = _cache_file(dispatcher)
     try:
-        return bool(cache_file._load_index())  # {} when missing, stale or another Numba's
+        index = cache_file._load_index()  # {} when missing, stale or another Numba's
+        if sig is None:
+            return bool(index)
+        # Numba's own key for the entry: the signature, this CPU and the function's code.
+        return dispatcher._cache._index_key(sig, dispatcher.targetctx.codegen()) in index
     except Exception:
         return False
 

@@ -74,6 +74,7 @@ def test_damaged_cache_files_are_recompiled_and_replaced(tmp_path):
 
 _HITS = textwrap.dedent(
     """
+    import numba
     import fastshallow as fs
     from fastshallow import course
     from fastshallow.kernels.numba_cache import holds_current_code
@@ -81,8 +82,11 @@ _HITS = textwrap.dedent(
     X, Y = fs.datasets.load_planar_dataset()
     A2, _ = course.forward_propagation(X, fs.init_params(2, 4, 1, seed=0))
     stats = fs.kernels.whole.forward.stats
+    (sig,) = fs.kernels.whole.forward.signatures
+    other = tuple(t.copy(dtype=numba.float32) if isinstance(t, numba.types.Array) else t for t in sig)
     print(fs.__file__, sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), repr(A2.sum()), before,
-          holds_current_code(fs.kernels.whole.forward))
+          holds_current_code(fs.kernels.whole.forward), holds_current_code(fs.kernels.whole.forward, sig),
+          holds_current_code(fs.kernels.whole.forward, other))
     """
 )
 
@@ -108,9 +112,11 @@ def test_a_change_to_any_kernel_source_makes_every_cached_kernel_compile_again(t
         out = subprocess.run([sys.executable, "-c", _HITS], capture_output=True, text=True, timeout=600, env=env,
                              cwd=tmp_path)
         assert out.returncode == 0, out.stderr[-3000:]
-        where, hits, misses, total, before, after = out.stdout.split()
+        where, hits, misses, total, before, after, this_signature, float32 = out.stdout.split()
         assert where == str(package / "__init__.py")  # the copy, not the checkout
         assert after == "True"  # what the CLI's compile notice asks (holds_current_code)
+        # What the engine asks of a parallel kernel (engine._parallel_pays): that signature.
+        assert (this_signature, float32) == ("True", "False")
         return int(hits), int(misses), total, before
 
     hits, misses, total, before = run()

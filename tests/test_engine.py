@@ -14,6 +14,7 @@ import pytest
 import fastshallow as fs
 from fastshallow import engine
 from fastshallow import reference as ref
+from fastshallow.kernels.config import Signature
 from helpers import API_CASES, DTYPES, as_float64, assert_close, in_layout, network, numeric_gradients
 
 RULES = {
@@ -475,23 +476,33 @@ def test_a_run_that_stops_leaves_the_state_to_keep_in_params(status, stop, n_thr
 
 
 class _Kernel:
-    """A stand-in for a kernel Entry: records its calls; direct is itself until compiled."""
+    """A stand-in for a kernel Entry: records its calls; a call's signature's types are
+    its first argument; `compiled` and `cached` hold the types compiled here and in the
+    cache."""
 
-    def __init__(self):
-        self.direct, self.calls = self, 0
+    def __init__(self, compiled=(), cached=()):
+        self.calls, self.compiled_types, self.cached, self.signatures = 0, set(compiled), set(cached), {}
+        self.direct = self  # what config.call runs
 
     def __call__(self, *args):
         self.calls += 1
+        self.compiled_types.add(args[0])
+
+    def signature(self, args):  # one object per signature, as Entry's
+        return self.signatures.setdefault(args[0], Signature(args[0]))
+
+    def compiled(self, args):
+        return args[0] in self.compiled_types
 
 
-def test_a_parallel_kernel_compiles_only_once_its_work_pays(monkeypatch):
-    # engine._parallel_pays: with n_threads=None, a parallel kernel neither compiled here
-    # nor cached waits until one call's work, or the work its calls ran serially, reaches
-    # PARALLEL_COMPILE_WORK; an explicit n_threads, or a kernel compiled or cached already,
-    # takes the threads at once.
-    monkeypatch.setattr(engine, "_parallel_ready", set())
+def test_a_parallel_kernel_compiles_a_signature_only_once_its_work_pays(monkeypatch):
+    # engine._parallel_pays: with n_threads=None, a signature the parallel kernel has
+    # neither compiled here nor in the cache waits until one call's work, or the work its
+    # calls ran serially, reaches PARALLEL_COMPILE_WORK; an explicit n_threads, or that
+    # signature compiled or cached already, takes the threads at once. Another signature
+    # (a dtype, the loss after the outputs) counts apart.
     monkeypatch.setattr(engine, "_deferred_work", {})
-    monkeypatch.setattr(engine, "holds_current_code", lambda kernel: kernel.cached)
+    monkeypatch.setattr(engine, "holds_current_code", lambda kernel, types: types in kernel.cached)
     monkeypatch.setattr(engine, "thread_count", lambda n: 2 if n is None else n)
     monkeypatch.setattr(engine, "using_threads", lambda n: contextlib.nullcontext())
     params = tuple(np.zeros(s) for s in ((64, 20), (64, 1), (3, 64), (3, 1)))  # 1472 multiply-adds an example
@@ -499,24 +510,23 @@ def test_a_parallel_kernel_compiles_only_once_its_work_pays(monkeypatch):
     assert not engine._serial(2, the_plan, params, 10_000, 1472 * 10_000)
     monkeypatch.setattr(engine, "PARALLEL_COMPILE_WORK", 1472 * 10_000 * 5)
 
-    def run(kernels, n_threads=None, passes=1):
+    def run(kernels, n_threads=None, passes=1, sig="f8"):
         serial, parallel = kernels
         before = parallel.calls
-        engine._run(serial, parallel, n_threads, the_plan, params, 10_000, passes=passes)
+        engine._run(serial, parallel, n_threads, the_plan, params, 10_000, sig, passes=passes)
         return parallel.calls > before
 
     fresh = [_Kernel(), _Kernel()]
-    fresh[1].cached = False
     # Four calls of one pass each run serially; the fifth brings the work to the threshold.
     assert [run(fresh) for _ in range(5)] == [False] * 4 + [True]
     assert run(fresh) and fresh[0].calls == 4
+    # Compiled for float64 only: float32 starts its own count.
+    assert [run(fresh, sig="f4") for _ in range(5)] == [False] * 4 + [True]
     for passes, shared in ((4, False), (5, True)):  # one call of that many steps, on fresh kernels
-        kernels = [_Kernel(), _Kernel()]
-        kernels[1].cached = False
-        assert run(kernels, passes=passes) == shared, passes
+        assert run([_Kernel(), _Kernel()], passes=passes) == shared, passes
     for how in ("n_threads", "compiled", "cached"):
-        kernels = [_Kernel(), _Kernel()]
-        kernels[1].cached = how == "cached"
-        if how == "compiled":
-            kernels[1].direct = object()  # the Entry's dispatcher, once it has compiled
+        kernels = [_Kernel(), _Kernel(compiled={"f8"} if how == "compiled" else (),
+                                      cached={"f8"} if how == "cached" else ())]
         assert run(kernels, n_threads=2 if how == "n_threads" else None), how
+        if how != "n_threads":  # the other signature is neither compiled nor cached
+            assert not run(kernels, sig="f4"), how

@@ -519,9 +519,11 @@ def test_call_runs_an_entry_through_its_dispatcher_once_it_has_compiled():
     assert out32[0] == 2.0 * X[:, 2].sum() and len(toy.overloads) == 2
 
 
-def test_an_entry_says_which_calls_it_has_compiled_for_without_compiling():
+def test_an_entry_says_which_calls_it_has_compiled_for_without_compiling(monkeypatch):
     # The engine asks Entry.compiled before it picks a parallel kernel (engine._run):
     # every layout and writability of the read arrays converts to the one signature.
+    from fastshallow.kernels import config
+
     toy = _entry_toy()
     X, cols, out = np.arange(12.0).reshape(3, 4), np.array([2]), np.zeros(1)
     args = (out, X, cols, 2.0)
@@ -535,6 +537,10 @@ def test_an_entry_says_which_calls_it_has_compiled_for_without_compiling():
         assert toy.compiled((out, x, cols, 2.0)) and toy.signature((out, x, cols, 2.0)) == sig
     args32 = (np.zeros(1, np.float32), X.astype(np.float32), cols, 2.0)
     assert not toy.compiled(args32) and toy.signature(args32) != sig and len(toy.overloads) == 1
+    # Without Numba's fingerprints (a private function), the same answers, by typing.
+    monkeypatch.setattr(config, "_compute_fingerprint", None)
+    assert toy.signature((out, np.asfortranarray(X), cols, 1.0)) is sig and toy.compiled(args)
+    assert not toy.compiled(args32)
 
 
 def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():

@@ -15,7 +15,9 @@ from .products import TRANSPOSE_MIN_K
 # widest tile keeps one tile's scratch within TILE_BUDGET bytes, so that a small network
 # runs in few tiles (a tiny problem in one), but is never narrower than MIN_TILE, where the
 # dot products over T would be too short for the vector units. The m examples then share
-# that many tiles evenly.
+# that many tiles evenly. A wider floor for wide networks (256 at 784-1024-10, where the
+# products stream W1 and the dW1 slab once a tile) was no faster, interleaved in one
+# process (the commit that says so has the numbers).
 MIN_TILE = 128
 MAX_TILE = 4096
 TILE_BUDGET = 512 * 2**10
@@ -76,7 +78,10 @@ def tile_width(m, n_x, n_h, n_y, itemsize):
     tiles, and T is m / n rounded up to whole cache lines (so that every row of a full
     tile's scratch starts on a line), so the tiles come out nearly equal: a 200-example
     batch in tiles of 104 and 96 rather than 128 and 72, which left one of two threads
-    idle for a third of the batch (d8c6641).
+    idle for a third of the batch (d8c6641). Half lines would split it evenly (100 and
+    100; float32 104 and 96 rather than 112 and 88), but rows off the lines made a
+    thread's float64 passes slower by more than the better balance won (README,
+    Performance).
     """
     per_example = (3 * n_h + 2 * n_x + 4 * n_y) * itemsize
     widest = max(MIN_TILE, min(MAX_TILE, TILE_BUDGET // per_example // 64 * 64))

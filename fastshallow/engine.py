@@ -279,10 +279,10 @@ def _serial(n_threads, the_plan, params, m, work):
 # work, or the work of the calls it ran on one thread until then, reaches
 # PARALLEL_COMPILE_WORK multiply-adds of forward passes, n_h·(n_x + n_y) per example and
 # pass (2·10¹⁰ is some seconds of serial steps at mnist's size). Each signature counts
-# apart: another dtype or layout, or the loss where the outputs were compiled (they are
-# specialisations of one kernel: step._evaluate), is another compile. Either kernel
-# gives the same bits. An explicit n_threads asks for the threads: the parallel kernel
-# compiles at once.
+# apart: another dtype, a sparse X, or the loss where the outputs were compiled (they are
+# specialisations of one kernel: step._evaluate) is another compile; X's layouts share
+# one (config.entry). Either kernel gives the same bits. An explicit n_threads asks for
+# the threads: the parallel kernel compiles at once.
 PARALLEL_COMPILE_WORK = 2 * 10**10
 _deferred_work = {}  # (parallel kernel, signature): the work its calls have run serially so far
 

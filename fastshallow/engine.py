@@ -243,14 +243,14 @@ def _row(weights, dtype):
 def _run(serial, parallel, n_threads, the_plan, params, m, *args, passes=1):
     """serial(*args) or parallel(*args), for `passes` steps or passes of m examples each:
     the serial kernel, with no thread setting to make (it starts no threads), where
-    _serial says so, or where n_threads is None and the parallel one has not compiled the
-    signature args need, nor does its compile pay yet (_parallel_pays); else the parallel
-    one within using_threads(n_threads). A bad n_threads is an error either way."""
+    _serial says so, or where n_threads is None and the parallel one has neither compiled
+    the signature args need nor yet paid for its compile (_parallel_pays); else the
+    parallel one within using_threads(n_threads). A bad n_threads is an error either way."""
     n = thread_count(n_threads)
     n_h, n_x = params[0].shape
     work = n_h * (n_x + params[2].shape[0]) * m  # multiply-adds of one forward pass
     if not _serial(n, the_plan, params, m, work) and (
-            n_threads is not None or parallel.compiled(args) or _parallel_pays(parallel, args, work * passes)):
+            n_threads is not None or _parallel_pays(parallel, args, work * passes)):
         with using_threads(n):
             return call(parallel, args)
     start_threading_layer()
@@ -288,10 +288,12 @@ _deferred_work = {}  # (parallel kernel, signature): the work its calls have run
 
 
 def _parallel_pays(parallel, args, work):
-    """True if a call of `work` multiply-adds (its forward passes') should compile the
-    parallel kernel for args' signature rather than run on the calling thread, by the rule
-    above; the caller has found that signature not compiled in this process."""
+    """True if a call of `work` multiply-adds (its forward passes') should run on the
+    parallel kernel rather than on the calling thread, by the rule above: the signature
+    args need is compiled in this process, or cached, or its compile now pays."""
     sig = parallel.signature(args)
+    if parallel.compiled(sig):
+        return True
     key = parallel, sig
     if key not in _deferred_work:  # its first call here: cached from an earlier process?
         _deferred_work[key] = 0

@@ -223,7 +223,7 @@ class Entry:
         compiled. Found by the arguments' type fingerprint: typing a pass's arguments with
         numba.typeof took 70 µs, the fingerprint 0.25 (the commit has the numbers)."""
         key = _fingerprint(args)
-        found = self._by_fingerprint.get(key) if key is not None else None
+        found = self._by_fingerprint.get(key)  # never holds None: a missing fingerprint misses
         if found is None:
             types = tuple(_general_type(numba.typeof(a), *role) for a, role in zip(args, self._roles))
             found = self._by_types.setdefault(types, Signature(types))
@@ -231,10 +231,9 @@ class Entry:
                 self._by_fingerprint[key] = found
         return found
 
-    def compiled(self, args):
-        """True if this process has compiled (or loaded from the cache) the signature
-        args need, so that a call runs at once."""
-        sig = self.signature(args)
+    def compiled(self, sig):
+        """True if this process has compiled (or loaded from the cache) the Signature sig
+        (signature()), so that a call with it runs at once."""
         overloads = self._dispatcher.overloads
         if sig.asked_at != len(overloads):  # looked up again only after a compile
             sig.asked_at, sig.compiled = len(overloads), sig.types in overloads

@@ -3,7 +3,8 @@
 This is the one place that touches Numba's private attributes (a dispatcher's _cache, its
 load_overload / save_overload, and its index file's _source_stamp). If a Numba release
 renames them, the kernels still work: the functions here then leave the dispatcher as it
-is.
+is. (The other private part used, Numba's type fingerprint, is config.Entry.signature's,
+optional in the same way.)
 """
 
 import hashlib

@@ -491,8 +491,8 @@ class _Kernel:
     def signature(self, args):  # one object per signature, as Entry's
         return self.signatures.setdefault(args[0], Signature(args[0]))
 
-    def compiled(self, args):
-        return args[0] in self.compiled_types
+    def compiled(self, sig):
+        return sig.types in self.compiled_types
 
 
 def test_a_parallel_kernel_compiles_a_signature_only_once_its_work_pays(monkeypatch):

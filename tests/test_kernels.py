@@ -520,27 +520,31 @@ def test_call_runs_an_entry_through_its_dispatcher_once_it_has_compiled():
 
 
 def test_an_entry_says_which_calls_it_has_compiled_for_without_compiling(monkeypatch):
-    # The engine asks Entry.compiled before it picks a parallel kernel (engine._run):
+    # The engine asks Entry.compiled before it picks a parallel kernel (engine._parallel_pays):
     # every layout and writability of the read arrays converts to the one signature.
     from fastshallow.kernels import config
 
     toy = _entry_toy()
+
+    def compiled(args):
+        return toy.compiled(toy.signature(args))
+
     X, cols, out = np.arange(12.0).reshape(3, 4), np.array([2]), np.zeros(1)
     args = (out, X, cols, 2.0)
-    assert not toy.compiled(args) and len(toy.overloads) == 0
+    assert not compiled(args) and len(toy.overloads) == 0
     sig = toy.signature(args)
     toy(*args)
     assert toy.signatures == [sig.types]
     read_only = X.copy()
     read_only.flags.writeable = False
     for x in (*(in_layout(X, layout) for layout in LAYOUTS), read_only):
-        assert toy.compiled((out, x, cols, 2.0)) and toy.signature((out, x, cols, 2.0)) == sig
+        assert compiled((out, x, cols, 2.0)) and toy.signature((out, x, cols, 2.0)) == sig
     args32 = (np.zeros(1, np.float32), X.astype(np.float32), cols, 2.0)
-    assert not toy.compiled(args32) and toy.signature(args32) != sig and len(toy.overloads) == 1
+    assert not compiled(args32) and toy.signature(args32) != sig and len(toy.overloads) == 1
     # Without Numba's fingerprints (a private function), the same answers, by typing.
     monkeypatch.setattr(config, "_compute_fingerprint", None)
-    assert toy.signature((out, np.asfortranarray(X), cols, 1.0)) is sig and toy.compiled(args)
-    assert not toy.compiled(args32)
+    assert toy.signature((out, np.asfortranarray(X), cols, 1.0)) is sig and compiled(args)
+    assert not compiled(args32)
 
 
 def test_entry_reraises_what_no_compile_can_fix_and_keeps_working():

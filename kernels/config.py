@@ -325,22 +325,29 @@ def vector_lanes(bitwidth):
 
 
 # Register panels (products._panel) hold PANEL_HEIGHT rows of accumulators, each
-# PANEL_VECTORS vectors wide, in both dtypes. AVX-512 has 32 registers: 8 × 2, 16
-# accumulators. AVX2 has 16: 6 × 2, 12 accumulators beside the two loads of B and a
-# broadcast of A, in explicit vectors (intrinsics.vector_sweep). There, 8 rows of two
-# spilled; LLVM unrolled plain loops of 4 or 8 float64 into scalar FMAs (a41ade7,
-# 1549c95); and 4 rows of two (float64) or 8 of one (float32) left the FMA units waiting
-# (d28f1b0 has the numbers).
-PANEL_HEIGHT = 8 if AVX512 else 6
+# PANEL_VECTORS vectors wide. AVX2 has 16 registers: 6 × 2, 12 accumulators beside the
+# two loads of B and a broadcast of A. There, 8 rows of two spilled; LLVM unrolled plain
+# loops of 4 or 8 float64 into scalar FMAs (a41ade7, 1549c95); and 4 rows of two
+# (float64) or 8 of one (float32) left the FMA units waiting (d28f1b0 has the numbers).
+# AVX-512 has 32: a C at least WIDE_PANEL_VECTORS vectors wide runs in panels of 6 × 4,
+# 24 accumulators beside four loads of B and a broadcast, ten loads for 24 FMAs where the
+# 8 × 2 panels before took ten for 16 (faster on the Xeon, alone in L1 and in whole steps;
+# the commit has the numbers); a narrower C in panels of 6 × 2. Both are written as
+# explicit vector FMAs (intrinsics.vector_sweep). Which products run in panels at all
+# (products.panels_suit) is decided by the narrow width, PANEL_VECTORS, on every target:
+# the width of a panel changes which elements it computes together, never an element's
+# sum, so results are the same bits with either panel.
+PANEL_HEIGHT = 6
 PANEL_VECTORS = 2
-# The tallest panel of any target: the stack panel is sized by it, and products run in
-# panels from that many rows of C on every target.
+WIDE_PANEL_VECTORS = 4 if AVX512 else PANEL_VECTORS
+# Products run in panels from this many rows of C on every target (panels_suit).
 PANEL_ROWS = 8
 
 
-def panel_columns(bitwidth):
-    """Columns of one register panel of `bitwidth`-bit values (intrinsics.panel_width)."""
-    return PANEL_VECTORS * vector_lanes(bitwidth)
+def panel_columns(bitwidth, vectors=PANEL_VECTORS):
+    """Columns of one register panel of `bitwidth`-bit values, `vectors` vectors wide
+    (the narrow width by default: intrinsics.panel_width)."""
+    return vectors * vector_lanes(bitwidth)
 
 
 # A vector load that straddles two cache lines costs two, and Numba aligns new arrays to

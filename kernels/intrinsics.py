@@ -16,7 +16,7 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
-from .config import CACHE_LINE, PANEL_HEIGHT, PANEL_ROWS, PANEL_VECTORS, VECTOR_BITS, jit, panel_columns, vector_lanes
+from .config import CACHE_LINE, PANEL_HEIGHT, VECTOR_BITS, WIDE_PANEL_VECTORS, jit, panel_columns, vector_lanes
 
 
 @intrinsic
@@ -39,8 +39,9 @@ def wide_vectors(typingctx):
 
 
 def panel_width(A):
-    """Columns of one register panel for A's dtype: two vectors (16 float64 and 32
-    float32 with AVX-512, 8 and 16 with AVX2)."""
+    """Columns of a narrow register panel for A's dtype: two vectors (16 float64 and 32
+    float32 with AVX-512, 8 and 16 with AVX2), the width that decides which products run
+    in panels (products.panels_suit)."""
 
 
 # A compile-time constant per dtype, so that loops of this many iterations vectorise and
@@ -51,19 +52,36 @@ def _panel_width(A):
     return lambda A: width
 
 
+def vectors_width(A, vectors):
+    """Columns of a register panel `vectors` vectors wide for A's dtype; vectors a literal
+    int (products._panels passes the constant), so that the width is a compile-time
+    constant too."""
+
+
+@overload(vectors_width, inline="always")
+def _vectors_width(A, vectors):
+    if not isinstance(vectors, types.IntegerLiteral):
+        return None  # Numba retries with the literal
+    width = panel_columns(A.dtype.bitwidth, vectors.literal_value)
+    return lambda A, vectors: width
+
+
 @intrinsic
-def vector_sweep(typingctx, acc, A, B, i, j0):
+def vector_sweep(typingctx, acc, A, B, i, j0, vectors):
     """acc[q] += A[min(i + q, last), k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for
     each of acc's PANEL_HEIGHT rows, in explicit vectors of vector_lanes elements, each sum
-    one FMA: products._sweep for a panel whose plain loop LLVM does not vectorise (with
-    AVX2, float64 rows of 8 became 32 scalar FMAs on stack slots). The accumulators are
-    vector registers for the whole loop. Shapes: acc (rows, w) C-contiguous, A (r, p) and
-    B (p, n) C-contiguous, w = PANEL_VECTORS · vector_lanes, j0 + w <= n."""
+    one FMA: products._sweep. LLVM does not keep plain loops of such panels in registers
+    (with AVX2, float64 rows of 8 became 32 scalar FMAs on stack slots; with AVX-512, 8
+    rows of three vectors spilled); here the accumulators are vector registers for the
+    whole loop. Shapes: acc (rows, w) C-contiguous, A (r, p) and B (p, n) C-contiguous,
+    w = vectors · vector_lanes (vectors a literal int), j0 + w <= n."""
     if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 2 for a in (acc, A, B)):
+        return None
+    if not isinstance(vectors, types.IntegerLiteral):
         return None
     dtype = A.dtype
     bits = dtype.bitwidth
-    rows, n_vec, lanes = PANEL_HEIGHT, PANEL_VECTORS, vector_lanes(bits)
+    rows, n_vec, lanes = PANEL_HEIGHT, vectors.literal_value, vector_lanes(bits)
 
     def codegen(context, builder, sig, args):
         acc_a, a_a, b_a = (context.make_array(t)(context, builder, v) for t, v in zip(sig.args[:3], args[:3]))
@@ -116,12 +134,12 @@ def vector_sweep(typingctx, acc, A, B, i, j0):
                 builder.store(builder.load(slots[q * n_vec + v]), dst, align=bits // 8)
         return context.get_dummy_value()
 
-    return types.none(acc, A, B, i, j0), codegen
+    return types.none(acc, A, B, i, j0, vectors), codegen
 
 
 @intrinsic
-def vector_add_row(typingctx, c, j0, s):
-    """c[j0 : j0 + w] += s[:w], w = panel_width(c) (PANEL_VECTORS vectors), in explicit
+def vector_add_row(typingctx, c, j0, s, vectors):
+    """c[j0 : j0 + w] += s[:w], w = vectors_width(c, vectors) (a literal int), in explicit
     vector loads, adds and stores: a register panel's row of sums added into C
     (products._add_row). LLVM unrolls the plain loop of w elements completely and leaves it
     scalar, in both instruction sets: with AVX-512, 16 or 32 loads, adds and stores a row,
@@ -130,8 +148,10 @@ def vector_add_row(typingctx, c, j0, s):
     one dtype, j0 + w <= n."""
     if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in (c, s)) or c.dtype != s.dtype:
         return None
+    if not isinstance(vectors, types.IntegerLiteral):
+        return None
     bits = c.dtype.bitwidth
-    n_vec, lanes = PANEL_VECTORS, vector_lanes(bits)
+    n_vec, lanes = vectors.literal_value, vector_lanes(bits)
 
     def codegen(context, builder, sig, args):
         c_a = context.make_array(sig.args[0])(context, builder, args[0])
@@ -147,13 +167,14 @@ def vector_add_row(typingctx, c, j0, s):
             builder.store(total, dst, align=bits // 8)
         return context.get_dummy_value()
 
-    return types.none(c, j0, s), codegen
+    return types.none(c, j0, s, vectors), codegen
 
 
 @intrinsic
 def stack_panel(typingctx, like):
-    """A pointer to PANEL_ROWS · panel_width(like) elements of like's dtype on the stack
-    (1 KiB), for products._panel's accumulators.
+    """A pointer to the elements of the widest register panel (PANEL_HEIGHT rows of
+    WIDE_PANEL_VECTORS vectors) of like's dtype on the stack, for products._panel's
+    accumulators.
 
     Accumulators there, unlike ones in an array passed in, cannot alias any argument, so
     LLVM keeps them in registers across a loop. Memory from the heap escapes through the
@@ -162,7 +183,7 @@ def stack_panel(typingctx, like):
     dtype = like.dtype
 
     def codegen(context, builder, sig, args):
-        size = PANEL_ROWS * panel_columns(dtype.bitwidth)
+        size = PANEL_HEIGHT * panel_columns(dtype.bitwidth, WIDE_PANEL_VECTORS)
         return cgutils.alloca_once(builder, context.get_value_type(dtype), size=size)
 
     return types.CPointer(dtype)(like), codegen

@@ -13,12 +13,12 @@ Legend: n_x features, n_h hidden units, n_y outputs, T examples in a tile.
 
 Two loop shapes do all the work:
 
-- matmul_add, C += A·B, in register panels: PANEL_HEIGHT rows × panel_width columns of C
-  (with AVX-512, 8 × 16 in float64, 8 × 32 in float32: 16 vector accumulators; with AVX2,
-  6 × 8 in float64 and 6 × 16 in float32: 12) stay in registers over the whole inner
-  dimension. Each step loads the panel's vectors of a row of B and broadcasts a column of
-  A's rows (AVX-512: two loads and 8 broadcasts for 16 FMAs), and nothing is summed
-  across lanes. This is the hot path:
+- matmul_add, C += A·B, in register panels: PANEL_HEIGHT rows of C, four vectors wide
+  with AVX-512 (6 × 32 in float64, 6 × 64 in float32: 24 vector accumulators; a C
+  narrower than that, two) and two with AVX2 (6 × 8 and 6 × 16: 12), stay in registers
+  over the whole inner dimension. Each step loads the panel's vectors of a row of B and
+  broadcasts a column of A's rows (AVX-512: four loads and 6 broadcasts for 24 FMAs),
+  and nothing is summed across lanes. This is the hot path:
   W1·X and dZ1·Xᵀ (2·n_h·n_x·T flops each), and every other product into a tile.
 - matmul_nt_add, C += A·Bᵀ: a dot product over the contiguous rows of A and B for each
   element, for a 4 × 4 block of C at once. For dW2 = dZ2·A1ᵀ (n_y rows, small), and for
@@ -33,8 +33,8 @@ import numpy as np
 from numba import carray
 from numba.extending import overload
 
-from .config import PANEL_HEIGHT, PANEL_ROWS, jit, reduction_jit
-from .intrinsics import panel_width, stack_panel, vector_add_row, vector_sweep, view, wide_vectors
+from .config import PANEL_HEIGHT, PANEL_ROWS, PANEL_VECTORS, WIDE_PANEL_VECTORS, jit, reduction_jit
+from .intrinsics import panel_width, stack_panel, vector_add_row, vector_sweep, vectors_width, view, wide_vectors
 from .activations import IDENTITY, activation_derivative_times, activation_forward, bias_activation_forward
 
 # From this many inputs, dW1 = dZ1·Xᵀ runs in panels over a transposed copy of the X tile
@@ -148,15 +148,14 @@ def matmul_nt_add(C, A, B):
             C[i, q] += dot(A[i], B[q])
 
 
-def _sweep(acc, A, B, i, j0):
+def _sweep(acc, A, B, i, j0, vectors):
     """acc[q] += A[i + q, k]·B[k, j0 : j0 + w] for k = 0, 1, ... in order, for each row q
-    of acc (rows past A's last read its last row): a register panel's inner loop.
-    Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
+    of acc (rows past A's last read its last row): a register panel's inner loop, w =
+    vectors_width(A, vectors). Shapes: acc (rows, w) accumulators, A (r, p), B (p, n).
 
-    Resolved when compiling (the overload below), by the target (PANEL_HEIGHT): with
-    AVX-512 the 8-row loop; else intrinsics.vector_sweep (C-ordered A and B) or a loop;
-    inlined into _panel, where acc lives: accumulators must stay in the function that
-    holds the loop to stay in registers (intrinsics.stack_panel)."""
+    Resolved when compiling (the overload below): intrinsics.vector_sweep for C-ordered A
+    and B, else a loop; inlined into _panel, where acc lives: accumulators must stay in
+    the function that holds the loop to stay in registers (intrinsics.stack_panel)."""
 
 
 def _panel_columns(B, j0, skip, w):
@@ -173,36 +172,14 @@ def _panel_columns_for(B, j0, skip, w):
     return lambda B, j0, skip, w: (B, j0)
 
 
-def _sweep_8_rows(acc, A, B, i, j0):
-    w = acc.shape[1]
-    s0, s1, s2, s3, s4, s5, s6, s7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]
-    last = A.shape[0] - 1
-    a0, a1, a2, a3 = A[i], A[min(i + 1, last)], A[min(i + 2, last)], A[min(i + 3, last)]
-    a4, a5, a6, a7 = A[min(i + 4, last)], A[min(i + 5, last)], A[min(i + 6, last)], A[min(i + 7, last)]
-    # Unsigned column indices: Numba wraps negative indices, and that per-element select
-    # turns the loads of B into gathers.
-    j0u, wu = np.uint64(j0), np.uint64(w)
-    for k in range(A.shape[1]):
-        b = B[k]
-        y0, y1, y2, y3, y4, y5, y6, y7 = a0[k], a1[k], a2[k], a3[k], a4[k], a5[k], a6[k], a7[k]
-        for j in range(wu):
-            x = b[j0u + j]
-            s0[j] += y0 * x
-            s1[j] += y1 * x
-            s2[j] += y2 * x
-            s3[j] += y3 * x
-            s4[j] += y4 * x
-            s5[j] += y5 * x
-            s6[j] += y6 * x
-            s7[j] += y7 * x
-
-
-def _sweep_rows(acc, A, B, i, j0):
-    # Any height, for operands vector_sweep does not take (the twin tests' F-ordered and
+def _sweep_rows(acc, A, B, i, j0, vectors):
+    # Any panel, for operands vector_sweep does not take (the twin tests' F-ordered and
     # strided layouts; the kernels' own tiles are C-ordered).
     h, w = acc.shape
     last = A.shape[0] - 1
-    j0u, wu = np.uint64(j0), np.uint64(w)  # see _sweep_8_rows
+    # Unsigned column indices: Numba wraps negative indices, and that per-element select
+    # turns the loads of B into gathers.
+    j0u, wu = np.uint64(j0), np.uint64(w)
     for k in range(A.shape[1]):
         b = B[k]
         for q in range(h):
@@ -212,40 +189,40 @@ def _sweep_rows(acc, A, B, i, j0):
 
 
 @overload(_sweep, inline="always")
-def _sweep_for(acc, A, B, i, j0):
-    if PANEL_HEIGHT == 8:
-        return _sweep_8_rows
+def _sweep_for(acc, A, B, i, j0, vectors):
     if A.layout == "C" and B.layout == "C":
-        # LLVM left plain loops of these panels short of the FMA units (float64: scalar
-        # FMAs on stack slots); the intrinsic writes its vectors out.
-        return lambda acc, A, B, i, j0: vector_sweep(acc, A, B, i, j0)
+        # LLVM leaves plain loops of these panels short of the FMA units (scalar FMAs on
+        # stack slots, or spills); the intrinsic writes its vectors out.
+        return lambda acc, A, B, i, j0, vectors: vector_sweep(acc, A, B, i, j0, vectors)
     return _sweep_rows
 
 
-def _add_row(c, j0, s):
-    """c[j0 : j0 + w] += s[:w], w = panel_width(c): one row of a register panel's sums
-    added into C. Resolved when compiling: intrinsics.vector_add_row for C-ordered rows,
-    else a loop (the twin tests' F-ordered and strided C). Shapes: c (n,), s (>= w,)."""
+def _add_row(c, j0, s, vectors):
+    """c[j0 : j0 + w] += s[:w], w = vectors_width(c, vectors): one row of a register
+    panel's sums added into C. Resolved when compiling: intrinsics.vector_add_row for
+    C-ordered rows, else a loop (the twin tests' F-ordered and strided C). Shapes: c (n,),
+    s (>= w,)."""
 
 
-def _add_row_loop(c, j0, s):
-    j0u, wu = np.uint64(j0), np.uint64(panel_width(c))  # unsigned: see _sweep_8_rows
+def _add_row_loop(c, j0, s, vectors):
+    j0u, wu = np.uint64(j0), np.uint64(vectors_width(c, vectors))  # unsigned: see _sweep_rows
     for j in range(wu):
         c[j0u + j] += s[j]
 
 
 @overload(_add_row, inline="always")
-def _add_row_for(c, j0, s):
+def _add_row_for(c, j0, s, vectors):
     if c.layout == "C" and s.layout == "C":
-        return lambda c, j0, s: vector_add_row(c, j0, s)
+        return lambda c, j0, s, vectors: vector_add_row(c, j0, s, vectors)
     return _add_row_loop
 
 
 @jit
-def _panel(C, A, B, i, j0, skip, bias, code):
+def _panel(C, A, B, i, j0, skip, bias, code, vectors):
     """C[i:i+h, j0+skip:j0+w] += (A[i:i+h]·B[:, j0:j0+w])[:, skip:], h = PANEL_HEIGHT
-    rows and w = panel_width(A) columns: one register panel. Rows past C's last are
-    computed from its last row and dropped.
+    rows and w = vectors_width(A, vectors) columns (vectors a literal int: each width is
+    a compiled panel of its own): one register panel. Rows past C's last are computed
+    from its last row and dropped.
 
     With a bias (r, 1) instead of None, the panel finishes a layer instead:
     C[i:i+h, j0:j0+w] = g(bias + A·B), g the activation `code` (dense_forward), or no
@@ -255,7 +232,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
     (ceil(n / w), p, w).
     """
     wide_vectors()
-    w = panel_width(A)
+    w = vectors_width(A, vectors)
     h = PANEL_HEIGHT
     acc = carray(stack_panel(A), (h, w))
     for q in range(h):
@@ -263,7 +240,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
         for j in range(w):
             s[j] = 0
     Bw, jw = _panel_columns(B, j0, skip, w)
-    _sweep(acc, A, Bw, i, jw)
+    _sweep(acc, A, Bw, i, jw, vectors)
     last = C.shape[0] - 1
     if bias is not None:
         # Overwriting the previous panel's `skip` columns writes the values it wrote: the
@@ -278,7 +255,7 @@ def _panel(C, A, B, i, j0, skip, bias, code):
         for j in range(skip):
             s[j] = 0
     for q in range(min(h, last + 1 - i)):
-        _add_row(C[i + q], j0, acc[q])
+        _add_row(C[i + q], j0, acc[q], vectors)
 
 
 @jit
@@ -318,27 +295,46 @@ def panels_suit(C, A, finished=False):
 
 @jit
 def _panels(C, A, B, bias, code):
-    """Register panels over all of C (see matmul_add), in the order ROW_PANELS_FIRST_BYTES
-    picks; bias and code as in _panel. Shapes: C (r, n), A (r, p), B (p, n), or B packed
-    as _panel takes it.
+    """Register panels over all of C (see matmul_add), WIDE_PANEL_VECTORS vectors wide
+    where C is at least that wide (wide_panels), else PANEL_VECTORS; bias and code as in
+    _panel. Shapes: C (r, n), A (r, p), B (p, n), or B packed as _panel takes it, in
+    blocks of the panels' width."""
+    if wide_panels(C):
+        _panels_of(C, A, B, bias, code, WIDE_PANEL_VECTORS)
+    else:
+        _panels_of(C, A, B, bias, code, PANEL_VECTORS)
 
-    Every panel computes its own elements from A and B alone, so the order changes no
-    bits. A row's last block of columns (moved left to end at column n) still follows the
-    block whose columns it overlaps, in either order.
+
+@jit(inline="always")
+def wide_panels(C):
+    """True if products into C run in panels WIDE_PANEL_VECTORS vectors wide: C has at
+    least that many columns (a block of columns is never wider than C). Also the width
+    a B packed for _panels is blocked in (linear_backward_weights_tile)."""
+    return C.shape[1] >= vectors_width(C, WIDE_PANEL_VECTORS)
+
+
+@jit(inline="always")
+def _panels_of(C, A, B, bias, code, vectors):
+    """_panels with panels `vectors` vectors wide (a literal int, passed on to _panel), in
+    the order ROW_PANELS_FIRST_BYTES picks.
+
+    Every panel computes its own elements from A and B alone, so neither the order nor
+    the width changes any bits. A row's last block of columns (moved left to end at column
+    n) still follows the block whose columns it overlaps, in either order.
     """
     r, n = C.shape
-    w = panel_width(A)
+    w = vectors_width(A, vectors)
     h = PANEL_HEIGHT
     if A.size * A.itemsize <= ROW_PANELS_FIRST_BYTES:
         for j_from in range(0, n, w):
             j0 = min(j_from, n - w)
             for i in range(0, r, h):
-                _panel(C, A, B, i, j0, j_from - j0, bias, code)
+                _panel(C, A, B, i, j0, j_from - j0, bias, code, vectors)
     else:
         for i in range(0, r, h):
             for j_from in range(0, n, w):
                 j0 = min(j_from, n - w)
-                _panel(C, A, B, i, j0, j_from - j0, bias, code)
+                _panel(C, A, B, i, j0, j_from - j0, bias, code, vectors)
 
 
 @jit
@@ -495,7 +491,8 @@ def linear_backward_weights_tile(dW, db, dZ, X, xt, transposed):
     # C += A·Bᵀ: one body for both orders.
     k, n = B.shape
     if panels_suit(dW, A):
-        w = panel_width(dW)
+        # Blocks as wide as the panels that read them (_panels).
+        w = vectors_width(dW, WIDE_PANEL_VECTORS) if wide_panels(dW) else panel_width(dW)
         Bp = view(xt, (-(-k // w), n, w))
         pack_transposed(Bp, B)
         _panels(dW, A, Bp, None, 0)
@@ -519,8 +516,8 @@ def weights_scratch_size(k, n, like):
 @jit
 def packed_size(k, n, like):
     """The values of like's dtype that X (k, n) takes packed (pack_transposed): Xᵀ in whole
-    blocks of panel_width columns."""
-    w = panel_width(like)
+    blocks of panel columns, of either width (_panels)."""
+    w = vectors_width(like, WIDE_PANEL_VECTORS)  # whole wide blocks hold whole narrow ones
     return n * -(-k // w) * w
 
 

@@ -13,7 +13,7 @@ from numba import njit
 from fastshallow import reference as ref
 from fastshallow.kernels import activations as act
 from fastshallow.kernels import loss, plan, products, sparse
-from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, entry, panel_columns
+from fastshallow.kernels.config import CACHE_LINE, PANEL_ROWS, WIDE_PANEL_VECTORS, entry, panel_columns
 from fastshallow.kernels.intrinsics import borrowed, keep_alive
 from fastshallow.kernels.planning import MAX_TILE, MIN_TILE, TILE_BUDGET
 from fastshallow.kernels.codes import Activation
@@ -102,6 +102,12 @@ def _linear_backward_weights_tile_transposed(rng, r, k, n, dt, lay):
 
 def _panel_width(dt):
     return panel_columns(8 * np.dtype(dt).itemsize)
+
+
+def _block_width(columns, dt):
+    """The width of the panels into a C with this many columns (products.wide_panels)."""
+    wide = panel_columns(8 * np.dtype(dt).itemsize, WIDE_PANEL_VECTORS)
+    return wide if columns >= wide else _panel_width(dt)
 
 
 def _pack_transposed(rng, r, k, n, dt, lay):
@@ -303,15 +309,17 @@ def test_packed_weight_product_sums_as_the_transposed_one(dtype):
     # Packing moves operands, never sums: dW = dZ·Xᵀ over Xᵀ packed has the bits of the
     # panels over Xᵀ itself (matmul_add), so the step's results did not change with it.
     # The scratch afterwards holds Xᵀ packed: that path ran.
+    # The blocks are as wide as the panels into dW (r, k) that read them (in float32, k = 37
+    # takes the narrow ones).
     rng = np.random.default_rng(3)
     w = _panel_width(dtype)
-    for r, k, n in [(9, 530, 33), (16, 784, w), (21, 777, 130)]:
+    for r, k, n in [(9, 530, 33), (16, 784, w), (21, 777, 130), (12, products.TRANSPOSE_MIN_K + 5, 40)]:
         dZ, X = _rand(rng, (r, n), dtype), _rand(rng, (k, n), dtype)
         dW, db = np.ones((r, k), dtype), np.ones((r, 1), dtype)
         xt = np.full(products.weights_scratch_size(k, n, dZ), np.nan, dtype)
         products.linear_backward_weights_tile(dW, db, dZ, X, xt, False)
-        packed = ref.pack_transposed(X, w)
-        np.testing.assert_array_equal(xt.reshape(packed.shape), packed)
+        packed = ref.pack_transposed(X, _block_width(k, dtype))
+        np.testing.assert_array_equal(xt[: packed.size].reshape(packed.shape), packed)
         dW2 = np.ones((r, k), dtype)
         products.matmul_add(dW2, dZ, np.ascontiguousarray(X.T))
         np.testing.assert_array_equal(dW, dW2, err_msg=f"(r, k, n) = {(r, k, n)}")

@@ -21,21 +21,20 @@ from fastshallow.kernels.step import chunk_tiles
 from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 
 # (r, k, n): output rows, inner dimension, columns. Covers 1s; rows and columns that do
-# and do not fill products.matmul_add's register panels (8 rows; 16 or 32 columns), and
-# matmul_nt_add's 4 × 4 blocks, in each direction; C narrower than a panel. Columns left
-# over after whole panels take a panel moved left ((8, 40, 33), (10, 20, 61) and
-# (19, 70, 150) in float64; (8, 40, 33), (10, 20, 61) and (19, 70, 150) in float32).
-# Inner dimensions from half a panel's width up to it run in panels only where the panel
-# finishes a layer (linear_forward, dense_forward): (12, 10, 40) in float64, (10, 20, 61)
-# in float32. (21, 400, 50) has an A of 8,400 values, over products.ROW_PANELS_FIRST_BYTES
-# in both dtypes, so its panels go row panel by row panel, with a last block moved left
-# and a last row panel of 5 rows (W·X and Wᵀ·dZ both have such an A). dW = dZ·Xᵀ
-# (linear_backward_weights_tile) runs in panels over Xᵀ packed at (8, 40, 33), (19, 70,
-# 150) and (21, 400, 50), each with a last block of columns moved left but the last in
-# float64; at (5, 40, 20), too few rows for a panel, in the row loop over Xᵀ transposed.
+# and do not fill products.matmul_add's register panels (6 rows; with AVX-512, 32 or 64
+# columns where C has at least that many, else 16 or 32), and matmul_nt_add's 4 × 4
+# blocks, in each direction; C narrower than a panel. Columns left over after whole
+# panels take a panel moved left: (8, 40, 33), (10, 20, 61), (19, 70, 150) and, in the
+# narrow panels of float64, (9, 30, 24); in float32 (8, 40, 33) and (10, 20, 61) take the
+# narrow panels. Inner dimensions from half a panel's width up to it run in panels only
+# where the panel finishes a layer (linear_forward, dense_forward): (12, 10, 40) in
+# float64, (10, 20, 61) in float32. (21, 400, 50) has an A of 8,400 values, over
+# products.ROW_PANELS_FIRST_BYTES in both dtypes, so its panels go row panel by row
+# panel, with a last block moved left and a last row panel of 3 rows (W·X and Wᵀ·dZ both
+# have such an A). dW = dZ·Xᵀ
 SHAPES = [
     (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (12, 10, 40),
-    (19, 70, 150), (21, 400, 50), (5, 40, 20),
+    (19, 70, 150), (21, 400, 50), (5, 40, 20), (9, 30, 24),
 ]
 
 
@@ -323,6 +322,27 @@ def test_packed_weight_product_sums_as_the_transposed_one(dtype):
         dW2 = np.ones((r, k), dtype)
         products.matmul_add(dW2, dZ, np.ascontiguousarray(X.T))
         np.testing.assert_array_equal(dW, dW2, err_msg=f"(r, k, n) = {(r, k, n)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_panel_widths_give_the_same_bits(dtype):
+    # A C at least as wide as a wide panel (AVX-512) runs in wide panels, a narrower one
+    # in narrow panels: each element is the same sum in the same order either way, so C's
+    # first columns come out the same bits from both, added into C or finishing a layer.
+    rng = np.random.default_rng(11)
+    narrow = _panel_width(dtype)
+    wide = panel_columns(8 * np.dtype(dtype).itemsize, WIDE_PANEL_VECTORS)
+    n_wide, n_narrow = wide + narrow // 2, max(narrow, wide - 3)  # the two widths where they differ
+    A, B = _rand(rng, (13, 57), dtype), _rand(rng, (57, n_wide), dtype)
+    b = _rand(rng, (13, 1), dtype)
+    whole, part = np.ones((13, n_wide), dtype), np.ones((13, n_narrow), dtype)
+    products.matmul_add(whole, A, B)
+    products.matmul_add(part, A, np.ascontiguousarray(B[:, :n_narrow]))
+    np.testing.assert_array_equal(whole[:, :n_narrow], part)
+    Z, Zp = np.empty((13, n_wide), dtype), np.empty((13, n_narrow), dtype)
+    products.dense_forward(Z, np.empty_like(Z), A, B, b, int(Activation.TANH))
+    products.dense_forward(Zp, np.empty_like(Zp), A, np.ascontiguousarray(B[:, :n_narrow]), b, int(Activation.TANH))
+    np.testing.assert_array_equal(Z[:, :n_narrow], Zp)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)

@@ -308,8 +308,8 @@ def _panels(C, A, B, bias, code):
 @jit(inline="always")
 def wide_panels(C):
     """True if products into C run in panels WIDE_PANEL_VECTORS vectors wide: C has at
-    least that many columns (a block of columns is never wider than C). Also the width
-    a B packed for _panels is blocked in (linear_backward_weights_tile)."""
+    least that many columns (a block of columns is never wider than C). A B packed for
+    _panels is packed in blocks of that width too (linear_backward_weights_tile)."""
     return C.shape[1] >= vectors_width(C, WIDE_PANEL_VECTORS)
 
 

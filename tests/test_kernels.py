@@ -31,7 +31,9 @@ from helpers import DTYPES, LAYOUTS, assert_close, in_layout
 # float64, (10, 20, 61) in float32. (21, 400, 50) has an A of 8,400 values, over
 # products.ROW_PANELS_FIRST_BYTES in both dtypes, so its panels go row panel by row
 # panel, with a last block moved left and a last row panel of 3 rows (W·X and Wᵀ·dZ both
-# have such an A). dW = dZ·Xᵀ
+# have such an A). dW = dZ·Xᵀ (linear_backward_weights_tile) runs in panels over Xᵀ packed
+# at (8, 40, 33), (19, 70, 150) and (21, 400, 50), each with a last block of columns moved
+# left; at (5, 40, 20), too few rows for a panel, in the row loop over Xᵀ transposed.
 SHAPES = [
     (1, 1, 1), (4, 2, 64), (7, 5, 13), (3, 17, 100), (9, 6, 300), (8, 40, 33), (10, 20, 61), (12, 10, 40),
     (19, 70, 150), (21, 400, 50), (5, 40, 20), (9, 30, 24),
